@@ -1,0 +1,1 @@
+"""Comparison of planned and actual trips; findings for controllers."""

@@ -1,0 +1,1 @@
+"""Registries, passenger search, booking, quota and co-payment, trip lifecycle, assignment."""

@@ -1,0 +1,1 @@
+"""Road graph from OpenStreetMap, fast travel-time routes, ETAs and matrices."""

@@ -1,0 +1,1 @@
+"""Simulated vehicles publishing GPS fixes and trip events over MQTT."""

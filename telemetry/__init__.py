@@ -1,0 +1,1 @@
+"""MQTT ingest of vehicle GPS fixes and trip events."""

@@ -1,0 +1,1 @@
+"""The web application: JSON API and pages for operators, dispatchers and controllers."""
