@@ -1,0 +1,3 @@
+from socialtaxi.cli import app
+
+app(prog_name="socialtaxi")

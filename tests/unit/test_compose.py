@@ -1,0 +1,74 @@
+"""Docker cannot run here: check the production wiring by reading the files."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from config.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = ("migrate", "web", "ingest", "audit", "sim")
+
+
+def test_timescaledb_and_mosquitto_images():
+    assert SERVICES["db"]["image"].startswith("timescale/timescaledb")
+    assert "pg15" in SERVICES["db"]["image"]
+    assert SERVICES["mqtt"]["image"].startswith("eclipse-mosquitto:2")
+
+
+def test_app_environment_names_match_settings():
+    fields = set(Settings.model_fields)
+    for name in APP_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert env, name
+        for key in env:
+            assert key.startswith("SOCIALTAXI_"), key
+            assert key.removeprefix("SOCIALTAXI_").lower() in fields, f"{name}: {key}"
+
+
+def test_database_url_points_at_the_db_service():
+    url = SERVICES["web"]["environment"]["SOCIALTAXI_DATABASE_URL"]
+    assert re.match(r"postgresql://socialtaxi:\$\{POSTGRES_PASSWORD[^}]*\}@db:5432/socialtaxi$", url)
+    assert SERVICES["web"]["environment"]["SOCIALTAXI_MQTT_HOST"] == "mqtt"
+    assert SERVICES["web"]["environment"]["SOCIALTAXI_MODE"] == "production"
+
+
+def test_ports_volumes_and_health_checks():
+    assert "8000:8000" in SERVICES["web"]["ports"]
+    assert "1883:1883" in SERVICES["mqtt"]["ports"]
+    declared = set(COMPOSE["volumes"])
+    for svc in SERVICES.values():
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if not src.startswith("."):
+                assert src in declared, vol
+            else:
+                assert (REPO / src).exists() or src.endswith("passwd") or src == "./maps", vol
+    assert "db-data:/var/lib/postgresql/data" in SERVICES["db"]["volumes"]
+    for name in ("db", "mqtt", "web", "ingest", "audit"):
+        assert SERVICES[name].get("healthcheck", {}).get("test"), name
+
+
+def test_startup_order_and_sim_profile():
+    for name in ("web", "ingest", "audit"):
+        deps = SERVICES[name]["depends_on"]
+        assert deps["db"]["condition"] == "service_healthy"
+        assert deps["mqtt"]["condition"] == "service_healthy"
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+    assert SERVICES["sim"]["profiles"] == ["sim"]
+    assert "profiles" not in SERVICES["web"]
+    assert SERVICES["ingest"]["command"] == ["socialtaxi", "ingest"]
+
+
+def test_mosquitto_requires_passwords_and_vehicle_acl():
+    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert re.search(r"^allow_anonymous false$", conf, re.M)
+    assert re.search(r"^password_file ", conf, re.M)
+    assert re.search(r"^acl_file ", conf, re.M)
+    acl = (REPO / "deploy/mosquitto/acl").read_text()
+    # Each vehicle may publish only under its own id (%u = its user name).
+    assert re.search(r"^pattern write socialtaxi/v1/vehicles/%u/position$", acl, re.M)
+    assert not re.search(r"^topic write socialtaxi/v1/vehicles/#$", acl.split("user simulator")[0], re.M)

@@ -1,0 +1,87 @@
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from config.rules import RulesError, load_rules
+from config.settings import DEFAULT_RULES_FILE
+
+
+def _raw() -> dict:
+    return tomllib.loads(DEFAULT_RULES_FILE.read_text(encoding="utf-8"))
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "rules.toml"
+    path.write_bytes(tomli_w.dumps(data).encode())
+    return path
+
+
+def test_leningrad_oblast_defaults(rules):
+    assert rules.timezone == "Europe/Moscow"
+    for code in ("disabled_1", "disabled_2", "disabled_child", "veteran_wwii", "age_80_plus"):
+        assert rules.category(code).monthly_limit == 4
+    assert rules.category("hemodialysis").monthly_limit == 12
+    assert rules.copay_share_pct("disabled_1", 149.99) == 25
+    assert rules.copay_share_pct("disabled_1", 150) == 10
+    assert rules.copay_share_pct("veteran_wwii", 10) == 0  # fully exempt
+    assert {t.vehicle_type for t in rules.tariffs} == {"car", "wheelchair_van"}
+    assert rules.tariff("wheelchair_van").wheelchair_places >= 1
+    assert rules.object_type("mfc").name == "МФЦ"
+
+
+def test_rounding_is_half_up_to_the_step(rules):
+    assert rules.rounding.apply(Decimal("100.5")) == 101
+    assert rules.rounding.apply(Decimal("100.49")) == 100
+
+
+def test_valid_copy_round_trips(tmp_path):
+    assert load_rules(_write(tmp_path, _raw())).version == "2026.1"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda d: d["benefit_categories"][1].update(monthly_limit=-1),
+         "benefit_categories.1.monthly_limit", "greater than or equal to 0"),
+        (lambda d: d["co_payment"]["category_shares"].append({"category": "martian", "share_pct": 5}),
+         "co_payment.category_shares.2.category", "unknown benefit category 'martian'"),
+        (lambda d: d["co_payment"]["bands"][0].update(share_pct=120),
+         "co_payment.bands.0.share_pct", "less than or equal to 100"),
+        (lambda d: d["benefit_categories"][0]["allowed_object_types"].append("casino"),
+         "benefit_categories.0.allowed_object_types", "unknown social object type 'casino'"),
+        (lambda d: d["tariffs"][0].update(per_km_kop=-5),
+         "tariffs.0.per_km_kop", "greater than or equal to 0"),
+        (lambda d: d["benefit_categories"].append(dict(d["benefit_categories"][0])),
+         "benefit_categories.6.code", "duplicate code 'disabled_1'"),
+        (lambda d: d["booking"].update(service_end="06:00:00"),
+         "booking", "service_end must be after service_start"),
+        (lambda d: d["audit"].pop("deviation_corridor_m"),
+         "audit.deviation_corridor_m", "Field required"),
+        (lambda d: d["benefit_categories"][5].update(yearly_limit=3),
+         "benefit_categories.5.yearly_limit", "must not be below monthly_limit"),
+        (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_values_are_refused_naming_file_and_field(tmp_path, mutate, field, reason):
+    data = _raw()
+    mutate(data)
+    path = _write(tmp_path, data)
+    with pytest.raises(RulesError) as info:
+        load_rules(path)
+    err = info.value
+    assert err.path == str(path)
+    assert err.field == field
+    assert reason in err.reason
+    assert str(err).startswith(f"{path}: {field}: ")
+
+
+def test_syntax_error_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("version = \n")
+    with pytest.raises(RulesError, match=r"bad.toml: \(syntax\)"):
+        load_rules(bad)
+    with pytest.raises(RulesError, match="file not found"):
+        load_rules(tmp_path / "nope.toml")
