@@ -1,0 +1,287 @@
+"""Decoders, one per payload format, from raw MQTT bytes to :class:`~telemetry.model.Fix` and
+:class:`~telemetry.model.VehicleEvent` values (contract: ``docs/telemetry.md``).
+
+Pure: bytes in, values and :class:`~telemetry.model.Problem` out. A decoder checks presence and
+types only; value ranges, clock skew and plausibility are later steps of
+:mod:`telemetry.pipeline`. A payload may be one object or an array of objects (a device that
+buffered offline); each item is decoded on its own, so one bad item does not sink the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telemetry.model import (
+    EPOCH,
+    SHIFT_EVENTS,
+    EventType,
+    Fix,
+    PaymentMethod,
+    Problem,
+    Reason,
+    Source,
+    VehicleEvent,
+)
+
+
+class _Bad(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a topic addresses: ``kind`` is ``position``, ``event`` or ``owntracks``."""
+
+    kind: str
+    device: str  # vehicles.mqtt_id (for OwnTracks: the {device} level)
+
+
+def parse_topic(topic: str, *, prefix: str, owntracks_prefix: str | None) -> Route | None:
+    """Route of ``topic``, or ``None`` when it is none of ours.
+
+    ``{prefix}/vehicles/{mqtt_id}/position``, ``{prefix}/vehicles/{mqtt_id}/event`` and
+    ``{owntracks_prefix}/{user}/{device}`` (device = mqtt_id).
+    """
+    base = prefix.rstrip("/") + "/vehicles/"
+    if topic.startswith(base):
+        rest = topic[len(base) :]
+        device, sep, kind = rest.partition("/")
+        if sep and device and kind in ("position", "event"):
+            return Route(kind, device)
+        return None
+    if owntracks_prefix:
+        ot = owntracks_prefix.rstrip("/") + "/"
+        if topic.startswith(ot):
+            parts = topic[len(ot) :].split("/")
+            if len(parts) == 2 and parts[0] and parts[1]:
+                return Route("owntracks", parts[1])
+    return None
+
+
+# --- Field helpers ----------------------------------------------------------------------------
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num(obj: dict, key: str, *, required: bool = False) -> float | None:
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise _Bad(Reason.INVALID, f"missing field {key!r}")
+        return None
+    if not _is_num(v):
+        raise _Bad(Reason.INVALID, f"field {key!r} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise _Bad(Reason.OUT_OF_RANGE, f"field {key!r} is not finite")
+    return v
+
+
+def _int(obj: dict, key: str, *, required: bool = False) -> int | None:
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise _Bad(Reason.INVALID, f"missing field {key!r}")
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise _Bad(Reason.INVALID, f"field {key!r} must be an integer")
+    return v
+
+
+def parse_time(value: Any, *, key: str = "ts") -> datetime:
+    """An ISO-8601 string with a zone (``Z`` or an offset) or epoch milliseconds → aware UTC."""
+    if value is None:
+        raise _Bad(Reason.INVALID, f"missing field {key!r}")
+    if isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Bad(Reason.INVALID, f"field {key!r} is not ISO-8601: {value[:40]!r}") from None
+        if ts.tzinfo is None:
+            raise _Bad(Reason.INVALID, f"field {key!r} has no time zone (use Z): {value[:40]!r}")
+        return ts.astimezone(UTC)
+    if _is_num(value):
+        try:
+            return EPOCH + timedelta(milliseconds=value)
+        except (OverflowError, ValueError):
+            raise _Bad(Reason.OUT_OF_RANGE, f"field {key!r} out of range: {value}") from None
+    raise _Bad(Reason.INVALID, f"field {key!r} must be ISO-8601 text or epoch milliseconds")
+
+
+def _epoch_s(value: Any, key: str) -> datetime:
+    if value is None:
+        raise _Bad(Reason.INVALID, f"missing field {key!r}")
+    if not _is_num(value):
+        raise _Bad(Reason.INVALID, f"field {key!r} must be epoch seconds")
+    try:
+        return EPOCH + timedelta(seconds=value)
+    except (OverflowError, ValueError):
+        raise _Bad(Reason.OUT_OF_RANGE, f"field {key!r} out of range: {value}") from None
+
+
+def _load(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Bad(Reason.MALFORMED, f"not JSON: {exc}"[:200]) from None
+
+
+def _items(doc: Any) -> tuple[list[Any], bool]:
+    if isinstance(doc, list):
+        return doc, True
+    return [doc], False
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a decoder made of one payload."""
+
+    fixes: tuple[Fix, ...] = ()
+    events: tuple[VehicleEvent, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    is_array: bool = False
+    index: tuple[int, ...] = ()  # position in the array of each fix (or event)
+
+
+# --- Formats ----------------------------------------------------------------------------------
+def native_fix(obj: dict) -> Fix:
+    """A native position object (see ``docs/telemetry.md``)."""
+    return Fix(
+        ts=parse_time(obj.get("ts")),
+        lat=_num(obj, "lat", required=True),  # type: ignore[arg-type]
+        lon=_num(obj, "lon", required=True),  # type: ignore[arg-type]
+        speed_kmh=_num(obj, "speed_kmh"),
+        heading_deg=_num(obj, "heading_deg"),
+        accuracy_m=_num(obj, "accuracy_m"),
+        hdop=_num(obj, "hdop"),
+        odometer_m=_num(obj, "odometer_m"),
+        satellites=_int(obj, "satellites"),
+    )
+
+
+def owntracks_fix(obj: dict) -> Fix:
+    """An OwnTracks ``_type: location`` object: ``tst`` epoch s, ``vel`` km/h, ``cog`` degrees,
+    ``acc`` m. Other OwnTracks fields (``alt``, ``batt``, ``tid``, ...) are not stored."""
+    kind = obj.get("_type")
+    if kind != "location":
+        raise _Bad(Reason.UNSUPPORTED, f"OwnTracks _type {kind!r} is not a location")
+    return Fix(
+        ts=_epoch_s(obj.get("tst"), "tst"),
+        lat=_num(obj, "lat", required=True),  # type: ignore[arg-type]
+        lon=_num(obj, "lon", required=True),  # type: ignore[arg-type]
+        speed_kmh=_num(obj, "vel"),
+        heading_deg=_num(obj, "cog"),
+        accuracy_m=_num(obj, "acc"),
+        source=Source.OWNTRACKS,
+    )
+
+
+def _fix_of(obj: Any, *, owntracks: bool) -> Fix:
+    if not isinstance(obj, dict):
+        raise _Bad(Reason.INVALID, f"a fix must be a JSON object, got {type(obj).__name__}")
+    if owntracks or "_type" in obj:
+        return owntracks_fix(obj)
+    return native_fix(obj)
+
+
+def decode_positions(payload: bytes, *, owntracks: bool = False) -> Decoded:
+    """Fixes of a position payload: a native object, an array of them (buffered batch), or
+    OwnTracks location JSON (always on an OwnTracks topic, or recognised by its ``_type``)."""
+    try:
+        doc = _load(payload)
+    except _Bad as bad:
+        return Decoded(problems=(Problem(bad.reason, bad.detail),))
+    items, is_array = _items(doc)
+    fixes: list[Fix] = []
+    index: list[int] = []
+    problems: list[Problem] = []
+    for i, obj in enumerate(items):
+        try:
+            fixes.append(_fix_of(obj, owntracks=owntracks))
+            index.append(i)
+        except _Bad as bad:
+            problems.append(Problem(bad.reason, bad.detail, i if is_array else None))
+    if is_array and not items:
+        problems.append(Problem(Reason.INVALID, "empty array"))
+    return Decoded(
+        fixes=tuple(fixes), problems=tuple(problems), is_array=is_array, index=tuple(index)
+    )
+
+
+def vehicle_event(obj: Any) -> VehicleEvent:
+    """A native event object (see ``docs/telemetry.md``)."""
+    if not isinstance(obj, dict):
+        raise _Bad(Reason.INVALID, f"an event must be a JSON object, got {type(obj).__name__}")
+    raw_type = obj.get("type")
+    try:
+        etype = EventType(raw_type)
+    except ValueError:
+        raise _Bad(Reason.INVALID, f"unknown event type {raw_type!r}") from None
+    trip_id = _int(obj, "trip_id", required=etype not in SHIFT_EVENTS)
+    event_id = obj.get("id")
+    if event_id is not None and not isinstance(event_id, (str, int)):
+        raise _Bad(Reason.INVALID, "field 'id' must be text or an integer")
+    amount_kop = method = None
+    if etype is EventType.PAYMENT_COLLECTED:
+        amount_kop = _int(obj, "amount_kop", required=True)
+        if amount_kop is not None and amount_kop < 0:
+            raise _Bad(Reason.OUT_OF_RANGE, "field 'amount_kop' must not be negative")
+        try:
+            method = PaymentMethod(obj.get("method"))
+        except ValueError:
+            raise _Bad(Reason.INVALID, "field 'method' must be 'cash' or 'card'") from None
+    reason = obj.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise _Bad(Reason.INVALID, "field 'reason' must be text")
+    known = {"type", "ts", "trip_id", "id", "lat", "lon", "amount_kop", "method", "reason"}
+    return VehicleEvent(
+        type=etype,
+        ts=parse_time(obj.get("ts")),
+        trip_id=trip_id,
+        event_id=None if event_id is None else str(event_id)[:100],
+        lat=_num(obj, "lat"),
+        lon=_num(obj, "lon"),
+        amount_kop=amount_kop,
+        method=method,
+        reason=reason[:500] if reason else None,
+        extra={k: v for k, v in obj.items() if k not in known},
+    )
+
+
+def decode_events(payload: bytes) -> Decoded:
+    """Events of an event payload: one object or an array of them."""
+    try:
+        doc = _load(payload)
+    except _Bad as bad:
+        return Decoded(problems=(Problem(bad.reason, bad.detail),))
+    items, is_array = _items(doc)
+    events: list[VehicleEvent] = []
+    index: list[int] = []
+    problems: list[Problem] = []
+    for i, obj in enumerate(items):
+        try:
+            events.append(vehicle_event(obj))
+            index.append(i)
+        except _Bad as bad:
+            problems.append(Problem(bad.reason, bad.detail, i if is_array else None))
+    if is_array and not items:
+        problems.append(Problem(Reason.INVALID, "empty array"))
+    return Decoded(
+        events=tuple(events), problems=tuple(problems), is_array=is_array, index=tuple(index)
+    )
+
+
+def decode(route: Route, payload: bytes) -> Decoded:
+    """Dispatch on the route's kind."""
+    if route.kind == "event":
+        return decode_events(payload)
+    return decode_positions(payload, owntracks=route.kind == "owntracks")

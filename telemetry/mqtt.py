@@ -1,0 +1,167 @@
+"""The MQTT side of ingest (paho-mqtt 2.x, MQTT 5).
+
+QoS 1, persistent session (``clean_start=False`` + a session expiry), a shared subscription
+(``$share/{group}/...``) so several ingest processes split the load, and manual acknowledgement:
+``on_message`` only wraps the message into an :class:`~telemetry.pipeline.Inbound` and enqueues
+it; the writer calls :meth:`MqttReceiver.ack` after the message's rows are committed.
+
+``ReceiveMaximum`` bounds how many unacknowledged messages the broker sends us: that is the
+in-memory backlog when the database is down (the broker keeps the rest queued for the session).
+paho's network thread reconnects with exponential backoff when the broker goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from telemetry.pipeline import Inbound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "socialtaxi-ingest"
+    share_group: str | None = "ingest"  # None or "": a plain (not shared) subscription
+    topics: tuple[str, ...] = ()  # filters without the $share part
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 86400
+    receive_maximum: int = 65535
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+
+
+def subscriptions(prefix: str, owntracks_prefix: str | None) -> tuple[str, ...]:
+    """The topic filters ingest listens to (see ``docs/telemetry.md``)."""
+    p = prefix.rstrip("/")
+    out = [f"{p}/vehicles/+/position", f"{p}/vehicles/+/event"]
+    if owntracks_prefix:
+        out.append(f"{owntracks_prefix.rstrip('/')}/+/+")
+    return tuple(out)
+
+
+def shared(topic: str, group: str | None) -> str:
+    return f"$share/{group}/{topic}" if group else topic
+
+
+class MqttReceiver:
+    """One paho client; ``on_inbound`` is called from paho's network thread."""
+
+    def __init__(
+        self,
+        options: MqttOptions,
+        on_inbound: Callable[[Inbound], None],
+        *,
+        on_state: Callable[[str], None] | None = None,
+    ) -> None:
+        self.options = options
+        self._on_inbound = on_inbound
+        self._on_state = on_state or (lambda _s: None)
+        self._generation = 0  # bumped on every (re)connection: acks never cross connections
+        self._connected = threading.Event()
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=options.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if options.username:
+            c.username_pw_set(options.username, options.password)
+        c.reconnect_delay_set(options.reconnect_min_s, options.reconnect_max_s)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        self.client = c
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background (retrying until the broker is there) and start the loop."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.options.session_expiry_s
+        props.ReceiveMaximum = self.options.receive_maximum
+        self.client.connect_async(
+            self.options.host,
+            self.options.port,
+            keepalive=self.options.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Send what is queued (acks first), disconnect, stop the network thread."""
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def ack(self, msg: Inbound) -> bool:
+        """Acknowledge ``msg`` if it came on the current connection. A message of an earlier
+        connection is not acknowledged: the broker redelivers it and the store ignores the
+        duplicate."""
+        if msg.qos == 0:
+            return True
+        if msg.generation != self._generation or not self._connected.is_set():
+            return False
+        return self.client.ack(msg.mid, msg.qos) == mqtt.MQTT_ERR_SUCCESS
+
+    # --- paho callbacks (network thread) ----------------------------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT connection refused: %s", reason)
+            return
+        self._generation += 1
+        self._connected.set()
+        present = getattr(flags, "session_present", False)
+        log.info(
+            "MQTT connected to %s:%s as %s (session present: %s)",
+            self.options.host, self.options.port, self.options.client_id, present,
+        )
+        opts = SubscribeOptions(qos=1)
+        client.subscribe([(shared(t, self.options.share_group), opts) for t in self.options.topics])
+        self._on_state("connected")
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        bad = [r for r in reasons if r.is_failure]
+        if bad:
+            log.error("MQTT subscription refused: %s", bad)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        log.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
+        self._on_state("disconnected")
+
+    def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
+        topic = m._topic.decode("utf-8", "replace")  # noqa: SLF001 - avoid raising on bad UTF-8
+        self._on_inbound(
+            Inbound(topic, m.payload, datetime.now(UTC), m.mid, m.qos, self._generation)
+        )
