@@ -1,0 +1,260 @@
+"""Reading OSM files and downloading OSM data (the only routing module that touches the network).
+
+Every supported file format goes through one path: pyosmium reads the file (OSM XML, ``.gz`` or
+``.bz2`` compressed XML, or PBF), keeps the drivable ways (:func:`routing.osmfilter.is_drivable`)
+and the nodes they use, and writes them as plain OSM XML that :func:`osmnx.graph_from_xml` turns
+into a simplified graph. Downloading (:func:`fetch_place`) saves OSM XML too, and the same
+import path builds the graph from it, so everything but the download is testable offline.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import logging
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import networkx as nx
+
+from routing.errors import GraphImportError
+from routing.osmfilter import NetworkType, is_drivable
+
+log = logging.getLogger(__name__)
+
+# (suffix chain, osmium format name), longest first
+_FORMATS: tuple[tuple[str, str], ...] = (
+    (".osm.pbf", "pbf"),
+    (".pbf", "pbf"),
+    (".osm.xml.gz", "osm.gz"),
+    (".osm.xml.bz2", "osm.bz2"),
+    (".osm.gz", "osm.gz"),
+    (".osm.bz2", "osm.bz2"),
+    (".xml.gz", "osm.gz"),
+    (".xml.bz2", "osm.bz2"),
+    (".osm.xml", "osm"),
+    (".osm", "osm"),
+    (".xml", "osm"),
+)
+
+
+def osm_format(path: Path) -> str:
+    """The osmium format name of an OSM file, from its suffixes.
+
+    Raises
+    ------
+    GraphImportError
+        For an unknown extension.
+    """
+    name = path.name.lower()
+    for suffix, fmt in _FORMATS:
+        if name.endswith(suffix):
+            return fmt
+    raise GraphImportError(
+        f"unsupported OSM file {path.name!r}: "
+        "expected .osm, .osm.xml, .osm.gz, .osm.bz2 or .osm.pbf"
+    )
+
+
+def file_digest(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _progress(enabled: bool, desc: str, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, unit=unit, unit_scale=True, disable=not enabled, leave=False)
+
+
+def extract_drivable_xml(
+    src: Path, dst: Path, *, network_type: NetworkType = "drive_service", progress: bool = False
+) -> tuple[int, int]:
+    """Copy the drivable ways of ``src`` and the nodes they use into the OSM XML file ``dst``.
+
+    Parameters
+    ----------
+    src
+        An OSM file in any supported format.
+    dst
+        Output path (``.osm``); overwritten.
+    network_type
+        Which ways count as drivable (see :func:`routing.osmfilter.is_drivable`).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    (ways, nodes)
+        How many ways and nodes were written.
+    """
+    import osmium
+
+    fmt = osm_format(src)
+    if not src.is_file():
+        raise GraphImportError(f"OSM file not found: {src}")
+    with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
+        if fmt != "pbf":
+            patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
+            if patched is not None:
+                src, fmt = patched, "osm"
+        return _extract(osmium, src, fmt, dst, network_type, progress)
+
+
+_OSM_ROOT = re.compile(rb"<osm\b[^>]*>", re.DOTALL)
+_VERSION_ATTR = re.compile(rb"""\bversion\s*=\s*(["'])([^"']*)\1""")
+
+
+def _open_xml(src: Path, fmt: str) -> IO[bytes]:
+    if fmt == "osm.gz":
+        return gzip.open(src, "rb")
+    if fmt == "osm.bz2":
+        return bz2.open(src, "rb")
+    return src.open("rb")
+
+
+def _normalise_xml_header(src: Path, fmt: str, dst: Path) -> Path | None:
+    """libosmium reads only ``<osm version="0.6">``; osmnx writes ``version="1"``.
+
+    Returns a patched, uncompressed copy at ``dst`` when the header needs fixing, else None.
+    """
+    with _open_xml(src, fmt) as f:
+        head = f.read(1 << 16)
+        root = _OSM_ROOT.search(head)
+        if root is None:
+            return None
+        version = _VERSION_ATTR.search(root.group(0))
+        if version is None or version.group(2) == b"0.6":
+            return None
+        fixed = root.group(0)[: version.start()] + b'version="0.6"' + root.group(0)[version.end() :]
+        with dst.open("wb") as out:
+            out.write(head[: root.start()] + fixed + head[root.end() :])
+            shutil.copyfileobj(f, out)
+    return dst
+
+
+def _extract(
+    osmium: Any, src: Path, fmt: str, dst: Path, network_type: NetworkType, progress: bool
+) -> tuple[int, int]:
+    keep_ways: set[int] = set()
+    need_nodes: set[int] = set()
+    try:
+        with _progress(progress, "Чтение дорог", "way") as bar:
+            for way in osmium.FileProcessor(osmium.io.File(str(src), fmt), osmium.osm.WAY):
+                bar.update(1)
+                if len(way.nodes) < 2 or not is_drivable(
+                    {t.k: t.v for t in way.tags}, network_type
+                ):
+                    continue
+                keep_ways.add(way.id)
+                need_nodes.update(n.ref for n in way.nodes)
+        if not keep_ways:
+            raise GraphImportError(f"{src.name}: no drivable ways")
+        written_nodes = 0
+        with (
+            osmium.SimpleWriter(str(dst), overwrite=True) as writer,
+            _progress(progress, "Запись дорог", "obj") as bar,
+        ):
+            for obj in osmium.FileProcessor(
+                osmium.io.File(str(src), fmt), osmium.osm.NODE | osmium.osm.WAY
+            ):
+                bar.update(1)
+                if obj.is_node():
+                    if obj.id in need_nodes:
+                        writer.add_node(obj)
+                        written_nodes += 1
+                elif obj.id in keep_ways:
+                    writer.add_way(obj)
+    except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
+        raise GraphImportError(f"{src.name}: cannot read OSM data: {exc}") from exc
+    return len(keep_ways), written_nodes
+
+
+def graph_from_osm_file(
+    src: Path, *, network_type: NetworkType = "drive_service", progress: bool = False
+) -> nx.MultiDiGraph:
+    """A simplified, unprojected osmnx drive graph of an OSM file (all components kept).
+
+    Parameters
+    ----------
+    src
+        An OSM file in any supported format.
+    network_type
+        Which ways count as drivable.
+    progress
+        Show progress bars.
+    """
+    import osmnx as ox
+
+    with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
+        xml = Path(tmp) / "drivable.osm"
+        ways, nodes = extract_drivable_xml(src, xml, network_type=network_type, progress=progress)
+        log.info("%s: %d drivable ways, %d nodes", src.name, ways, nodes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                graph = ox.graph_from_xml(xml, simplify=True, retain_all=True)
+            except (ValueError, KeyError) as exc:
+                raise GraphImportError(f"{src.name}: osmnx could not build a graph: {exc}") from exc
+    if graph.number_of_edges() == 0:
+        raise GraphImportError(f"{src.name}: no drivable edges")
+    return graph
+
+
+def fetch_place(place: str, dst: Path, *, network_type: NetworkType = "drive_service") -> Path:
+    """Download the drivable network of a place with osmnx and save it as OSM XML.
+
+    Needs internet (Nominatim and Overpass). The file is then imported like any other OSM
+    file, so building never depends on the download.
+
+    Parameters
+    ----------
+    place
+        A place name, e.g. ``"Гатчинский район, Ленинградская область"``.
+    dst
+        Output ``.osm`` path.
+
+    Returns
+    -------
+    Path
+        ``dst``.
+    """
+    import osmnx as ox
+
+    ox.settings.all_oneway = True  # save_graph_xml needs one-way edges to round-trip ways
+    try:
+        graph = ox.graph_from_place(
+            place, network_type=network_type, simplify=False, retain_all=True
+        )
+    finally:
+        ox.settings.all_oneway = False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ox.io.save_graph_xml(graph, filepath=dst)
+    return dst
+
+
+@contextmanager
+def atomic_path(dst: Path) -> Iterator[Path]:
+    """A temporary path beside ``dst`` that replaces it only when the block succeeds."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=dst.name + ".", suffix=".tmp", dir=dst.parent)
+    import os
+
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)

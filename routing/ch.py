@@ -1,0 +1,953 @@
+"""Contraction hierarchies (CH): preprocessing, point-to-point queries and many-to-many tables.
+
+Pure module: numpy arrays in, numpy arrays out, no I/O.
+
+Why hand-written, and why numba
+-------------------------------
+We measured the libraries that install here as wheels for Python 3.11 (see ``docs/routing.md``).
+``pandana`` 0.8 has a C++ CH, but it rebuilds the hierarchy on every start (it cannot be saved)
+and pulls in pandas, scikit-learn and PyTables; ``networkit``, ``igraph`` and
+``scipy.sparse.csgraph`` offer only plain or bidirectional Dijkstra, whose per-query work grows
+with the graph. A CH answers a query in a 100,000-node road graph by settling a few hundred
+nodes, and it is plain arrays that we store next to the graph. Written in pure Python the query
+loop would spend ~1 us per heap operation, which eats most of the gain on small graphs, so the
+search loops are compiled with numba (``cache=True``: compiled once per machine, kept in
+``__pycache__``).
+
+Algorithm
+---------
+Geisberger et al., "Contraction Hierarchies: Faster and Simpler Hierarchical Routing in Road
+Networks" (WEA 2008). Node order by lazily updated priority = edge difference + 2 × contracted
+neighbours; witness searches are Dijkstra runs limited by the shortcut cost and a settled-node
+cap (a capped search may add a superfluous shortcut, never a wrong one). Queries are
+bidirectional upward Dijkstra with stall-on-demand; tables use the bucket algorithm of Knopp et
+al. (ALENEX 2007). Each CH edge keeps its two children, so paths unpack to original edges, and
+carries the length (metres) of the path it stands for, so distances along the fastest path need
+no unpacking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+INF = np.inf
+
+# --------------------------------------------------------------------------------------------
+# binary min-heap on parallel arrays (key, item), growable; lazy deletion by the callers
+# --------------------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _heap_push(hk, hv, size, key, item):  # type: ignore[no-untyped-def]
+    if size >= hk.shape[0]:
+        nk = np.empty(hk.shape[0] * 2, hk.dtype)
+        nv = np.empty(hv.shape[0] * 2, hv.dtype)
+        nk[:size] = hk[:size]
+        nv[:size] = hv[:size]
+        hk = nk
+        hv = nv
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[i] = hk[parent]
+        hv[i] = hv[parent]
+        i = parent
+    hk[i] = key
+    hv[i] = item
+    return hk, hv, size + 1
+
+
+@nb.njit(cache=True)
+def _heap_pop(hk, hv, size):  # type: ignore[no-untyped-def]
+    key = hk[0]
+    item = hv[0]
+    size -= 1
+    if size > 0:
+        lk = hk[size]
+        lv = hv[size]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= size:
+                break
+            if child + 1 < size and hk[child + 1] < hk[child]:
+                child += 1
+            if hk[child] >= lk:
+                break
+            hk[i] = hk[child]
+            hv[i] = hv[child]
+            i = child
+        hk[i] = lk
+        hv[i] = lv
+    return key, item, size
+
+
+# --------------------------------------------------------------------------------------------
+# preprocessing
+# --------------------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _grow(a, size, fill):  # type: ignore[no-untyped-def]
+    b = np.full(size, fill, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@nb.njit(cache=True)
+def _witness(  # type: ignore[no-untyped-def]
+    src,
+    avoid,
+    max_w,
+    settle_limit,
+    out_first,
+    out_next,
+    e_head,
+    e_w,
+    contracted,
+    dist,
+    touched,
+    hk,
+    hv,
+):
+    """Dijkstra from ``src`` in the remaining graph without ``avoid``; leaves ``dist`` set."""
+    n_touched = 0
+    dist[src] = 0.0
+    touched[n_touched] = src
+    n_touched += 1
+    size = 0
+    hk, hv, size = _heap_push(hk, hv, size, 0.0, src)
+    settled = 0
+    while size > 0:
+        k, u, size = _heap_pop(hk, hv, size)
+        if k > dist[u]:
+            continue
+        if k > max_w:
+            break
+        settled += 1
+        if settled > settle_limit:
+            break
+        e = out_first[u]
+        while e >= 0:
+            x = e_head[e]
+            if x != avoid and not contracted[x]:
+                nd = k + e_w[e]
+                if nd < dist[x]:
+                    if dist[x] == INF:
+                        touched[n_touched] = x
+                        n_touched += 1
+                    dist[x] = nd
+                    hk, hv, size = _heap_push(hk, hv, size, nd, x)
+            e = out_next[e]
+    return n_touched, hk, hv
+
+
+@nb.njit(cache=True)
+def _simulate(  # type: ignore[no-untyped-def]
+    v,
+    limit,
+    in_first,
+    in_next,
+    out_first,
+    out_next,
+    e_tail,
+    e_head,
+    e_w,
+    contracted,
+    dist,
+    touched,
+    hk,
+    hv,
+):
+    """Edge difference of contracting ``v``: shortcuts needed minus edges removed."""
+    shortcuts = 0
+    n_in = 0
+    n_out = 0
+    f = out_first[v]
+    while f >= 0:
+        if not contracted[e_head[f]]:
+            n_out += 1
+        f = out_next[f]
+    e = in_first[v]
+    while e >= 0:
+        u = e_tail[e]
+        if not contracted[u]:
+            n_in += 1
+            wu = e_w[e]
+            max_w = 0.0
+            f = out_first[v]
+            while f >= 0:
+                x = e_head[f]
+                if not contracted[x] and x != u and wu + e_w[f] > max_w:
+                    max_w = wu + e_w[f]
+                f = out_next[f]
+            if max_w > 0.0:
+                nt, hk, hv = _witness(
+                    u,
+                    v,
+                    max_w,
+                    limit,
+                    out_first,
+                    out_next,
+                    e_head,
+                    e_w,
+                    contracted,
+                    dist,
+                    touched,
+                    hk,
+                    hv,
+                )
+                f = out_first[v]
+                while f >= 0:
+                    x = e_head[f]
+                    if not contracted[x] and x != u and dist[x] > wu + e_w[f]:
+                        shortcuts += 1
+                    f = out_next[f]
+                for i in range(nt):
+                    dist[touched[i]] = INF
+        e = in_next[e]
+    return shortcuts - n_in - n_out, hk, hv
+
+
+@nb.njit(cache=True)
+def _build(n, tail0, head0, w0, d0, settle_sim, settle_real):  # type: ignore[no-untyped-def]
+    m0 = tail0.shape[0]
+    cap = max(16, 3 * m0)
+    e_tail = np.empty(cap, np.int32)
+    e_head = np.empty(cap, np.int32)
+    e_w = np.empty(cap, np.float64)
+    e_d = np.empty(cap, np.float64)
+    e_c1 = np.full(cap, -1, np.int64)
+    e_c2 = np.full(cap, -1, np.int64)
+    out_next = np.full(cap, -1, np.int64)
+    in_next = np.full(cap, -1, np.int64)
+    out_first = np.full(n, -1, np.int64)
+    in_first = np.full(n, -1, np.int64)
+    for e in range(m0):
+        u = tail0[e]
+        v = head0[e]
+        e_tail[e] = u
+        e_head[e] = v
+        e_w[e] = w0[e]
+        e_d[e] = d0[e]
+        out_next[e] = out_first[u]
+        out_first[u] = e
+        in_next[e] = in_first[v]
+        in_first[v] = e
+    m = m0
+
+    contracted = np.zeros(n, np.bool_)
+    deleted_nb = np.zeros(n, np.int64)
+    rank = np.full(n, -1, np.int64)
+    dist = np.full(n, INF)
+    touched = np.empty(n, np.int64)
+    hk = np.empty(64, np.float64)
+    hv = np.empty(64, np.int64)
+    in_nodes = np.empty(16, np.int64)
+    in_edges = np.empty(16, np.int64)
+    out_nodes = np.empty(16, np.int64)
+    out_edges = np.empty(16, np.int64)
+
+    prio = np.zeros(n, np.float64)
+    pk = np.empty(n + 16, np.float64)
+    pv = np.empty(n + 16, np.int64)
+    psize = 0
+    for v in range(n):
+        ed, hk, hv = _simulate(
+            v,
+            settle_sim,
+            in_first,
+            in_next,
+            out_first,
+            out_next,
+            e_tail,
+            e_head,
+            e_w,
+            contracted,
+            dist,
+            touched,
+            hk,
+            hv,
+        )
+        prio[v] = float(ed)
+        pk, pv, psize = _heap_push(pk, pv, psize, prio[v], v)
+
+    mark = np.full(n, -1, np.int64)
+    order = 0
+    while psize > 0:
+        k, v, psize = _heap_pop(pk, pv, psize)
+        if contracted[v] or k != prio[v]:
+            continue
+        # gather live neighbours
+        n_in = 0
+        e = in_first[v]
+        while e >= 0:
+            u = e_tail[e]
+            if not contracted[u]:
+                if n_in >= in_nodes.shape[0]:
+                    in_nodes = _grow(in_nodes, 2 * n_in, -1)
+                    in_edges = _grow(in_edges, 2 * n_in, -1)
+                in_nodes[n_in] = u
+                in_edges[n_in] = e
+                n_in += 1
+            e = in_next[e]
+        n_out = 0
+        e = out_first[v]
+        while e >= 0:
+            x = e_head[e]
+            if not contracted[x]:
+                if n_out >= out_nodes.shape[0]:
+                    out_nodes = _grow(out_nodes, 2 * n_out, -1)
+                    out_edges = _grow(out_edges, 2 * n_out, -1)
+                out_nodes[n_out] = x
+                out_edges[n_out] = e
+                n_out += 1
+            e = out_next[e]
+        # add the shortcuts u -> x that have no witness
+        for a in range(n_in):
+            u = in_nodes[a]
+            wu = e_w[in_edges[a]]
+            max_w = 0.0
+            for b in range(n_out):
+                if out_nodes[b] != u:
+                    c = wu + e_w[out_edges[b]]
+                    if c > max_w:
+                        max_w = c
+            if max_w == 0.0:
+                continue
+            nt, hk, hv = _witness(
+                u,
+                v,
+                max_w,
+                settle_real,
+                out_first,
+                out_next,
+                e_head,
+                e_w,
+                contracted,
+                dist,
+                touched,
+                hk,
+                hv,
+            )
+            for b in range(n_out):
+                x = out_nodes[b]
+                if x == u:
+                    continue
+                c = wu + e_w[out_edges[b]]
+                if dist[x] <= c:
+                    continue
+                f = out_first[u]
+                found = -1
+                while f >= 0:
+                    if e_head[f] == x:
+                        found = f
+                        break
+                    f = out_next[f]
+                if found >= 0:
+                    if c < e_w[found]:
+                        e_w[found] = c
+                        e_d[found] = e_d[in_edges[a]] + e_d[out_edges[b]]
+                        e_c1[found] = in_edges[a]
+                        e_c2[found] = out_edges[b]
+                    continue
+                if m >= e_tail.shape[0]:
+                    newcap = 2 * m
+                    e_tail = _grow(e_tail, newcap, 0)
+                    e_head = _grow(e_head, newcap, 0)
+                    e_w = _grow(e_w, newcap, 0.0)
+                    e_d = _grow(e_d, newcap, 0.0)
+                    e_c1 = _grow(e_c1, newcap, -1)
+                    e_c2 = _grow(e_c2, newcap, -1)
+                    out_next = _grow(out_next, newcap, -1)
+                    in_next = _grow(in_next, newcap, -1)
+                e_tail[m] = u
+                e_head[m] = x
+                e_w[m] = c
+                e_d[m] = e_d[in_edges[a]] + e_d[out_edges[b]]
+                e_c1[m] = in_edges[a]
+                e_c2[m] = out_edges[b]
+                out_next[m] = out_first[u]
+                out_first[u] = m
+                in_next[m] = in_first[x]
+                in_first[x] = m
+                m += 1
+            for i in range(nt):
+                dist[touched[i]] = INF
+        contracted[v] = True
+        rank[v] = order
+        order += 1
+        # neighbours: one more contracted neighbour, and a fresh edge difference
+        for a in range(n_in + n_out):
+            y = in_nodes[a] if a < n_in else out_nodes[a - n_in]
+            if contracted[y] or mark[y] == v:
+                continue
+            mark[y] = v
+            deleted_nb[y] += 1
+            ed, hk, hv = _simulate(
+                y,
+                settle_sim,
+                in_first,
+                in_next,
+                out_first,
+                out_next,
+                e_tail,
+                e_head,
+                e_w,
+                contracted,
+                dist,
+                touched,
+                hk,
+                hv,
+            )
+            p = float(ed) + 2.0 * deleted_nb[y]
+            if p != prio[y]:
+                prio[y] = p
+                if psize >= pk.shape[0]:
+                    pk = _grow(pk, 2 * psize, 0.0)
+                    pv = _grow(pv, 2 * psize, 0)
+                pk, pv, psize = _heap_push(pk, pv, psize, p, y)
+    return rank, e_tail[:m], e_head[:m], e_w[:m], e_d[:m], e_c1[:m], e_c2[:m]
+
+
+@nb.njit(cache=True)
+def _csr(n, keys, others, w, d):  # type: ignore[no-untyped-def]
+    """Group edges by ``keys``: (ptr, other end, weight, metres, CH edge id)."""
+    m = keys.shape[0]
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(m):
+        ptr[keys[i] + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+    fill = ptr[:-1].copy()
+    to = np.empty(m, np.int32)
+    ww = np.empty(m, np.float64)
+    dd = np.empty(m, np.float64)
+    ee = np.empty(m, np.int64)
+    for i in range(m):
+        k = keys[i]
+        j = fill[k]
+        fill[k] += 1
+        to[j] = others[i]
+        ww[j] = w[i]
+        dd[j] = d[i]
+    # edge ids in the same order
+    fill = ptr[:-1].copy()
+    for i in range(m):
+        k = keys[i]
+        ee[fill[k]] = i
+        fill[k] += 1
+    return ptr, to, ww, dd, ee
+
+
+# --------------------------------------------------------------------------------------------
+# queries
+# --------------------------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _query(  # type: ignore[no-untyped-def]
+    s,
+    t,
+    f_ptr,
+    f_to,
+    f_w,
+    f_e,
+    b_ptr,
+    b_to,
+    b_w,
+    b_e,
+    df,
+    db,
+    pf,
+    pb,
+    touched,
+    hk1,
+    hv1,
+    hk2,
+    hv2,
+):
+    """Bidirectional upward search. Returns (cost, meeting node, hk1, hv1, hk2, hv2, n_touched)."""
+    df[s] = 0.0
+    touched[0] = s
+    nt = 1
+    if t != s:
+        touched[1] = t
+        nt = 2
+    db[t] = 0.0
+    pb[t] = -1
+    s1 = 0
+    s2 = 0
+    hk1, hv1, s1 = _heap_push(hk1, hv1, s1, 0.0, s)
+    hk2, hv2, s2 = _heap_push(hk2, hv2, s2, 0.0, t)
+    best = INF
+    meet = -1
+    while s1 > 0 or s2 > 0:
+        forward = s1 > 0 and (s2 == 0 or hk1[0] <= hk2[0])
+        if forward:
+            k, u, s1 = _heap_pop(hk1, hv1, s1)
+            if k > df[u]:
+                continue
+            if k >= best:
+                s1 = 0
+                continue
+            if db[u] < INF and k + db[u] < best:
+                best = k + db[u]
+                meet = u
+            # stall-on-demand: a higher node reaches u more cheaply
+            stalled = False
+            for j in range(b_ptr[u], b_ptr[u + 1]):
+                x = b_to[j]
+                if df[x] + b_w[j] < k:
+                    stalled = True
+                    break
+            if stalled:
+                continue
+            for j in range(f_ptr[u], f_ptr[u + 1]):
+                x = f_to[j]
+                nd = k + f_w[j]
+                if nd < df[x]:
+                    if df[x] == INF and db[x] == INF:
+                        touched[nt] = x
+                        nt += 1
+                    df[x] = nd
+                    pf[x] = f_e[j]
+                    hk1, hv1, s1 = _heap_push(hk1, hv1, s1, nd, x)
+        else:
+            k, u, s2 = _heap_pop(hk2, hv2, s2)
+            if k > db[u]:
+                continue
+            if k >= best:
+                s2 = 0
+                continue
+            if df[u] < INF and k + df[u] < best:
+                best = k + df[u]
+                meet = u
+            stalled = False
+            for j in range(f_ptr[u], f_ptr[u + 1]):
+                x = f_to[j]
+                if db[x] + f_w[j] < k:
+                    stalled = True
+                    break
+            if stalled:
+                continue
+            for j in range(b_ptr[u], b_ptr[u + 1]):
+                x = b_to[j]
+                nd = k + b_w[j]
+                if nd < db[x]:
+                    if df[x] == INF and db[x] == INF:
+                        touched[nt] = x
+                        nt += 1
+                    db[x] = nd
+                    pb[x] = b_e[j]
+                    hk2, hv2, s2 = _heap_push(hk2, hv2, s2, nd, x)
+    return best, meet, hk1, hv1, hk2, hv2, nt
+
+
+@nb.njit(cache=True)
+def _unpack(s, t, meet, pf, pb, e_tail, e_head, e_c1, e_c2, m0):  # type: ignore[no-untyped-def]
+    """Original edge ids along the path found by :func:`_query`, in travel order."""
+    # CH edges s -> meet (collected backwards) then meet -> t
+    up = np.empty(64, np.int64)
+    nu = 0
+    x = meet
+    while x != s:
+        e = pf[x]
+        if nu >= up.shape[0]:
+            up = _grow(up, 2 * nu, 0)
+        up[nu] = e
+        nu += 1
+        x = e_tail[e]
+    ch_edges = np.empty(64, np.int64)
+    nc = 0
+    for i in range(nu - 1, -1, -1):
+        if nc >= ch_edges.shape[0]:
+            ch_edges = _grow(ch_edges, 2 * nc, 0)
+        ch_edges[nc] = up[i]
+        nc += 1
+    x = meet
+    while x != t:
+        e = pb[x]
+        if nc >= ch_edges.shape[0]:
+            ch_edges = _grow(ch_edges, 2 * nc, 0)
+        ch_edges[nc] = e
+        nc += 1
+        x = e_head[e]
+    out = np.empty(max(16, 4 * nc), np.int64)
+    no = 0
+    stack = np.empty(64, np.int64)
+    for i in range(nc):
+        sp = 0
+        stack[sp] = ch_edges[i]
+        sp += 1
+        while sp > 0:
+            sp -= 1
+            e = stack[sp]
+            if e < m0:
+                if no >= out.shape[0]:
+                    out = _grow(out, 2 * no, 0)
+                out[no] = e
+                no += 1
+            else:
+                if sp + 2 > stack.shape[0]:
+                    stack = _grow(stack, 2 * stack.shape[0], 0)
+                stack[sp] = e_c2[e]
+                stack[sp + 1] = e_c1[e]
+                sp += 2
+    return out[:no]
+
+
+@nb.njit(cache=True)
+def _reset(nt, touched, df, db, pf, pb):  # type: ignore[no-untyped-def]
+    for i in range(nt):
+        x = touched[i]
+        df[x] = INF
+        db[x] = INF
+        pf[x] = -1
+        pb[x] = -1
+
+
+@nb.njit(cache=True)
+def _upward_space(  # type: ignore[no-untyped-def]
+    s,
+    ptr,
+    to,
+    w,
+    d,
+    stall_ptr,
+    stall_to,
+    stall_w,
+    dist,
+    dm,
+    touched,
+    hk,
+    hv,
+    out_node,
+    out_dur,
+    out_m,
+):
+    """Full upward search from ``s`` with stall-on-demand.
+
+    Writes settled, non-stalled nodes with their costs to ``out_*`` and returns their count
+    (the arrays grow as needed and are returned too). Leaves ``dist``/``dm`` clean.
+    """
+    nt = 0
+    dist[s] = 0.0
+    dm[s] = 0.0
+    touched[nt] = s
+    nt += 1
+    size = 0
+    hk, hv, size = _heap_push(hk, hv, size, 0.0, s)
+    no = 0
+    while size > 0:
+        k, u, size = _heap_pop(hk, hv, size)
+        if k > dist[u]:
+            continue
+        stalled = False
+        for j in range(stall_ptr[u], stall_ptr[u + 1]):
+            if dist[stall_to[j]] + stall_w[j] < k:
+                stalled = True
+                break
+        if stalled:
+            continue
+        if no >= out_node.shape[0]:
+            out_node = _grow(out_node, 2 * no, 0)
+            out_dur = _grow(out_dur, 2 * no, 0.0)
+            out_m = _grow(out_m, 2 * no, 0.0)
+        out_node[no] = u
+        out_dur[no] = k
+        out_m[no] = dm[u]
+        no += 1
+        for j in range(ptr[u], ptr[u + 1]):
+            x = to[j]
+            nd = k + w[j]
+            if nd < dist[x]:
+                if dist[x] == INF:
+                    touched[nt] = x
+                    nt += 1
+                dist[x] = nd
+                dm[x] = dm[u] + d[j]
+                hk, hv, size = _heap_push(hk, hv, size, nd, x)
+    for i in range(nt):
+        dist[touched[i]] = INF
+    return no, out_node, out_dur, out_m, hk, hv
+
+
+@nb.njit(cache=True)
+def _many_to_many(  # type: ignore[no-untyped-def]
+    n,
+    sources,
+    targets,
+    f_ptr,
+    f_to,
+    f_w,
+    f_d,
+    b_ptr,
+    b_to,
+    b_w,
+    b_d,
+):
+    ns = sources.shape[0]
+    nt_ = targets.shape[0]
+    dur = np.full((ns, nt_), INF)
+    met = np.full((ns, nt_), INF)
+    dist = np.full(n, INF)
+    dm = np.zeros(n)
+    touched = np.empty(n, np.int64)
+    hk = np.empty(256, np.float64)
+    hv = np.empty(256, np.int64)
+    sp_node = np.empty(256, np.int64)
+    sp_dur = np.empty(256, np.float64)
+    sp_m = np.empty(256, np.float64)
+    # backward spaces of all targets -> buckets
+    b_node = np.empty(1024, np.int64)
+    b_tgt = np.empty(1024, np.int64)
+    b_dur = np.empty(1024, np.float64)
+    b_m = np.empty(1024, np.float64)
+    nb_ = 0
+    for j in range(nt_):
+        cnt, sp_node, sp_dur, sp_m, hk, hv = _upward_space(
+            targets[j],
+            b_ptr,
+            b_to,
+            b_w,
+            b_d,
+            f_ptr,
+            f_to,
+            f_w,
+            dist,
+            dm,
+            touched,
+            hk,
+            hv,
+            sp_node,
+            sp_dur,
+            sp_m,
+        )
+        if nb_ + cnt > b_node.shape[0]:
+            cap = 2 * (nb_ + cnt)
+            b_node = _grow(b_node, cap, 0)
+            b_tgt = _grow(b_tgt, cap, 0)
+            b_dur = _grow(b_dur, cap, 0.0)
+            b_m = _grow(b_m, cap, 0.0)
+        for i in range(cnt):
+            b_node[nb_] = sp_node[i]
+            b_tgt[nb_] = j
+            b_dur[nb_] = sp_dur[i]
+            b_m[nb_] = sp_m[i]
+            nb_ += 1
+    # bucket index by node (counting sort)
+    bptr = np.zeros(n + 1, np.int64)
+    for i in range(nb_):
+        bptr[b_node[i] + 1] += 1
+    for i in range(n):
+        bptr[i + 1] += bptr[i]
+    fill = bptr[:-1].copy()
+    s_tgt = np.empty(nb_, np.int64)
+    s_dur = np.empty(nb_, np.float64)
+    s_m = np.empty(nb_, np.float64)
+    for i in range(nb_):
+        k = fill[b_node[i]]
+        fill[b_node[i]] += 1
+        s_tgt[k] = b_tgt[i]
+        s_dur[k] = b_dur[i]
+        s_m[k] = b_m[i]
+    for i in range(ns):
+        cnt, sp_node, sp_dur, sp_m, hk, hv = _upward_space(
+            sources[i],
+            f_ptr,
+            f_to,
+            f_w,
+            f_d,
+            b_ptr,
+            b_to,
+            b_w,
+            dist,
+            dm,
+            touched,
+            hk,
+            hv,
+            sp_node,
+            sp_dur,
+            sp_m,
+        )
+        for a in range(cnt):
+            u = sp_node[a]
+            du = sp_dur[a]
+            mu = sp_m[a]
+            for k in range(bptr[u], bptr[u + 1]):
+                j = s_tgt[k]
+                c = du + s_dur[k]
+                if c < dur[i, j]:
+                    dur[i, j] = c
+                    met[i, j] = mu + s_m[k]
+    return dur, met
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+
+#: arrays of a :class:`Hierarchy`, in the order they are saved
+HIERARCHY_ARRAYS = (
+    "rank", "e_tail", "e_head", "e_c1", "e_c2",
+    "f_ptr", "f_to", "f_w", "f_d", "f_e",
+    "b_ptr", "b_to", "b_w", "b_d", "b_e",
+)  # fmt: skip
+
+
+class _Workspace:
+    """Per-thread scratch arrays for point-to-point queries (kept clean between queries)."""
+
+    def __init__(self, n: int) -> None:
+        self.df = np.full(n, INF)
+        self.db = np.full(n, INF)
+        self.pf = np.full(n, -1, np.int64)
+        self.pb = np.full(n, -1, np.int64)
+        self.touched = np.empty(n, np.int64)
+        self.hk1 = np.empty(256, np.float64)
+        self.hv1 = np.empty(256, np.int64)
+        self.hk2 = np.empty(256, np.float64)
+        self.hv2 = np.empty(256, np.int64)
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """One shortest path: cost, metres and the original edge ids in travel order."""
+
+    duration_s: float
+    edges: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Hierarchy:
+    """A contraction hierarchy over ``n`` nodes and ``m0`` original edges.
+
+    Original edges keep their ids ``0 .. m0-1``; shortcuts follow. ``f_*`` is the upward graph
+    by tail (CSR), ``b_*`` the upward graph of incoming edges by head: for node ``v`` it lists
+    edges ``u -> v`` with ``rank[u] > rank[v]``.
+    """
+
+    n: int
+    m0: int
+    rank: np.ndarray
+    e_tail: np.ndarray
+    e_head: np.ndarray
+    e_c1: np.ndarray
+    e_c2: np.ndarray
+    f_ptr: np.ndarray
+    f_to: np.ndarray
+    f_w: np.ndarray
+    f_d: np.ndarray
+    f_e: np.ndarray
+    b_ptr: np.ndarray
+    b_to: np.ndarray
+    b_w: np.ndarray
+    b_d: np.ndarray
+    b_e: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        n: int,
+        tail: np.ndarray,
+        head: np.ndarray,
+        cost: np.ndarray,
+        length_m: np.ndarray,
+        *,
+        settle_limit: int = 500,
+    ) -> Hierarchy:
+        """Contract a directed graph.
+
+        Parameters
+        ----------
+        n
+            Node count; nodes are ``0 .. n-1``.
+        tail, head
+            Edge ends. At most one edge per ordered pair, no self-loops.
+        cost
+            Edge costs (seconds), positive.
+        length_m
+            Edge lengths (metres), carried along shortcuts.
+        settle_limit
+            Cap of the witness searches.
+        """
+        tail = np.ascontiguousarray(tail, np.int32)
+        head = np.ascontiguousarray(head, np.int32)
+        cost = np.ascontiguousarray(cost, np.float64)
+        length_m = np.ascontiguousarray(length_m, np.float64)
+        if np.any(tail == head):
+            raise ValueError("self-loops are not allowed")
+        if np.any(~(cost > 0)):
+            raise ValueError("edge costs must be positive")
+        rank, e_tail, e_head, e_w, e_d, e_c1, e_c2 = _build(
+            n, tail, head, cost, length_m, max(20, settle_limit // 10), settle_limit
+        )
+        up = rank[e_tail] < rank[e_head]
+        ids = np.arange(e_tail.shape[0])
+        f_ptr, f_to, f_w, f_d, f_e = _csr(n, e_tail[up], e_head[up], e_w[up], e_d[up])
+        f_e = ids[up][f_e]
+        down = ~up
+        b_ptr, b_to, b_w, b_d, b_e = _csr(n, e_head[down], e_tail[down], e_w[down], e_d[down])
+        b_e = ids[down][b_e]
+        return cls(
+            n=int(n), m0=int(tail.shape[0]), rank=rank, e_tail=e_tail, e_head=e_head,
+            e_c1=e_c1, e_c2=e_c2,
+            f_ptr=f_ptr, f_to=f_to, f_w=f_w, f_d=f_d, f_e=f_e,
+            b_ptr=b_ptr, b_to=b_to, b_w=b_w, b_d=b_d, b_e=b_e,
+        )  # fmt: skip
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays to save (see :data:`HIERARCHY_ARRAYS`)."""
+        return {name: getattr(self, name) for name in HIERARCHY_ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, n: int, m0: int, arrays: dict[str, np.ndarray]) -> Hierarchy:
+        """Rebuild from :meth:`arrays` output."""
+        return cls(n=int(n), m0=int(m0), **{k: arrays[k] for k in HIERARCHY_ARRAYS})
+
+    @property
+    def shortcut_count(self) -> int:
+        return int(self.e_tail.shape[0] - self.m0)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays().values())
+
+    def workspace(self) -> _Workspace:
+        """Fresh scratch arrays for :meth:`path` (one per thread)."""
+        return _Workspace(self.n)
+
+    def path(self, s: int, t: int, ws: _Workspace) -> PathResult | None:
+        """Fastest path from node ``s`` to node ``t``, or None when ``t`` is unreachable."""
+        best, meet, ws.hk1, ws.hv1, ws.hk2, ws.hv2, nt = _query(
+            s, t,
+            self.f_ptr, self.f_to, self.f_w, self.f_e,
+            self.b_ptr, self.b_to, self.b_w, self.b_e,
+            ws.df, ws.db, ws.pf, ws.pb, ws.touched,
+            ws.hk1, ws.hv1, ws.hk2, ws.hv2,
+        )  # fmt: skip
+        try:
+            if meet < 0:
+                return None
+            edges = _unpack(
+                s, t, meet, ws.pf, ws.pb, self.e_tail, self.e_head, self.e_c1, self.e_c2, self.m0
+            )
+            return PathResult(duration_s=float(best), edges=edges)
+        finally:
+            _reset(nt, ws.touched, ws.df, ws.db, ws.pf, ws.pb)
+
+    def table(self, sources: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Costs and metres of the fastest paths for every source × target (``inf`` if none)."""
+        return _many_to_many(  # type: ignore[no-any-return]
+            self.n,
+            np.ascontiguousarray(sources, np.int64),
+            np.ascontiguousarray(targets, np.int64),
+            self.f_ptr, self.f_to, self.f_w, self.f_d,
+            self.b_ptr, self.b_to, self.b_w, self.b_d,
+        )  # fmt: skip
