@@ -1,9 +1,12 @@
-"""The FastAPI application factory. One psycopg pool, opened in the lifespan."""
+"""The FastAPI application factory. One psycopg pool and one road graph, set up in the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
@@ -11,12 +14,48 @@ from psycopg_pool import ConnectionPool
 from config.rules import load_rules
 from config.settings import Settings, get_settings
 
+log = logging.getLogger("web.app")
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_map(settings: Settings) -> Any:
+    """The road graph of ``settings.map_source`` (cached by routing), or ``None`` without one."""
+    if not settings.map_source:
+        log.warning("no map configured (SOCIALTAXI_MAP_SOURCE): routing is unavailable")
+        return None
+    from routing import load_graph
+
+    return load_graph(settings.map_source, cache_dir=settings.map_cache_dir)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    graph: Any = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    Parameters
+    ----------
+    settings
+        Defaults to :func:`config.settings.get_settings`.
+    graph
+        An already-loaded road graph (tests); otherwise it is loaded at start from
+        ``settings.map_source``.
+    clock
+        Returns the current UTC-aware time; tests pass a frozen one.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from web import logmask
+
+        logmask.install()
         pool = ConnectionPool(
             settings.database_url,
             min_size=settings.db_pool_min,
@@ -27,12 +66,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = pool
         app.state.settings = settings
         app.state.rules = load_rules(settings.rules_file)
+        app.state.graph = graph if graph is not None else load_map(settings)
+        app.state.clock = clock or _utcnow
         try:
             yield
         finally:
             pool.close()
 
-    app = FastAPI(title="Социальное такси", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Социальное такси",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Диспетчеризация социального такси: реестры, бронирование, назначение машин.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+
+    from web import errors
+    from web.routes import api_router
+
+    errors.install(app)
+    app.include_router(api_router())
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

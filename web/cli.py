@@ -1,8 +1,14 @@
-"""``socialtaxi web``: the web application server."""
+"""``socialtaxi web`` (the server) and ``socialtaxi user add`` (accounts with roles)."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from web.auth import ROLES
+
+user_app = typer.Typer(help="Пользователи и роли.", no_args_is_help=True)
 
 
 def register(root: typer.Typer) -> None:
@@ -24,3 +30,53 @@ def register(root: typer.Typer) -> None:
             port=port or s.web_port,
             log_level=s.log_level.lower(),
         )
+
+    root.add_typer(user_app, name="user")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Ошибка: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@user_app.command("add")
+def user_add(
+    login: str = typer.Argument(..., help="Логин"),
+    role: list[str] = typer.Option(..., "--role", "-r", help=f"Роль (можно несколько): {', '.join(ROLES)}"),
+    full_name: str = typer.Option(None, "--name", help="ФИО (по умолчанию — логин)"),
+    password: str = typer.Option(None, "--password", help="Пароль (лучше --password-stdin)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Прочитать пароль из stdin"),
+    carrier_id: int = typer.Option(None, "--carrier-id", help="Перевозчик (для его сотрудников)"),
+) -> None:
+    """Create a user (or reset an existing user's password, name and roles)."""
+    from config.settings import get_settings
+    from dispatch.errors import DispatchError
+    from dispatch.store import users as ustore
+    from socialtaxi.db.connect import DatabaseUnavailable, connect
+    from web.auth import hash_password
+
+    bad = [r for r in role if r not in ROLES]
+    if bad:
+        _fail(f"неизвестная роль {', '.join(bad)}; допустимы: {', '.join(ROLES)}")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail("укажите пароль: --password-stdin или --password")
+    if len(password) < 8:
+        _fail("пароль короче 8 символов")
+    try:
+        with connect(get_settings().database_url) as conn:
+            user = ustore.upsert_user(
+                conn,
+                login=login,
+                full_name=full_name or login,
+                password_hash=hash_password(password),
+                roles=sorted(set(role)),
+                carrier_id=carrier_id,
+            )
+            conn.commit()
+    except DatabaseUnavailable as exc:
+        _fail(f"база данных недоступна: {exc}")
+    except DispatchError as exc:
+        _fail(exc.message)
+    typer.echo(f"Пользователь {user.login} (id {user.id}): роли {', '.join(sorted(user.roles))}")

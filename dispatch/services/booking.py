@@ -1,0 +1,555 @@
+"""Booking: preview (quote) and book a trip, or a recurring series of trips.
+
+The shell gathers the passenger, the destination, the passenger's other trips and a planned route
+from routing; :func:`dispatch.booking.check_booking`, :func:`dispatch.quota.quota_status` and
+:func:`dispatch.tariff.quote` decide; the trip and its ``booked`` event are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Protocol
+from zoneinfo import ZoneInfo
+
+import psycopg
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.rules import Rules
+from dispatch import booking as rules_check
+from dispatch.errors import Invalid, NotFound
+from dispatch.quota import CountedTrip, QuotaStatus, quota_status
+from dispatch.recurrence import expand
+from dispatch.services import (
+    BookingRefused,
+    QuotaExceeded,
+    Unavailable,
+    require_any_role,
+)
+from dispatch.store import passengers as pstore
+from dispatch.store import registry as rstore
+from dispatch.store import trips as tstore
+from dispatch.store.models import (
+    Lat,
+    Lon,
+    Passenger,
+    SaneDate,
+    SaneDateTime,
+    SocialObject,
+    Trip,
+    User,
+)
+from dispatch.tariff import FareQuote, quote
+
+OVERRIDE_ROLES = ("supervisor", "admin")
+
+
+class RouteLike(Protocol):
+    dist_m: float
+    duration_s: float
+
+    def to_geojson(self) -> dict[str, Any]: ...
+
+
+class GraphLike(Protocol):
+    """What booking needs from :class:`routing.RoadGraph`."""
+
+    def route(
+        self, orig: tuple[float, float], dest: tuple[float, float], *, max_snap_m: float = ...
+    ) -> Any: ...
+
+    def snap(self, lat: Any, lon: Any, *, max_dist_m: float = ...) -> Any: ...
+
+
+class TripRequest(BaseModel):
+    """A booking request. Pickup defaults to the passenger's home address and coordinates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    passenger_id: Annotated[int, Field(ge=1)]
+    destination_id: Annotated[int, Field(ge=1, description="Социальный объект")]
+    pickup_at: SaneDateTime
+    pickup_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    pickup_lat: Lat | None = None
+    pickup_lon: Lon | None = None
+    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    companions: Annotated[int, Field(ge=0, le=10)] = 0
+    comment: Annotated[str, Field(max_length=1000)] | None = None
+    override_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="Причина превышения лимита (только старший смены или администратор)"
+    )
+
+
+class RecurringRequest(TripRequest):
+    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time`` from ``start`` to ``until``."""
+
+    pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
+    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
+    local_time: time
+    start: SaneDate
+    until: SaneDate
+
+
+class QuotaView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    month_used: int
+    month_limit: int
+    month_left: int
+    year_used: int
+    year_limit: int | None
+    year_left: int | None
+    type_year_used: int
+    type_year_limit: int | None
+    type_year_left: int | None
+    over: bool
+    reasons: list[str]
+    left: int | None
+
+
+class TripQuote(BaseModel):
+    """What the booking form's confirm step shows, without booking anything."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passenger_id: int
+    destination_id: int
+    category: str
+    vehicle_type: str
+    pickup_at: datetime
+    pickup_address: str
+    pickup_lat: float
+    pickup_lon: float
+    quota: QuotaView
+    override_required: bool
+    fare_kop: int
+    copay_share_pct: float
+    copay_kop: int
+    distance_km: float
+    rules_version: str
+    planned_route: dict[str, Any]
+    planned_dist_m: float
+    planned_duration_s: float
+    planned_dropoff_at: datetime
+
+
+class RefusedDate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pickup_at: datetime
+    reasons: list[str]
+    codes: list[str]
+
+
+class RecurringResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recurrence_id: int
+    booked: list[Trip]
+    refused: list[RefusedDate]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    passenger: Passenger
+    dest: SocialObject
+    category: str
+    vehicle_type: str
+    pickup: tuple[str, float, float]
+    route: Any
+    fare: FareQuote
+    quota: QuotaStatus
+
+
+def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
+    if p.wheelchair:
+        for t in rules.tariffs:
+            if t.wheelchair_places >= 1:
+                return t.vehicle_type
+    return rules.tariffs[0].vehicle_type
+
+
+def _plan_route(
+    graph: GraphLike | None, pickup: tuple[float, float], dest: tuple[float, float], rules: Rules
+) -> Any:
+    """Planned route from pickup to destination, or refusals naming the address out of the area."""
+    from routing import NoRoute, OutOfServiceArea, RoutingError
+
+    if graph is None:
+        raise Unavailable(
+            "Дорожный граф не загружен: планирование маршрутов недоступно", code="no_graph"
+        )
+    snap_m = rules.booking.service_area_snap_m
+    refusals = []
+    for fld, (lat, lon) in (("pickup", pickup), ("destination", dest)):
+        try:
+            graph.snap(lat, lon, max_dist_m=snap_m)
+        except OutOfServiceArea:
+            where = "подачи" if fld == "pickup" else "назначения"
+            refusals.append(
+                rules_check.Refusal(
+                    "out_of_service_area", fld, f"Адрес {where} вне зоны обслуживания"
+                )
+            )
+    if refusals:
+        raise BookingRefused(refusals)
+    try:
+        return graph.route(pickup, dest, max_snap_m=snap_m)
+    except OutOfServiceArea as exc:
+        raise BookingRefused(
+            [rules_check.Refusal("out_of_service_area", "pickup", exc.message)]
+        ) from None
+    except NoRoute as exc:
+        raise BookingRefused(
+            [rules_check.Refusal("no_route", "destination", exc.message)]
+        ) from None
+    except RoutingError as exc:
+        raise BookingRefused(
+            [rules_check.Refusal("routing_error", "destination", exc.message)]
+        ) from None
+
+
+def _year_bounds_utc(ts: datetime, tz: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(tz)
+    y = ts.astimezone(zone).year
+    return (
+        datetime(y, 1, 1, tzinfo=zone).astimezone(UTC),
+        datetime(y + 1, 1, 1, tzinfo=zone).astimezone(UTC),
+    )
+
+
+def _quota(
+    conn: psycopg.Connection,
+    *,
+    passenger_id: int,
+    category: str,
+    object_type: str,
+    pickup_at: datetime,
+    rules: Rules,
+) -> QuotaStatus:
+    start, end = _year_bounds_utc(pickup_at, rules.timezone)
+    rows = tstore.counted_trips(conn, passenger_id=passenger_id, start=start, end=end)
+    return quota_status(
+        category=rules.category(category),
+        object_type=rules.object_type(object_type),
+        trips=[CountedTrip(r["pickup_at"], r["status"], r["object_type"]) for r in rows],
+        pickup_at=pickup_at,
+        tz=rules.timezone,
+    )
+
+
+def _prepare(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    pickup_at: datetime,
+    rules: Rules,
+    graph: GraphLike | None,
+    now: datetime,
+    route: Any = None,
+) -> _Prepared:
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+    if passenger is None:
+        raise NotFound("Пассажир не найден", code="not_found")
+    dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
+    if dest is None:
+        raise NotFound("Социальный объект не найден", code="not_found")
+    refusals: list[rules_check.Refusal] = []
+    if not passenger.active:
+        refusals.append(
+            rules_check.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
+        )
+    if (req.pickup_lat is None) != (req.pickup_lon is None):
+        raise Invalid("Координаты подачи указываются парой: широта и долгота", code="bad_coords")
+    if req.pickup_lat is not None and req.pickup_lon is not None:
+        pickup = (req.pickup_address or "", req.pickup_lat, req.pickup_lon)
+        if not pickup[0]:
+            raise Invalid("Укажите адрес подачи", code="pickup_address_required")
+    elif passenger.home_lat is not None and passenger.home_lon is not None:
+        pickup = (
+            req.pickup_address or passenger.home_address or "",
+            passenger.home_lat,
+            passenger.home_lon,
+        )
+    else:
+        raise Invalid(
+            "У пассажира нет домашнего адреса с координатами: укажите адрес подачи",
+            code="no_pickup",
+        )
+    local_day = pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
+    category = rules_check.active_category(
+        [
+            rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to)
+            for b in passenger.benefits
+        ],
+        local_day,
+        rules=rules,
+    )
+    vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
+    refusals += rules_check.check_booking(
+        rules_check.BookingRequest(
+            pickup_at=pickup_at,
+            vehicle_type=vehicle_type,
+            companions=req.companions,
+            destination_type=dest.object_type,
+            destination_active=dest.active,
+        ),
+        needs=rules_check.PassengerNeeds(
+            passenger.wheelchair,
+            passenger.walker,
+            passenger.visually_impaired,
+            passenger.needs_companion,
+        ),
+        category=category,
+        rules=rules,
+        now=now,
+    )
+    if route is None:
+        try:
+            route = _plan_route(graph, (pickup[1], pickup[2]), (dest.lat, dest.lon), rules)
+        except BookingRefused as exc:
+            refusals += exc.refusals
+    if refusals:
+        raise BookingRefused(refusals)
+    assert category is not None
+    fare = quote(rules, category=category, vehicle_type=vehicle_type, distance_m=route.dist_m)
+    q = _quota(
+        conn,
+        passenger_id=passenger.id,
+        category=category,
+        object_type=dest.object_type,
+        pickup_at=pickup_at,
+        rules=rules,
+    )
+    return _Prepared(passenger, dest, category, vehicle_type, pickup, route, fare, q)
+
+
+def _quota_view(q: QuotaStatus) -> QuotaView:
+    return QuotaView(**{**q.__dict__, "reasons": list(q.reasons)})
+
+
+def _dropoff(route: Any, pickup_at: datetime) -> datetime:
+    eta = getattr(route, "eta", None)
+    if callable(eta):
+        return eta(pickup_at)
+    return pickup_at + timedelta(seconds=float(route.duration_s))
+
+
+def quote_trip(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    rules: Rules,
+    graph: GraphLike | None,
+    now: datetime,
+) -> TripQuote:
+    """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    return TripQuote(
+        passenger_id=p.passenger.id,
+        destination_id=p.dest.id,
+        category=p.category,
+        vehicle_type=p.vehicle_type,
+        pickup_at=req.pickup_at,
+        pickup_address=p.pickup[0],
+        pickup_lat=p.pickup[1],
+        pickup_lon=p.pickup[2],
+        quota=_quota_view(p.quota),
+        override_required=p.quota.over,
+        fare_kop=p.fare.fare_kop,
+        copay_share_pct=p.fare.copay_share_pct,
+        copay_kop=p.fare.copay_kop,
+        distance_km=p.fare.distance_km,
+        rules_version=rules.version,
+        planned_route=p.route.to_geojson(),
+        planned_dist_m=float(p.route.dist_m),
+        planned_duration_s=float(p.route.duration_s),
+        planned_dropoff_at=_dropoff(p.route, req.pickup_at),
+    )
+
+
+def _check_override(p: _Prepared, req: TripRequest, actor: User) -> None:
+    if not p.quota.over:
+        return
+    if not req.override_reason:
+        raise QuotaExceeded(
+            "; ".join(p.quota.reasons)
+            + ". Превышение лимита возможно только с разрешения старшего смены (укажите причину)",
+            quota=_quota_view(p.quota),
+        )
+    require_any_role(
+        actor,
+        OVERRIDE_ROLES,
+        "Превысить лимит поездок может только старший смены или администратор",
+    )
+
+
+def _insert(
+    conn: psycopg.Connection,
+    *,
+    p: _Prepared,
+    req: TripRequest,
+    pickup_at: datetime,
+    rules: Rules,
+    actor: User,
+    now: datetime,
+    recurrence_id: int | None = None,
+) -> Trip:
+    over = p.quota.over
+    trip = tstore.insert_trip(
+        conn,
+        values={
+            "passenger_id": p.passenger.id,
+            "category": p.category,
+            "status": "booked",
+            "vehicle_type": p.vehicle_type,
+            "companions": req.companions,
+            "wheelchair": p.passenger.wheelchair,
+            "pickup_at": pickup_at,
+            "pickup_address": p.pickup[0],
+            "pickup_lat": p.pickup[1],
+            "pickup_lon": p.pickup[2],
+            "dest_object_id": p.dest.id,
+            "dest_lat": p.dest.lat,
+            "dest_lon": p.dest.lon,
+            "comment": req.comment,
+            "planned_route": p.route.to_geojson(),
+            "planned_dist_m": float(p.route.dist_m),
+            "planned_duration_s": float(p.route.duration_s),
+            "planned_dropoff_at": _dropoff(p.route, pickup_at),
+            "fare_kop": p.fare.fare_kop,
+            "copay_share_pct": p.fare.copay_share_pct,
+            "copay_kop": p.fare.copay_kop,
+            "rules_version": rules.version,
+            "over_quota": over,
+            "override_by": actor.id if over else None,
+            "override_reason": req.override_reason if over else None,
+            "recurrence_id": recurrence_id,
+            "created_by": actor.id,
+        },
+    )
+    payload: dict[str, Any] = {"quota_left": p.quota.left}
+    if over:
+        payload["override_reason"] = req.override_reason
+        payload["quota_reasons"] = list(p.quota.reasons)
+    tstore.insert_event(
+        conn,
+        trip_id=trip.id,
+        event_type="booked",
+        from_status=None,
+        to_status="booked",
+        occurred_at=now,
+        actor_user_id=actor.id,
+        payload=payload,
+    )
+    return trip
+
+
+def book_trip(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+) -> Trip:
+    """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
+    fare, co-payment and planned route stored, a ``booked`` event written."""
+    # Serialise bookings of one passenger so two operators cannot both take the last trip.
+    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
+    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    _check_override(p, req, actor)
+    return _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+
+
+def book_recurring(
+    conn: psycopg.Connection,
+    *,
+    req: RecurringRequest,
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+) -> RecurringResult:
+    """Expand a recurring rule into single trips; book each that passes, report each refused date.
+
+    Every occurrence is checked on its own (time rules, quota counted including the ones booked
+    just before it). Each is written in a savepoint, so a refusal never undoes the others.
+    """
+    times = expand(
+        weekdays=req.weekdays,
+        local_time=req.local_time,
+        start=req.start,
+        until=req.until,
+        tz=rules.timezone,
+    )
+    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
+    # The route is the same for every date: plan it once (refusals here refuse the whole series).
+    first = _prepare_static(conn, req=req, rules=rules, graph=graph)
+    rec_id = tstore.insert_recurrence(
+        conn,
+        passenger_id=req.passenger_id,
+        rule={
+            "weekdays": sorted(set(req.weekdays)),
+            "time": req.local_time.strftime("%H:%M"),
+            "start": req.start.isoformat(),
+            "until": req.until.isoformat(),
+            "destination_id": req.destination_id,
+        },
+        created_by=actor.id,
+    )
+    booked: list[Trip] = []
+    refused: list[RefusedDate] = []
+    for ts in times:
+        try:
+            with conn.transaction():
+                p = _prepare(
+                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=first
+                )
+                _check_override(p, req, actor)
+                booked.append(
+                    _insert(
+                        conn,
+                        p=p,
+                        req=req,
+                        pickup_at=ts,
+                        rules=rules,
+                        actor=actor,
+                        now=now,
+                        recurrence_id=rec_id,
+                    )
+                )
+        except BookingRefused as exc:
+            refused.append(
+                RefusedDate(
+                    pickup_at=ts,
+                    reasons=[r.message for r in exc.refusals],
+                    codes=[r.code for r in exc.refusals],
+                )
+            )
+        except (QuotaExceeded, Invalid) as exc:
+            refused.append(RefusedDate(pickup_at=ts, reasons=[exc.message], codes=[exc.code]))
+    return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
+
+
+def _prepare_static(
+    conn: psycopg.Connection, *, req: TripRequest, rules: Rules, graph: GraphLike | None
+) -> Any:
+    """The planned route of a series (pickup and destination do not change between dates)."""
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+    if passenger is None:
+        raise NotFound("Пассажир не найден", code="not_found")
+    dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
+    if dest is None:
+        raise NotFound("Социальный объект не найден", code="not_found")
+    if req.pickup_lat is not None and req.pickup_lon is not None:
+        orig = (req.pickup_lat, req.pickup_lon)
+    elif passenger.home_lat is not None and passenger.home_lon is not None:
+        orig = (passenger.home_lat, passenger.home_lon)
+    else:
+        raise Invalid(
+            "У пассажира нет домашнего адреса с координатами: укажите адрес подачи",
+            code="no_pickup",
+        )
+    return _plan_route(graph, orig, (dest.lat, dest.lon), rules)

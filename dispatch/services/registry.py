@@ -1,0 +1,298 @@
+"""Registries: passengers, social objects, carriers, vehicles, drivers — create, update,
+deactivate, read, list, CSV import. Every read of a passenger's personal data is written to the
+access log with the reader, the passenger and the purpose.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel
+
+from config.rules import Rules
+from dispatch.errors import DispatchError, Invalid, NotFound
+from dispatch.identity import normalize_name
+from dispatch.imports import RowError, parse_csv
+from dispatch.search import NameQuery, parse_query
+from dispatch.store import passengers as pstore
+from dispatch.store import registry as rstore
+from dispatch.store.models import (
+    BenefitIn,
+    Passenger,
+    PassengerHit,
+    PassengerIn,
+    PassengerPatch,
+    User,
+)
+
+SEARCH_MIN_SCORE = 0.5
+
+_NOT_FOUND_RU = {
+    "passengers": "Пассажир не найден",
+    "social_objects": "Социальный объект не найден",
+    "carriers": "Перевозчик не найден",
+    "vehicles": "Автомобиль не найден",
+    "drivers": "Водитель не найден",
+}
+
+
+# --- rule checks ------------------------------------------------------------------------------
+def _check_benefits(benefits: list[BenefitIn] | None, rules: Rules) -> None:
+    for b in benefits or ():
+        try:
+            rules.category(b.category)
+        except KeyError:
+            raise Invalid(
+                f"Неизвестная льготная категория «{b.category}»", code="bad_category"
+            ) from None
+
+
+def _check_registry_values(table: str, values: dict[str, Any], rules: Rules) -> None:
+    if "object_type" in values:
+        try:
+            rules.object_type(values["object_type"])
+        except KeyError:
+            raise Invalid(
+                f"Неизвестный тип социального объекта «{values['object_type']}»", code="bad_type"
+            ) from None
+    if "vehicle_type" in values:
+        try:
+            rules.tariff(values["vehicle_type"])
+        except KeyError:
+            raise Invalid(
+                f"Неизвестный тип транспортного средства «{values['vehicle_type']}»",
+                code="bad_type",
+            ) from None
+
+
+# --- passengers -------------------------------------------------------------------------------
+def _passenger_fields(data: BaseModel, *, current: Passenger | None = None) -> dict[str, Any]:
+    fields = data.model_dump(exclude_unset=True, exclude={"phones", "benefits"})
+    if current is None or {"last_name", "first_name", "middle_name"} & fields.keys():
+        base = current.model_dump() if current else {}
+        merged = {**base, **fields}
+        fields["name_norm"] = normalize_name(
+            merged.get("last_name"), merged.get("first_name"), merged.get("middle_name")
+        )
+    return fields
+
+
+def create_passenger(
+    conn: psycopg.Connection, *, data: PassengerIn, rules: Rules, actor: User
+) -> Passenger:
+    """Register a passenger; the read-back is logged as ``create``."""
+    _check_benefits(data.benefits, rules)
+    pid = pstore.insert_passenger(
+        conn, fields=_passenger_fields(data), phones=data.phones, benefits=data.benefits
+    )
+    pstore.log_access(
+        conn, user_id=actor.id, action="create", passenger_ids=[pid], purpose="registry"
+    )
+    return _must_get_passenger(conn, pid)
+
+
+def _must_get_passenger(
+    conn: psycopg.Connection, passenger_id: int, *, lock: bool = False
+) -> Passenger:
+    p = pstore.get_passenger(conn, passenger_id=passenger_id, lock=lock)
+    if p is None:
+        raise NotFound("Пассажир не найден", code="not_found")
+    return p
+
+
+def get_passenger(
+    conn: psycopg.Connection, *, passenger_id: int, actor: User, purpose: str
+) -> Passenger:
+    p = _must_get_passenger(conn, passenger_id)
+    pstore.log_access(conn, user_id=actor.id, action="read", passenger_ids=[p.id], purpose=purpose)
+    return p
+
+
+def update_passenger(
+    conn: psycopg.Connection, *, passenger_id: int, patch: PassengerPatch, rules: Rules, actor: User
+) -> Passenger:
+    current = _must_get_passenger(conn, passenger_id, lock=True)
+    _check_benefits(patch.benefits, rules)
+    merged_lat = patch.home_lat if "home_lat" in patch.model_fields_set else current.home_lat
+    merged_lon = patch.home_lon if "home_lon" in patch.model_fields_set else current.home_lon
+    if (merged_lat is None) != (merged_lon is None):
+        raise Invalid("Координаты адреса указываются парой: широта и долгота", code="bad_coords")
+    for required in ("last_name", "first_name", "birth_date"):
+        if required in patch.model_fields_set and getattr(patch, required) is None:
+            raise Invalid("Фамилия, имя и дата рождения обязательны", code="required")
+    pstore.update_passenger(
+        conn, passenger_id=passenger_id, fields=_passenger_fields(patch, current=current)
+    )
+    if patch.phones is not None:
+        pstore.replace_phones(conn, passenger_id=passenger_id, phones=patch.phones)
+    if patch.benefits is not None:
+        pstore.replace_benefits(conn, passenger_id=passenger_id, benefits=patch.benefits)
+    pstore.log_access(
+        conn, user_id=actor.id, action="update", passenger_ids=[passenger_id], purpose="registry"
+    )
+    return _must_get_passenger(conn, passenger_id)
+
+
+def set_passenger_active(
+    conn: psycopg.Connection, *, passenger_id: int, active: bool, actor: User
+) -> Passenger:
+    if not pstore.set_active(conn, table="passengers", row_id=passenger_id, active=active):
+        raise NotFound("Пассажир не найден", code="not_found")
+    pstore.log_access(
+        conn,
+        user_id=actor.id,
+        action="deactivate" if not active else "activate",
+        passenger_ids=[passenger_id],
+        purpose="registry",
+    )
+    return _must_get_passenger(conn, passenger_id)
+
+
+def list_passengers(
+    conn: psycopg.Connection,
+    *,
+    active: bool | None,
+    limit: int,
+    offset: int,
+    actor: User,
+    purpose: str,
+) -> list[PassengerHit]:
+    hits = pstore.list_passengers(conn, active=active, limit=limit, offset=offset)
+    if hits:
+        pstore.log_access(
+            conn,
+            user_id=actor.id,
+            action="list",
+            passenger_ids=[h.id for h in hits],
+            purpose=purpose,
+        )
+    return hits
+
+
+def search_passengers(
+    conn: psycopg.Connection,
+    *,
+    text: str | None = None,
+    phone: str | None = None,
+    name: str | None = None,
+    birth_date: Any = None,
+    limit: int = 20,
+    actor: User,
+    purpose: str,
+) -> list[PassengerHit]:
+    """Find passengers by phone (any format, partial) or ФИО (+ birth date), typo-tolerant.
+
+    Each passenger shown is logged (``search``); a search that finds nobody is logged once with
+    no passenger, so the attempt is on record too. The query itself is not logged (it is PII).
+    """
+    q = parse_query(text, phone=phone, name=name, birth_date=birth_date)
+    if isinstance(q, NameQuery):
+        hits = pstore.search_by_name(
+            conn,
+            name_norm=q.name_norm,
+            birth_date=q.birth_date,
+            min_score=SEARCH_MIN_SCORE,
+            limit=limit,
+        )
+        detail = {"by": "name", "with_birth_date": q.birth_date is not None}
+    else:
+        hits = pstore.search_by_phone(conn, digits=q.digits, limit=limit)
+        detail = {"by": "phone", "full": q.full}
+    pstore.log_access(
+        conn,
+        user_id=actor.id,
+        action="search",
+        passenger_ids=[h.id for h in hits] or [None],
+        purpose=purpose,
+        detail=detail,
+    )
+    return hits
+
+
+# --- other registries -------------------------------------------------------------------------
+def create_entry(
+    conn: psycopg.Connection, *, table: str, data: BaseModel, rules: Rules, actor: User
+) -> Any:
+    values = data.model_dump()
+    _check_registry_values(table, values, rules)
+    return rstore.insert(conn, table=table, values=values)
+
+
+def update_entry(
+    conn: psycopg.Connection,
+    *,
+    table: str,
+    row_id: int,
+    patch: BaseModel,
+    rules: Rules,
+    actor: User,
+) -> Any:
+    values = patch.model_dump(exclude_unset=True)
+    nullable = {"geofence", "middle_name", "model", "phone", "contract_no", "inn"}
+    for k, v in values.items():
+        if v is None and k not in nullable:
+            raise Invalid("Обязательное поле не может быть пустым", code="required")
+    _check_registry_values(table, values, rules)
+    row = rstore.update(conn, table=table, row_id=row_id, values=values)
+    if row is None:
+        raise NotFound(_NOT_FOUND_RU[table], code="not_found")
+    return row
+
+
+def set_entry_active(
+    conn: psycopg.Connection, *, table: str, row_id: int, active: bool, actor: User
+) -> Any:
+    if not pstore.set_active(conn, table=table, row_id=row_id, active=active):
+        raise NotFound(_NOT_FOUND_RU[table], code="not_found")
+    return rstore.get(conn, table=table, row_id=row_id)
+
+
+def get_entry(conn: psycopg.Connection, *, table: str, row_id: int) -> Any:
+    row = rstore.get(conn, table=table, row_id=row_id)
+    if row is None:
+        raise NotFound(_NOT_FOUND_RU[table], code="not_found")
+    return row
+
+
+def list_entries(
+    conn: psycopg.Connection,
+    *,
+    table: str,
+    active: bool | None,
+    limit: int,
+    offset: int,
+    filters: dict[str, Any] | None = None,
+) -> list[Any]:
+    return rstore.list_rows(
+        conn, table=table, active=active, limit=limit, offset=offset, filters=filters
+    )
+
+
+# --- CSV import -------------------------------------------------------------------------------
+def import_csv(
+    conn: psycopg.Connection, *, kind: str, content: bytes, rules: Rules, actor: User
+) -> tuple[list[int], list[RowError]]:
+    """Import a registry CSV: good rows are created, bad ones reported as (line, reason).
+
+    Each row is written in its own savepoint, so a row the database refuses (a duplicate СНИЛС,
+    an unknown carrier) is reported with its line and does not undo the others.
+    """
+    parsed = parse_csv(content, kind=kind)
+    errors = list(parsed.errors)
+    created: list[int] = []
+    for line, data in parsed.rows:
+        try:
+            with conn.transaction():
+                if kind == "passengers":
+                    created.append(create_passenger(conn, data=data, rules=rules, actor=actor).id)
+                else:
+                    created.append(
+                        create_entry(conn, table=kind, data=data, rules=rules, actor=actor).id
+                    )
+        except DispatchError as exc:  # invalid, duplicate, unknown reference
+            errors.append(RowError(line, exc.message))
+        except psycopg.DataError:
+            errors.append(RowError(line, "Значение вне допустимого диапазона"))
+    errors.sort(key=lambda e: e.line)
+    return created, errors

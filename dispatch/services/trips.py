@@ -1,0 +1,200 @@
+"""Trips after booking: read, list, lifecycle actions, events, documents.
+
+Every state change goes through :func:`dispatch.lifecycle.transition` and is written as a
+``trip_events`` row with the time and the actor, in the same transaction as the trip update.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from config.rules import Rules
+from dispatch.documents import check_document
+from dispatch.errors import Invalid, NotFound
+from dispatch.lifecycle import TripAction, transition
+from dispatch.store import passengers as pstore
+from dispatch.store import trips as tstore
+from dispatch.store.models import Document, Trip, TripEvent, User
+
+_ACTION_TIME_COLUMN = {
+    TripAction.START: "started_at",
+    TripAction.BOARD: "picked_up_at",
+    TripAction.COMPLETE: "completed_at",
+}
+
+
+def get_trip(conn: psycopg.Connection, *, trip_id: int, lock: bool = False) -> Trip:
+    trip = tstore.get_trip(conn, trip_id=trip_id, lock=lock)
+    if trip is None:
+        raise NotFound("Поездка не найдена", code="not_found")
+    return trip
+
+
+def list_trips(
+    conn: psycopg.Connection,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    status: str | None = None,
+    passenger_id: int | None = None,
+    vehicle_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Trip]:
+    return tstore.list_trips(
+        conn,
+        start=start,
+        end=end,
+        status=status,
+        passenger_id=passenger_id,
+        vehicle_id=vehicle_id,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
+    get_trip(conn, trip_id=trip_id)
+    return tstore.list_events(conn, trip_id=trip_id)
+
+
+def apply_action(
+    conn: psycopg.Connection,
+    *,
+    trip_id: int,
+    action: TripAction,
+    actor: User,
+    now: datetime,
+    rules: Rules,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Trip:
+    """Move a trip by ``action`` (illegal moves raise ``IllegalTransition``, HTTP 409).
+
+    Cancellation records who, why and when, and whether it is *late* (closer to the pickup than
+    ``rules.booking.late_cancel_minutes``); a no-show records its reason. ``extra`` are further
+    trip columns to set in the same update (the vehicle of an assignment).
+    """
+    trip = get_trip(conn, trip_id=trip_id, lock=True)
+    t = transition(trip.status, action, reason=reason)
+    values: dict[str, Any] = {"status": t.to_status.value, **(extra or {})}
+    event_payload: dict[str, Any] = dict(payload or {})
+    if action in _ACTION_TIME_COLUMN:
+        values[_ACTION_TIME_COLUMN[action]] = now
+    if action is TripAction.CANCEL:
+        late = trip.pickup_at - now < timedelta(minutes=rules.booking.late_cancel_minutes)
+        values |= {
+            "cancelled_at": now,
+            "cancelled_by": actor.id,
+            "cancel_reason": reason,
+            "late_cancel": late,
+        }
+        event_payload |= {"reason": reason, "late_cancel": late}
+    elif action is TripAction.NO_SHOW:
+        values["no_show_reason"] = reason
+        event_payload["reason"] = reason
+    elif action is TripAction.UNASSIGN:
+        values |= {"vehicle_id": None, "driver_id": None, "carrier_id": None}
+        event_payload["vehicle_id"] = trip.vehicle_id
+    updated = tstore.update_trip(conn, trip_id=trip_id, values=values)
+    tstore.insert_event(
+        conn,
+        trip_id=trip_id,
+        event_type=action.value,
+        from_status=t.from_status.value,
+        to_status=t.to_status.value,
+        occurred_at=now,
+        actor_user_id=actor.id,
+        vehicle_id=updated.vehicle_id,
+        payload=event_payload,
+    )
+    return updated
+
+
+def attach_document(
+    conn: psycopg.Connection,
+    *,
+    trip_id: int,
+    filename: str,
+    content: bytes,
+    kind: str,
+    actor: User,
+    max_bytes: int,
+) -> Document:
+    """Attach a PDF/JPEG/PNG to a trip; the type is read from the content, its SHA-256 stored."""
+    trip = get_trip(conn, trip_id=trip_id)
+    checked = check_document(content, max_bytes=max_bytes)
+    name = (filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200] or "document"
+    if not kind or len(kind) > 50:
+        raise Invalid("Неверный вид документа", code="bad_kind")
+    return tstore.insert_document(
+        conn,
+        values={
+            "trip_id": trip.id,
+            "passenger_id": trip.passenger_id,
+            "kind": kind,
+            "filename": name,
+            "content_type": checked.content_type,
+            "size_bytes": checked.size_bytes,
+            "sha256": checked.sha256,
+            "content": content,
+            "uploaded_by": actor.id,
+        },
+    )
+
+
+def list_documents(conn: psycopg.Connection, *, trip_id: int) -> list[Document]:
+    get_trip(conn, trip_id=trip_id)
+    return tstore.list_documents(conn, trip_id=trip_id)
+
+
+def get_document(conn: psycopg.Connection, *, document_id: int) -> tuple[Document, bytes]:
+    found = tstore.get_document_content(conn, document_id=document_id)
+    if found is None:
+        raise NotFound("Документ не найден", code="not_found")
+    return found
+
+
+def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str) -> Trip:
+    """A trip for display; the passenger's data in it (pickup address) is logged as read."""
+    trip = get_trip(conn, trip_id=trip_id)
+    pstore.log_access(
+        conn,
+        user_id=actor.id,
+        action="read_trip",
+        passenger_ids=[trip.passenger_id],
+        purpose=purpose,
+        detail={"trip_id": trip.id},
+    )
+    return trip
+
+
+def read_trips(
+    conn: psycopg.Connection, *, actor: User, purpose: str, **filters: Any
+) -> list[Trip]:
+    trips = list_trips(conn, **filters)
+    pids = sorted({t.passenger_id for t in trips})
+    if pids:
+        pstore.log_access(
+            conn, user_id=actor.id, action="list_trips", passenger_ids=pids, purpose=purpose
+        )
+    return trips
+
+
+def read_document(
+    conn: psycopg.Connection, *, document_id: int, actor: User, purpose: str
+) -> tuple[Document, bytes]:
+    doc, content = get_document(conn, document_id=document_id)
+    pstore.log_access(
+        conn,
+        user_id=actor.id,
+        action="read_document",
+        passenger_ids=[doc.passenger_id],
+        purpose=purpose,
+        detail={"document_id": doc.id},
+    )
+    return doc, content

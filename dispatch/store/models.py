@@ -1,0 +1,582 @@
+"""Registry and trip values: what comes in (``*In``, ``*Patch``) and what the store returns.
+
+Pydantic models, frozen. Input models normalise what can be normalised without the database or the
+rules (phones, СНИЛС checksum, names, plates, GeoJSON shape); checks that need the rules (object
+types, vehicle types, benefit categories) are done by the services. Validation messages are Russian:
+they reach the user as they are, from the API and from the CSV import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from dispatch import identity
+from dispatch.errors import Invalid
+
+Lat = Annotated[float, Field(ge=-90, le=90, description="Широта, WGS 84, градусы")]
+Lon = Annotated[float, Field(ge=-180, le=180, description="Долгота, WGS 84, градусы")]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, Field(max_length=500)]
+
+_MIN_BIRTH = date(1900, 1, 1)
+
+
+def _sane_date(v: date) -> date:
+    if not 1900 <= v.year <= 2100:
+        raise ValueError("Дата вне допустимого диапазона (1900–2100)")
+    return v
+
+
+def _sane_datetime(v: datetime) -> datetime:
+    if not 2000 <= v.year <= 2100:
+        raise ValueError("Время вне допустимого диапазона (2000–2100)")
+    return v
+
+
+SaneDate = Annotated[date, AfterValidator(_sane_date)]
+"""A calendar date in 1900–2100 (dates far outside overflow time-zone arithmetic)."""
+SaneDateTime = Annotated[AwareDatetime, AfterValidator(_sane_datetime)]
+"""A timezone-aware instant in 2000–2100."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+def _invalid_to_value_error(fn, value):  # type: ignore[no-untyped-def]
+    try:
+        return fn(value)
+    except Invalid as exc:
+        raise ValueError(exc.message) from None
+
+
+# --- Passengers -----------------------------------------------------------------------------------
+class BenefitIn(_Frozen):
+    """A benefit category held over a period (``valid_to`` inclusive; open-ended when empty)."""
+
+    category: Annotated[str, Field(min_length=1, max_length=50)]
+    valid_from: SaneDate
+    valid_to: SaneDate | None = None
+    document_ref: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _period_in_order(self) -> BenefitIn:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("Дата окончания льготы раньше даты начала")
+        return self
+
+
+def _check_birth(v: date | None) -> date | None:
+    if v is None:
+        return v
+    if v < _MIN_BIRTH or v > date.today():
+        raise ValueError("Дата рождения вне допустимого диапазона")
+    return v
+
+
+def _check_phones(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    out: list[str] = []
+    for raw in v:
+        norm = _invalid_to_value_error(identity.normalize_phone, raw)
+        if norm not in out:
+            out.append(norm)
+    return out
+
+
+def _check_snils(v: str | None) -> str | None:
+    if v is None or not v.strip():
+        return None
+    return _invalid_to_value_error(identity.validate_snils, v)
+
+
+class _PassengerFields(_Frozen):
+    @field_validator("birth_date", check_fields=False)
+    @classmethod
+    def _birth(cls, v: date | None) -> date | None:
+        return _check_birth(v)
+
+    @field_validator("phones", check_fields=False)
+    @classmethod
+    def _phones(cls, v: list[str] | None) -> list[str] | None:
+        return _check_phones(v)
+
+    @field_validator("snils", check_fields=False)
+    @classmethod
+    def _snils(cls, v: str | None) -> str | None:
+        return _check_snils(v)
+
+    @model_validator(mode="after")
+    def _coords_together(self) -> Any:
+        lat, lon = getattr(self, "home_lat", None), getattr(self, "home_lon", None)
+        if (lat is None) != (lon is None):
+            raise ValueError("Координаты адреса указываются парой: широта и долгота")
+        return self
+
+
+class PassengerIn(_PassengerFields):
+    """A new passenger. Phones in any common Russian format; СНИЛС with or without separators."""
+
+    last_name: Name
+    first_name: Name
+    middle_name: Annotated[str, Field(max_length=100)] | None = None
+    birth_date: date
+    phones: Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=5)] = []
+    snils: Annotated[str, Field(max_length=20)] | None = None
+    home_address: Text | None = None
+    home_lat: Lat | None = None
+    home_lon: Lon | None = None
+    wheelchair: bool = False
+    walker: bool = False
+    visually_impaired: bool = False
+    needs_companion: bool = False
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+    benefits: Annotated[list[BenefitIn], Field(max_length=20)] = []
+
+
+class PassengerPatch(_PassengerFields):
+    """Fields to change; the ones left out stay as they are. ``phones``/``benefits`` replace all."""
+
+    last_name: Name | None = None
+    first_name: Name | None = None
+    middle_name: Annotated[str, Field(max_length=100)] | None = None
+    birth_date: date | None = None
+    phones: Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=5)] | None = None
+    snils: Annotated[str, Field(max_length=20)] | None = None
+    home_address: Text | None = None
+    home_lat: Lat | None = None
+    home_lon: Lon | None = None
+    wheelchair: bool | None = None
+    walker: bool | None = None
+    visually_impaired: bool | None = None
+    needs_companion: bool | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+    benefits: Annotated[list[BenefitIn], Field(max_length=20)] | None = None
+
+
+class Benefit(_Record):
+    id: int
+    category: str
+    valid_from: SaneDate
+    valid_to: date | None
+    document_ref: str | None
+
+
+class Passenger(_Record):
+    id: int
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+    snils: str | None
+    home_address: str | None
+    home_lat: float | None
+    home_lon: float | None
+    wheelchair: bool
+    walker: bool
+    visually_impaired: bool
+    needs_companion: bool
+    notes: str | None
+    active: bool
+    phones: list[str]
+    benefits: list[Benefit]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PassengerHit(_Record):
+    """One search result: enough to tell passengers apart, with a match score in [0, 1]."""
+
+    id: int
+    last_name: str
+    first_name: str
+    middle_name: str | None
+    birth_date: date
+    phones: list[str]
+    active: bool
+    score: float
+
+
+# --- Social objects -------------------------------------------------------------------------------
+def _check_polygon(v: dict[str, Any] | None) -> dict[str, Any] | None:
+    if v is None:
+        return v
+    from shapely.geometry import shape
+
+    if v.get("type") == "Feature":
+        v = v.get("geometry") or {}
+    if v.get("type") != "Polygon":
+        raise ValueError("Геозона должна быть GeoJSON Polygon")
+    try:
+        poly = shape(v)
+    except Exception:  # shapely raises several types on malformed coordinates
+        raise ValueError("Геозона: неверные координаты многоугольника") from None
+    if poly.is_empty or not poly.is_valid:
+        raise ValueError("Геозона: многоугольник пустой или самопересекающийся")
+    minx, miny, maxx, maxy = poly.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ValueError("Геозона: координаты вне диапазона WGS 84 (долгота, широта)")
+    return {"type": "Polygon", "coordinates": v["coordinates"]}
+
+
+class SocialObjectIn(_Frozen):
+    """A socially significant object. ``geofence`` is a GeoJSON Polygon (lon, lat); without it the
+    object's zone is a circle of ``radius_m`` metres around (lat, lon)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    object_type: Annotated[str, Field(min_length=1, max_length=50)]
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+    lat: Lat
+    lon: Lon
+    geofence: dict[str, Any] | None = None
+    radius_m: Annotated[float, Field(gt=0, le=5000)] = 150.0
+
+    @field_validator("geofence")
+    @classmethod
+    def _geofence(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_polygon(v)
+
+
+class SocialObjectPatch(_Frozen):
+    name: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    object_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    geofence: dict[str, Any] | None = None
+    radius_m: Annotated[float, Field(gt=0, le=5000)] | None = None
+
+    @field_validator("geofence")
+    @classmethod
+    def _geofence(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_polygon(v)
+
+
+class SocialObject(_Record):
+    id: int
+    name: str
+    object_type: str
+    address: str
+    lat: float
+    lon: float
+    geofence: dict[str, Any] | None
+    radius_m: float
+    active: bool
+
+
+# --- Carriers, vehicles, drivers ------------------------------------------------------------------
+class CarrierIn(_Frozen):
+    name: Annotated[str, Field(min_length=1, max_length=300)]
+    inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
+    contract_no: Annotated[str, Field(max_length=100)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class CarrierPatch(_Frozen):
+    name: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
+    contract_no: Annotated[str, Field(max_length=100)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class Carrier(_Record):
+    id: int
+    name: str
+    inn: str | None
+    contract_no: str | None
+    phone: str | None
+    active: bool
+
+
+_PLATE_RE = re.compile(r"^[0-9A-ZАВЕКМНОРСТУХ]{4,12}$")
+MqttId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def _check_plate(v: str | None) -> str | None:
+    if v is None:
+        return v
+    plate = re.sub(r"[\s-]", "", v).upper()
+    if not _PLATE_RE.fullmatch(plate):
+        raise ValueError("Неверный госномер")
+    return plate
+
+
+class VehicleIn(_Frozen):
+    carrier_id: Annotated[int, Field(ge=1)]
+    plate: Annotated[str, Field(min_length=1, max_length=20)]
+    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)]
+    seats: Annotated[int, Field(ge=1, le=50)]
+    wheelchair_places: Annotated[int, Field(ge=0, le=10)] = 0
+    model: Annotated[str, Field(max_length=100)] | None = None
+    mqtt_id: MqttId
+
+    @field_validator("plate")
+    @classmethod
+    def _plate(cls, v: str | None) -> str | None:
+        return _check_plate(v)
+
+
+class VehiclePatch(_Frozen):
+    carrier_id: Annotated[int, Field(ge=1)] | None = None
+    plate: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    seats: Annotated[int, Field(ge=1, le=50)] | None = None
+    wheelchair_places: Annotated[int, Field(ge=0, le=10)] | None = None
+    model: Annotated[str, Field(max_length=100)] | None = None
+    mqtt_id: MqttId | None = None
+
+    @field_validator("plate")
+    @classmethod
+    def _plate(cls, v: str | None) -> str | None:
+        return _check_plate(v)
+
+
+class Vehicle(_Record):
+    id: int
+    carrier_id: int
+    plate: str
+    vehicle_type: str
+    seats: int
+    wheelchair_places: int
+    model: str | None
+    mqtt_id: str
+    active: bool
+
+
+class DriverIn(_Frozen):
+    carrier_id: Annotated[int, Field(ge=1)]
+    full_name: Annotated[str, Field(min_length=1, max_length=300)]
+    license_no: Annotated[str, Field(min_length=1, max_length=40)]
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class DriverPatch(_Frozen):
+    carrier_id: Annotated[int, Field(ge=1)] | None = None
+    full_name: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    license_no: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class Driver(_Record):
+    id: int
+    carrier_id: int
+    full_name: str
+    license_no: str
+    phone: str | None
+    active: bool
+
+
+class VehiclePosition(_Record):
+    vehicle_id: int
+    plate: str
+    vehicle_type: str
+    mqtt_id: str
+    ts: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None
+    heading_deg: float | None
+
+
+# --- Trips ----------------------------------------------------------------------------------------
+class Trip(_Record):
+    id: int
+    passenger_id: int
+    category: str
+    status: str
+    vehicle_type: str
+    companions: int
+    wheelchair: bool
+    pickup_at: datetime
+    pickup_address: str
+    pickup_lat: float
+    pickup_lon: float
+    dest_object_id: int
+    dest_lat: float
+    dest_lon: float
+    comment: str | None
+    planned_route: dict[str, Any] | None
+    planned_dist_m: float | None
+    planned_duration_s: float | None
+    planned_dropoff_at: datetime | None
+    fare_kop: int | None
+    copay_share_pct: float | None
+    copay_kop: int | None
+    rules_version: str | None
+    over_quota: bool
+    override_by: int | None
+    override_reason: str | None
+    vehicle_id: int | None
+    driver_id: int | None
+    carrier_id: int | None
+    recurrence_id: int | None
+    started_at: datetime | None
+    picked_up_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancelled_by: int | None
+    cancel_reason: str | None
+    late_cancel: bool | None
+    no_show_reason: str | None
+    created_by: int | None
+    created_at: datetime
+
+
+class TripEvent(_Record):
+    id: int
+    trip_id: int | None
+    event_type: str
+    from_status: str | None
+    to_status: str | None
+    occurred_at: datetime
+    actor_user_id: int | None
+    source: str
+    payload: dict[str, Any]
+
+
+class Document(_Record):
+    id: int
+    trip_id: int | None
+    passenger_id: int | None
+    kind: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_by: int | None
+    uploaded_at: datetime
+
+
+class User(_Record):
+    id: int
+    login: str
+    full_name: str
+    roles: frozenset[str]
+    carrier_id: int | None
+    active: bool
+
+
+# --- Validation messages in Russian ---------------------------------------------------------------
+FIELD_RU = {
+    "last_name": "Фамилия",
+    "first_name": "Имя",
+    "middle_name": "Отчество",
+    "birth_date": "Дата рождения",
+    "phones": "Телефоны",
+    "phone": "Телефон",
+    "snils": "СНИЛС",
+    "home_address": "Адрес",
+    "home_lat": "Широта",
+    "home_lon": "Долгота",
+    "lat": "Широта",
+    "lon": "Долгота",
+    "wheelchair": "Коляска",
+    "walker": "Ходунки",
+    "visually_impaired": "Нарушение зрения",
+    "needs_companion": "Нужен сопровождающий",
+    "benefits": "Льготы",
+    "category": "Категория",
+    "valid_from": "Начало льготы",
+    "valid_to": "Окончание льготы",
+    "name": "Название",
+    "object_type": "Тип объекта",
+    "address": "Адрес",
+    "geofence": "Геозона",
+    "radius_m": "Радиус",
+    "inn": "ИНН",
+    "contract_no": "Номер договора",
+    "carrier_id": "Перевозчик",
+    "plate": "Госномер",
+    "vehicle_type": "Тип ТС",
+    "seats": "Мест",
+    "wheelchair_places": "Мест для колясок",
+    "mqtt_id": "Идентификатор MQTT",
+    "full_name": "ФИО",
+    "license_no": "Номер удостоверения",
+    "pickup_at": "Время подачи",
+    "companions": "Сопровождающие",
+    "destination_id": "Пункт назначения",
+    "reason": "Причина",
+    "login": "Логин",
+    "password": "Пароль",
+    "purpose": "Цель",
+}
+
+_TYPE_RU = {
+    "missing": "обязательное поле",
+    "extra_forbidden": "лишнее поле",
+    "string_too_short": "слишком короткое значение",
+    "string_too_long": "слишком длинное значение",
+    "string_pattern_mismatch": "неверный формат",
+    "string_type": "ожидается строка",
+    "int_parsing": "ожидается целое число",
+    "int_type": "ожидается целое число",
+    "int_from_float": "ожидается целое число",
+    "float_parsing": "ожидается число",
+    "float_type": "ожидается число",
+    "bool_parsing": "ожидается да/нет",
+    "bool_type": "ожидается да/нет",
+    "date_parsing": "неверная дата (ожидается ГГГГ-ММ-ДД)",
+    "date_from_datetime_parsing": "неверная дата (ожидается ГГГГ-ММ-ДД)",
+    "date_from_datetime_inexact": "неверная дата (ожидается ГГГГ-ММ-ДД)",
+    "date_type": "неверная дата",
+    "datetime_parsing": "неверное время (ожидается ISO 8601 с часовым поясом)",
+    "datetime_from_date_parsing": "неверное время (ожидается ISO 8601 с часовым поясом)",
+    "datetime_type": "неверное время",
+    "timezone_aware": "укажите часовой пояс",
+    "time_parsing": "неверное время (ожидается ЧЧ:ММ)",
+    "greater_than": "значение слишком мало",
+    "greater_than_equal": "значение слишком мало",
+    "less_than": "значение слишком велико",
+    "less_than_equal": "значение слишком велико",
+    "too_long": "слишком много элементов",
+    "too_short": "слишком мало элементов",
+    "list_type": "ожидается список",
+    "dict_type": "ожидается объект",
+    "model_type": "ожидается объект",
+    "model_attributes_type": "ожидается объект",
+    "json_invalid": "неверный JSON",
+    "enum": "недопустимое значение",
+    "literal_error": "недопустимое значение",
+    "uuid_parsing": "неверный идентификатор",
+    "finite_number": "ожидается конечное число",
+    "url_parsing": "неверный адрес",
+    "missing_argument": "обязательное поле",
+}
+
+
+def error_ru(err: Mapping[str, Any], *, skip_loc: int = 0) -> tuple[str, str]:
+    """``(field path, Russian message)`` for one pydantic error dict.
+
+    Messages our validators raise (``ValueError("…")``, already Russian) are passed through;
+    pydantic's own error types are translated; an unknown type gets a generic message.
+    """
+    loc = [str(p) for p in tuple(err.get("loc", ()))[skip_loc:]]
+    field = ".".join(loc)
+    label = next((FIELD_RU[p] for p in reversed(loc) if p in FIELD_RU), field)
+    etype = str(err.get("type", ""))
+    if etype in ("value_error", "assertion_error"):
+        msg = (
+            str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        )
+    else:
+        msg = _TYPE_RU.get(etype, "недопустимое значение")
+    return field, f"{label}: {msg}" if label else msg

@@ -1,0 +1,224 @@
+"""Passengers, their phones and benefit periods; search by phone and by name.
+
+Search relies on the indexes of migration 0001: ``passenger_phones.phone_norm`` (btree
+``text_pattern_ops`` for prefixes, gin trigram for substrings), ``passengers.name_norm`` (gin
+trigram) and ``passengers (name_norm, birth_date)`` / ``passengers (birth_date)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from dispatch.store import db_errors, fetch_all, fetch_one, insert_row, update_row
+from dispatch.store.models import Benefit, BenefitIn, Passenger, PassengerHit
+
+_COLUMNS = (
+    "last_name",
+    "first_name",
+    "middle_name",
+    "birth_date",
+    "snils",
+    "name_norm",
+    "home_address",
+    "home_lat",
+    "home_lon",
+    "wheelchair",
+    "walker",
+    "visually_impaired",
+    "needs_companion",
+    "notes",
+)
+
+
+def insert_passenger(
+    conn: psycopg.Connection,
+    *,
+    fields: dict[str, Any],
+    phones: Sequence[str],
+    benefits: Sequence[BenefitIn],
+) -> int:
+    """Insert one passenger with phones (first is primary) and benefits; return the id."""
+    row = insert_row(
+        conn, "passengers", {k: fields[k] for k in _COLUMNS if k in fields}, returning="id"
+    )
+    pid = int(row["id"])
+    replace_phones(conn, passenger_id=pid, phones=phones)
+    replace_benefits(conn, passenger_id=pid, benefits=benefits)
+    return pid
+
+
+def update_passenger(
+    conn: psycopg.Connection, *, passenger_id: int, fields: dict[str, Any]
+) -> bool:
+    values = {k: fields[k] for k in _COLUMNS if k in fields}
+    return update_row(conn, "passengers", passenger_id, values, touch=True) is not None
+
+
+def set_active(conn: psycopg.Connection, *, table: str, row_id: int, active: bool) -> bool:
+    from psycopg import sql
+
+    q = sql.SQL("UPDATE {} SET active = %s WHERE id = %s RETURNING id").format(
+        sql.Identifier(table)
+    )
+    return fetch_one(conn, q, (active, row_id)) is not None
+
+
+def replace_phones(conn: psycopg.Connection, *, passenger_id: int, phones: Sequence[str]) -> None:
+    conn.execute("DELETE FROM passenger_phones WHERE passenger_id = %s", (passenger_id,))
+    with conn.cursor() as cur, db_errors():
+        cur.executemany(
+            "INSERT INTO passenger_phones (passenger_id, phone_norm, is_primary) VALUES (%s, %s, %s)",
+            [(passenger_id, p, i == 0) for i, p in enumerate(phones)],
+        )
+
+
+def replace_benefits(
+    conn: psycopg.Connection, *, passenger_id: int, benefits: Sequence[BenefitIn]
+) -> None:
+    conn.execute("DELETE FROM passenger_benefits WHERE passenger_id = %s", (passenger_id,))
+    with conn.cursor() as cur, db_errors():
+        cur.executemany(
+            "INSERT INTO passenger_benefits (passenger_id, category, valid_from, valid_to,"
+            " document_ref) VALUES (%s, %s, %s, %s, %s)",
+            [
+                (passenger_id, b.category, b.valid_from, b.valid_to, b.document_ref)
+                for b in benefits
+            ],
+        )
+
+
+def get_passenger(
+    conn: psycopg.Connection, *, passenger_id: int, lock: bool = False
+) -> Passenger | None:
+    row = fetch_one(
+        conn,
+        "SELECT * FROM passengers WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+        (passenger_id,),
+    )
+    if row is None:
+        return None
+    row["phones"] = [
+        r["phone_norm"]
+        for r in fetch_all(
+            conn,
+            "SELECT phone_norm FROM passenger_phones WHERE passenger_id = %s"
+            " ORDER BY is_primary DESC, phone_norm",
+            (passenger_id,),
+        )
+    ]
+    row["benefits"] = [
+        Benefit.model_validate(r)
+        for r in fetch_all(
+            conn,
+            "SELECT id, category, valid_from, valid_to, document_ref FROM passenger_benefits"
+            " WHERE passenger_id = %s ORDER BY valid_from, id",
+            (passenger_id,),
+        )
+    ]
+    return Passenger.model_validate(row)
+
+
+def list_passengers(
+    conn: psycopg.Connection, *, active: bool | None, limit: int, offset: int
+) -> list[PassengerHit]:
+    rows = fetch_all(
+        conn,
+        "SELECT p.id, p.last_name, p.first_name, p.middle_name, p.birth_date, p.active, 1.0 AS score,"
+        " ARRAY(SELECT phone_norm FROM passenger_phones ph WHERE ph.passenger_id = p.id"
+        "       ORDER BY is_primary DESC, phone_norm) AS phones"
+        " FROM passengers p WHERE (%(active)s::boolean IS NULL OR p.active = %(active)s)"
+        " ORDER BY p.id LIMIT %(limit)s OFFSET %(offset)s",
+        {"active": active, "limit": limit, "offset": offset},
+    )
+    return [PassengerHit.model_validate(r) for r in rows]
+
+
+_HIT_SELECT = (
+    "SELECT p.id, p.last_name, p.first_name, p.middle_name, p.birth_date, p.active,"
+    " ARRAY(SELECT phone_norm FROM passenger_phones ph WHERE ph.passenger_id = p.id"
+    "       ORDER BY is_primary DESC, phone_norm) AS phones, "
+)
+
+
+def search_by_phone(conn: psycopg.Connection, *, digits: str, limit: int) -> list[PassengerHit]:
+    """Passengers with a phone equal to (11 digits) or containing ``digits``.
+
+    A full number is an equality lookup; a partial one a ``LIKE '%digits%'`` that the trigram index
+    answers (the btree ``text_pattern_ops`` index serves prefixes starting with 7).
+    """
+    if len(digits) == 11:
+        cond, param = "phone_norm = %(d)s", digits
+    else:
+        cond, param = "phone_norm LIKE '%%' || %(d)s || '%%'", digits
+    rows = fetch_all(
+        conn,
+        _HIT_SELECT + "CASE WHEN m.exact THEN 1.0 ELSE 0.5 END AS score"
+        " FROM (SELECT passenger_id, bool_or(phone_norm = %(d)s) AS exact FROM passenger_phones"
+        f"       WHERE {cond} GROUP BY passenger_id LIMIT %(cap)s) m"
+        " JOIN passengers p ON p.id = m.passenger_id"
+        " ORDER BY m.exact DESC, p.active DESC, p.name_norm LIMIT %(limit)s",
+        {"d": param, "limit": limit, "cap": max(limit * 10, 200)},
+    )
+    return [PassengerHit.model_validate(r) for r in rows]
+
+
+def search_by_name(
+    conn: psycopg.Connection,
+    *,
+    name_norm: str,
+    birth_date: date | None,
+    min_score: float,
+    limit: int,
+) -> list[PassengerHit]:
+    """Passengers whose normalised ФИО matches ``name_norm`` exactly or approximately.
+
+    The score is ``word_similarity`` (pg_trgm): a partial name ("иванов") or a typo ("иваноф иван")
+    still scores high. With a birth date the candidate set is that day's passengers (btree);
+    without one, the trigram index finds candidates with the ``<%`` operator.
+    """
+    params: dict[str, Any] = {"q": name_norm, "bd": birth_date, "s": min_score, "limit": limit}
+    score = "GREATEST(word_similarity(%(q)s, p.name_norm), similarity(%(q)s, p.name_norm))"
+    if birth_date is not None:
+        where = (
+            "p.birth_date = %(bd)s AND (p.name_norm = %(q)s"
+            " OR word_similarity(%(q)s, p.name_norm) >= %(s)s)"
+        )
+    else:
+        with db_errors():
+            conn.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+                (str(min_score),),
+            )
+        where = "%(q)s <%% p.name_norm"
+    rows = fetch_all(
+        conn,
+        _HIT_SELECT + f"CASE WHEN p.name_norm = %(q)s THEN 1.0 ELSE {score} END AS score"
+        f" FROM passengers p WHERE {where}"
+        " ORDER BY score DESC, p.active DESC, p.id LIMIT %(limit)s",
+        params,
+    )
+    return [PassengerHit.model_validate(r) for r in rows]
+
+
+def log_access(
+    conn: psycopg.Connection,
+    *,
+    user_id: int | None,
+    action: str,
+    passenger_ids: Sequence[int | None],
+    purpose: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One ``access_log`` row per passenger whose personal data was read (``None``: none found)."""
+    from psycopg.types.json import Jsonb
+
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO access_log (user_id, action, passenger_id, purpose, detail)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [(user_id, action, pid, purpose, Jsonb(detail or {})) for pid in passenger_ids],
+        )

@@ -1,0 +1,63 @@
+"""Users and their roles (tables ``users``, ``user_roles``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+
+from dispatch.store import db_errors, fetch_one
+from dispatch.store.models import User
+
+_SELECT = (
+    "SELECT u.id, u.login, u.full_name, u.carrier_id, u.active, u.password_hash,"
+    " COALESCE(ARRAY(SELECT role FROM user_roles r WHERE r.user_id = u.id ORDER BY role), '{}')"
+    " AS roles FROM users u"
+)
+
+
+def get_user(conn: psycopg.Connection, *, user_id: int) -> User | None:
+    row = fetch_one(conn, _SELECT + " WHERE u.id = %s", (user_id,))
+    return None if row is None else User.model_validate(row)
+
+
+def get_user_with_hash(conn: psycopg.Connection, *, login: str) -> tuple[User, str] | None:
+    row = fetch_one(conn, _SELECT + " WHERE u.login = %s", (login,))
+    if row is None:
+        return None
+    return User.model_validate(row), row["password_hash"]
+
+
+def set_password_hash(conn: psycopg.Connection, *, user_id: int, password_hash: str) -> None:
+    conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (password_hash, user_id))
+
+
+def upsert_user(
+    conn: psycopg.Connection,
+    *,
+    login: str,
+    full_name: str,
+    password_hash: str,
+    roles: Sequence[str],
+    carrier_id: int | None = None,
+) -> User:
+    """Create the user, or reset the password, name and roles of an existing one."""
+    with db_errors():
+        row = fetch_one(
+            conn,
+            "INSERT INTO users (login, full_name, password_hash, carrier_id) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (login) DO UPDATE SET full_name = EXCLUDED.full_name,"
+            " password_hash = EXCLUDED.password_hash, carrier_id = EXCLUDED.carrier_id,"
+            " active = true RETURNING id",
+            (login, full_name, password_hash, carrier_id),
+        )
+        assert row is not None
+        uid = int(row["id"])
+        conn.execute("DELETE FROM user_roles WHERE user_id = %s", (uid,))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO user_roles (user_id, role) VALUES (%s, %s)", [(uid, r) for r in roles]
+            )
+    user = get_user(conn, user_id=uid)
+    assert user is not None
+    return user

@@ -1,0 +1,46 @@
+"""Request dependencies as ``Annotated`` aliases: a pooled connection (one transaction per
+request), the settings, the rules, the road graph and the clock — all from ``app.state``, set up
+once in the lifespan (:func:`web.app.create_app`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+
+from config.rules import Rules
+from config.settings import Settings
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """A connection from the pool; committed when the request succeeds, rolled back otherwise."""
+    with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_rules(request: Request) -> Rules:
+    return request.app.state.rules
+
+
+def get_graph(request: Request) -> Any:
+    """The road graph loaded at start (``None`` when no map is configured)."""
+    return request.app.state.graph
+
+
+def get_now(request: Request) -> datetime:
+    """The current time, UTC-aware (tests may freeze it with ``create_app(clock=...)``)."""
+    return request.app.state.clock()
+
+
+Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RulesDep = Annotated[Rules, Depends(get_rules)]
+GraphDep = Annotated[Any, Depends(get_graph)]
+NowDep = Annotated[datetime, Depends(get_now)]

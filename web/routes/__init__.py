@@ -1,0 +1,19 @@
+"""The JSON API, ``/api/v1``: one module per domain; handlers parse, call a service, return."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    from web.routes import assignment, auth, passengers, registry, trips
+
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(auth.router)
+    router.include_router(passengers.router)
+    router.include_router(assignment.router)
+    router.include_router(registry.router)
+    router.include_router(trips.router)
+    return router

@@ -1,0 +1,97 @@
+"""API-only request and response bodies. Domain values (passengers, trips, ...) come from
+``dispatch.store.models`` and the services; this module adds what only HTTP needs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.store.models import SaneDate, User
+
+Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginIn(_In):
+    login: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class UserOut(BaseModel):
+    id: int
+    login: str
+    full_name: str
+    roles: list[str]
+    carrier_id: int | None
+
+    @classmethod
+    def of(cls, u: User) -> UserOut:
+        return cls(
+            id=u.id,
+            login=u.login,
+            full_name=u.full_name,
+            roles=sorted(u.roles),
+            carrier_id=u.carrier_id,
+        )
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    user: UserOut
+
+
+class SearchIn(_In):
+    """Passenger search. Either one free-text ``query`` (a phone or ФИО, optionally with a birth
+    date ДД.ММ.ГГГГ), or explicit ``phone`` / ``name`` + ``birth_date``. Sent as a POST body so
+    that personal data never appears in URLs or access logs."""
+
+    query: Annotated[str, Field(max_length=200)] | None = None
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    name: Annotated[str, Field(max_length=300)] | None = None
+    birth_date: date | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    purpose: Annotated[str, Field(min_length=1, max_length=200)] = "booking"
+
+
+class RowErrorOut(BaseModel):
+    line: int
+    message: str
+
+
+class ImportOut(BaseModel):
+    created: int
+    ids: list[int]
+    errors: list[RowErrorOut]
+
+
+class ReasonIn(_In):
+    reason: Reason
+
+
+class OptionalReasonIn(_In):
+    reason: Reason | None = None
+
+
+class AssignIn(_In):
+    vehicle_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    driver_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    force: bool = Field(
+        False, description="Назначить вопреки конфликтам (ручное решение диспетчера)"
+    )
+
+
+class PlanDayIn(_In):
+    day: SaneDate
+    apply: bool = Field(False, description="Сразу назначить машины по плану")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    code: str
