@@ -625,11 +625,15 @@ def _match_chains(
             seg_lo.append(lo)
             seg_hi.append(hi)
     S = len(seg_v)
-    seg_row_a = np.asarray(seg_row)
+    seg_row_a = np.asarray(seg_row, dtype=np.int64)
     T_seg = pb.T_np[seg_row_a][:, f]
     M_seg = pb.M_np[seg_row_a][:, f]
     late_seg = np.maximum(0.0, np.asarray(seg_t)[:, None] + T_seg - P[None, :])
-    compat = np.asarray(pb.compat, dtype=bool)[f][:, np.asarray(seg_v)].T  # (S, n)
+    compat = (
+        np.asarray(pb.compat, dtype=bool)
+        .reshape(pb.N, pb.V)[f][:, np.asarray(seg_v, dtype=np.int64)]
+        .T
+    )  # (S, n)
     ok_seg = (
         compat
         & (late_seg <= pb.max_late_s)
