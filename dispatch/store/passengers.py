@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from dispatch.store import db_errors, fetch_all, fetch_one, insert_row, update_row
+from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
 from dispatch.store.models import Benefit, BenefitIn, Passenger, PassengerHit
 
 _COLUMNS = (

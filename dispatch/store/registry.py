@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dispatch.store import fetch_all, fetch_one, insert_row, update_row
+from dispatch.store._sql import fetch_all, fetch_one, insert_row, update_row
 from dispatch.store.models import Carrier, Driver, SocialObject, Vehicle, VehiclePosition
 
 MODELS: dict[str, type[SocialObject] | type[Carrier] | type[Vehicle] | type[Driver]] = {

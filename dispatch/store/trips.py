@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from dispatch.store import db_errors, fetch_all, fetch_one, insert_row, update_row
+from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
 from dispatch.store.models import Document, Trip, TripEvent
 
 # Statuses of trips that hold a place in the schedule (a vehicle may still have to drive them).

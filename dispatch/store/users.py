@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from dispatch.store import db_errors, fetch_one
+from dispatch.store._sql import db_errors, fetch_one
 from dispatch.store.models import User
 
 _SELECT = (
