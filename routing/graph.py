@@ -94,7 +94,8 @@ def arrays_from_osmnx(
         The :data:`GRAPH_ARRAYS`.
     """
     d = speeds or SpeedDefaults()
-    node_id = np.fromiter(graph.nodes, np.int64, graph.number_of_nodes())
+    # sorted ids and edges: the same file always gives the same arrays and hierarchy
+    node_id = np.sort(np.fromiter(graph.nodes, np.int64, graph.number_of_nodes()))
     index = {int(n): i for i, n in enumerate(node_id)}
     node_lon = np.array([graph.nodes[n]["x"] for n in node_id], np.float64)
     node_lat = np.array([graph.nodes[n]["y"] for n in node_id], np.float64)
@@ -119,6 +120,7 @@ def arrays_from_osmnx(
             rows[at] = row
     if not rows:
         return _empty_arrays()
+    rows.sort(key=lambda r: (r[0], r[1]))
     edge_u = np.array([r[0] for r in rows], np.int32)
     edge_v = np.array([r[1] for r in rows], np.int32)
     counts = np.empty(len(rows), np.int64)
