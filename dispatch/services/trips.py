@@ -86,7 +86,7 @@ def apply_action(
     if action in _ACTION_TIME_COLUMN:
         values[_ACTION_TIME_COLUMN[action]] = now
     if action is TripAction.CANCEL:
-        late = trip.pickup_at - now < timedelta(minutes=rules.booking.late_cancel_minutes)
+        late = trip.pickup_at - now <= timedelta(minutes=rules.booking.late_cancel_minutes)
         values |= {
             "cancelled_at": now,
             "cancelled_by": actor.id,

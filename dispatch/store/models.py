@@ -577,6 +577,8 @@ def error_ru(err: Mapping[str, Any], *, skip_loc: int = 0) -> tuple[str, str]:
         msg = (
             str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         )
+    elif etype == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
+        msg = "не может быть пустым"
     else:
         msg = _TYPE_RU.get(etype, "недопустимое значение")
     return field, f"{label}: {msg}" if label else msg
