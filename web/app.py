@@ -80,6 +80,7 @@ def create_app(
         description="Диспетчеризация социального такси: реестры, бронирование, назначение машин.",
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         redoc_url=None,
     )
 
