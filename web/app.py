@@ -31,6 +31,36 @@ def load_map(settings: Settings) -> Any:
     return load_graph(settings.map_source, cache_dir=settings.map_cache_dir)
 
 
+def _document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document describe our error body (``web.errors``) instead of FastAPI's
+    default ``HTTPValidationError`` for 422 responses."""
+    from fastapi.openapi.utils import get_openapi
+
+    from web.schemas import ErrorOut
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            error_ref = {"$ref": "#/components/schemas/ErrorOut"}
+            schemas.setdefault(
+                "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            for item in spec.get("paths", {}).values():
+                for op in item.values():
+                    resp = op.get("responses", {}).get("422")
+                    if resp:
+                        resp["content"] = {"application/json": {"schema": error_ref}}
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -89,6 +119,7 @@ def create_app(
 
     errors.install(app)
     app.include_router(api_router())
+    _document_errors(app)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -34,19 +35,29 @@ def register(root: typer.Typer) -> None:
     root.add_typer(user_app, name="user")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"Ошибка: {message}", err=True)
     raise typer.Exit(1)
 
 
 @user_app.command("add")
 def user_add(
-    login: str = typer.Argument(..., help="Логин"),
-    role: list[str] = typer.Option(..., "--role", "-r", help=f"Роль (можно несколько): {', '.join(ROLES)}"),
-    full_name: str = typer.Option(None, "--name", help="ФИО (по умолчанию — логин)"),
-    password: str = typer.Option(None, "--password", help="Пароль (лучше --password-stdin)"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Прочитать пароль из stdin"),
-    carrier_id: int = typer.Option(None, "--carrier-id", help="Перевозчик (для его сотрудников)"),
+    login: Annotated[str, typer.Argument(help="Логин")],
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help=f"Роль (можно несколько): {', '.join(ROLES)}")
+    ],
+    full_name: Annotated[
+        str | None, typer.Option("--name", help="ФИО (по умолчанию — логин)")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", help="Пароль (лучше --password-stdin)")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Прочитать пароль из stdin")
+    ] = False,
+    carrier_id: Annotated[
+        int | None, typer.Option("--carrier-id", help="Перевозчик (для его сотрудников)")
+    ] = None,
 ) -> None:
     """Create a user (or reset an existing user's password, name and roles)."""
     from config.settings import get_settings

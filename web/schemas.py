@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,6 +92,33 @@ class PlanDayIn(_In):
     apply: bool = Field(False, description="Сразу назначить машины по плану")
 
 
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class RefusalOut(BaseModel):
+    code: str
+    field: str
+    message: str
+
+
 class ErrorOut(BaseModel):
+    """Every 4xx/5xx body: a Russian ``detail`` for the user and a stable ``code``."""
+
     detail: str
     code: str
+    errors: list[FieldErrorOut] | None = None
+    refusals: list[RefusalOut] | None = None
+    quota: dict[str, Any] | None = None
+    conflicts: list[dict[str, Any]] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Требуется вход в систему"},
+    403: {"model": ErrorOut, "description": "Недостаточно прав"},
+    404: {"model": ErrorOut, "description": "Не найдено"},
+    409: {"model": ErrorOut, "description": "Конфликт с текущим состоянием"},
+    422: {"model": ErrorOut, "description": "Неверные данные или отказ (причины по-русски)"},
+    503: {"model": ErrorOut, "description": "Сервис временно недоступен (нет дорожного графа)"},
+}

@@ -81,7 +81,7 @@ class TripRequest(BaseModel):
 
 
 class RecurringRequest(TripRequest):
-    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time`` from ``start`` to ``until``."""
+    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time``, ``start``–``until``."""
 
     pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
     weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]

@@ -94,7 +94,9 @@ def update_row(
     touch: bool = False,
 ) -> dict[str, Any] | None:
     """Update the given columns of one row; ``None`` when no such row. ``touch`` sets updated_at."""
-    parts = [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in values]
+    parts: list[sql.Composable] = [
+        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in values
+    ]
     if touch:
         parts.append(sql.SQL("updated_at = now()"))
     if not parts:

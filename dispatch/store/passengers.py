@@ -71,7 +71,8 @@ def replace_phones(conn: psycopg.Connection, *, passenger_id: int, phones: Seque
     conn.execute("DELETE FROM passenger_phones WHERE passenger_id = %s", (passenger_id,))
     with conn.cursor() as cur, db_errors():
         cur.executemany(
-            "INSERT INTO passenger_phones (passenger_id, phone_norm, is_primary) VALUES (%s, %s, %s)",
+            "INSERT INTO passenger_phones (passenger_id, phone_norm, is_primary)"
+            " VALUES (%s, %s, %s)",
             [(passenger_id, p, i == 0) for i, p in enumerate(phones)],
         )
 
@@ -127,7 +128,8 @@ def list_passengers(
 ) -> list[PassengerHit]:
     rows = fetch_all(
         conn,
-        "SELECT p.id, p.last_name, p.first_name, p.middle_name, p.birth_date, p.active, 1.0 AS score,"
+        "SELECT p.id, p.last_name, p.first_name, p.middle_name, p.birth_date, p.active,"
+        " 1.0 AS score,"
         " ARRAY(SELECT phone_norm FROM passenger_phones ph WHERE ph.passenger_id = p.id"
         "       ORDER BY is_primary DESC, phone_norm) AS phones"
         " FROM passengers p WHERE (%(active)s::boolean IS NULL OR p.active = %(active)s)"

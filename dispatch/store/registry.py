@@ -44,7 +44,7 @@ def list_rows(
     offset: int,
     filters: dict[str, Any] | None = None,
 ) -> list[Any]:
-    conds = [sql.SQL("(%s::boolean IS NULL OR active = %s)")]
+    conds: list[sql.Composable] = [sql.SQL("(%s::boolean IS NULL OR active = %s)")]
     params: list[Any] = [active, active]
     for col, val in (filters or {}).items():
         if val is not None:
@@ -63,7 +63,8 @@ def last_positions(
     rows = fetch_all(
         conn,
         "SELECT v.id AS vehicle_id, v.plate, v.vehicle_type, v.mqtt_id, p.ts, p.lat, p.lon,"
-        " p.speed_kmh, p.heading_deg FROM vehicle_last_position p JOIN vehicles v ON v.id = p.vehicle_id"
+        " p.speed_kmh, p.heading_deg FROM vehicle_last_position p"
+        " JOIN vehicles v ON v.id = p.vehicle_id"
         " WHERE v.active AND (%(c)s::bigint IS NULL OR v.carrier_id = %(c)s) ORDER BY v.id",
         {"c": carrier_id},
     )

@@ -45,7 +45,8 @@ def upsert_user(
     with db_errors():
         row = fetch_one(
             conn,
-            "INSERT INTO users (login, full_name, password_hash, carrier_id) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO users (login, full_name, password_hash, carrier_id)"
+            " VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (login) DO UPDATE SET full_name = EXCLUDED.full_name,"
             " password_hash = EXCLUDED.password_hash, carrier_id = EXCLUDED.carrier_id,"
             " active = true RETURNING id",

@@ -9,8 +9,9 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     from web.routes import assignment, auth, passengers, registry, trips
+    from web.schemas import ERROR_RESPONSES
 
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     router.include_router(auth.router)
     router.include_router(passengers.router)
     router.include_router(assignment.router)

@@ -47,7 +47,7 @@ def assign(
     now: NowDep,
     user: Dispatcher,
 ) -> AssignResult:
-    """Assign a vehicle; conflicts refuse it unless ``force`` (then they are reported and logged)."""
+    """Assign a vehicle; conflicts refuse it unless ``force`` (then reported and logged)."""
     return svc.assign_vehicle(
         conn,
         trip_id=trip_id,

@@ -94,7 +94,7 @@ def _crud(
         "",
         list_plain,
         methods=["GET"],
-        response_model=list[out],
+        response_model=list[out],  # type: ignore[valid-type]
         name=f"list_{table}",
         summary=f"Список: {tag}",
     )

@@ -4,7 +4,7 @@
 annotations must be real objects for FastAPI.)
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
@@ -94,44 +94,36 @@ def trip_events(trip_id: TripId, conn: Conn, user: Anyone) -> list[TripEvent]:
     return trip_svc.list_events(conn, trip_id=trip_id)
 
 
-def _act(action: TripAction, summary: str, *, reason_model: type | None, who: object) -> None:
+def _act(action: TripAction, summary: str, *, reason_model: type | None, who: Any) -> None:
     path = f"/trips/{{trip_id}}/{action.value.replace('_', '-')}"
 
-    if reason_model is ReasonIn:
+    def with_reason(
+        trip_id: TripId,
+        body: ReasonIn,
+        conn: Conn,
+        rules: RulesDep,
+        now: NowDep,
+        user: who,  # type: ignore[valid-type]
+    ) -> Trip:
+        return trip_svc.apply_action(
+            conn, trip_id=trip_id, action=action, actor=user, now=now, rules=rules,
+            reason=body.reason,
+        )  # fmt: skip
 
-        def handler(
-            trip_id: TripId, body: ReasonIn, conn: Conn, rules: RulesDep, now: NowDep, user: who
-        ) -> Trip:  # type: ignore[valid-type]
-            return trip_svc.apply_action(
-                conn,
-                trip_id=trip_id,
-                action=action,
-                actor=user,
-                now=now,
-                rules=rules,
-                reason=body.reason,
-            )
+    def without_reason(
+        trip_id: TripId,
+        conn: Conn,
+        rules: RulesDep,
+        now: NowDep,
+        user: who,  # type: ignore[valid-type]
+        body: OptionalReasonIn | None = None,
+    ) -> Trip:
+        return trip_svc.apply_action(
+            conn, trip_id=trip_id, action=action, actor=user, now=now, rules=rules,
+            reason=body.reason if body else None,
+        )  # fmt: skip
 
-    else:
-
-        def handler(
-            trip_id: TripId,
-            conn: Conn,
-            rules: RulesDep,
-            now: NowDep,
-            user: who,  # type: ignore[valid-type, misc]
-            body: OptionalReasonIn | None = None,
-        ) -> Trip:
-            return trip_svc.apply_action(
-                conn,
-                trip_id=trip_id,
-                action=action,
-                actor=user,
-                now=now,
-                rules=rules,
-                reason=body.reason if body else None,
-            )
-
+    handler = with_reason if reason_model is ReasonIn else without_reason
     router.add_api_route(
         path,
         handler,

@@ -92,7 +92,8 @@ def add_users(db_url: str, password_hash: str) -> dict[str, int]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         for login, roles in [*((r, (r,)) for r in ROLES), ("boss", ROLES)]:
             uid = conn.execute(
-                "INSERT INTO users (login, full_name, password_hash) VALUES (%s, %s, %s) RETURNING id",
+                "INSERT INTO users (login, full_name, password_hash) VALUES (%s, %s, %s)"
+                " RETURNING id",
                 (login, f"Test {login}", password_hash),
             ).fetchone()[0]
             for r in roles:
@@ -143,28 +144,76 @@ def passenger_body(**over: Any) -> dict[str, Any]:
 def seed_basics(api: Api, **passenger: Any) -> dict[str, int]:
     """A passenger, a clinic, an МФЦ, a carrier with a car and a wheelchair van, a driver."""
     p = api.ok("POST", "passengers", 201, json=passenger_body(**passenger))
-    clinic = api.ok("POST", "social-objects", 201, json={
-        "name": "Муринская поликлиника", "object_type": "medical", "address": "Мурино, ул. Оборонная, 2",
-        "lat": CLINIC[0], "lon": CLINIC[1], "radius_m": 120,
-    })  # fmt: skip
-    mfc = api.ok("POST", "social-objects", 201, json={
-        "name": "МФЦ Мурино", "object_type": "mfc", "address": "Мурино, Привокзальная пл., 1",
-        "lat": MFC[0], "lon": MFC[1],
-    })  # fmt: skip
+    clinic = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "Муринская поликлиника",
+            "object_type": "medical",
+            "address": "Мурино, ул. Оборонная, 2",
+            "lat": CLINIC[0],
+            "lon": CLINIC[1],
+            "radius_m": 120,
+        },
+    )
+    mfc = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "МФЦ Мурино",
+            "object_type": "mfc",
+            "address": "Мурино, Привокзальная пл., 1",
+            "lat": MFC[0],
+            "lon": MFC[1],
+        },
+    )
     carrier = api.ok("POST", "carriers", 201, json={"name": "ООО Соцтранс", "inn": "4703123456"})
-    car = api.ok("POST", "vehicles", 201, json={
-        "carrier_id": carrier["id"], "plate": "А123ВС 47", "vehicle_type": "car", "seats": 4,
-        "mqtt_id": "car-1",
-    })  # fmt: skip
-    van = api.ok("POST", "vehicles", 201, json={
-        "carrier_id": carrier["id"], "plate": "В456ОР47", "vehicle_type": "wheelchair_van", "seats": 3,
-        "wheelchair_places": 1, "mqtt_id": "van-1",
-    })  # fmt: skip
-    driver = api.ok("POST", "drivers", 201, json={
-        "carrier_id": carrier["id"], "full_name": "Петров Пётр", "license_no": "47 12 345678",
-    })  # fmt: skip
-    return {"passenger": p["id"], "clinic": clinic["id"], "mfc": mfc["id"], "carrier": carrier["id"],
-            "car": car["id"], "van": van["id"], "driver": driver["id"]}  # fmt: skip
+    car = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": carrier["id"],
+            "plate": "А123ВС 47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-1",
+        },
+    )
+    van = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": carrier["id"],
+            "plate": "В456ОР47",
+            "vehicle_type": "wheelchair_van",
+            "seats": 3,
+            "wheelchair_places": 1,
+            "mqtt_id": "van-1",
+        },
+    )
+    driver = api.ok(
+        "POST",
+        "drivers",
+        201,
+        json={
+            "carrier_id": carrier["id"],
+            "full_name": "Петров Пётр",
+            "license_no": "47 12 345678",
+        },
+    )
+    return {
+        "passenger": p["id"],
+        "clinic": clinic["id"],
+        "mfc": mfc["id"],
+        "carrier": carrier["id"],
+        "car": car["id"],
+        "van": van["id"],
+        "driver": driver["id"],
+    }
 
 
 def pickup(days: int = 1, hour: int = 10, minute: int = 0) -> str:
@@ -175,7 +224,11 @@ def pickup(days: int = 1, hour: int = 10, minute: int = 0) -> str:
 
 
 def trip_body(ids: dict[str, int], **over: Any) -> dict[str, Any]:
-    body = {"passenger_id": ids["passenger"], "destination_id": ids["clinic"], "pickup_at": pickup()}
+    body = {
+        "passenger_id": ids["passenger"],
+        "destination_id": ids["clinic"],
+        "pickup_at": pickup(),
+    }
     body.update(over)
     return body
 
@@ -183,7 +236,8 @@ def trip_body(ids: dict[str, int], **over: Any) -> dict[str, Any]:
 def set_position(db_url: str, vehicle_id: int, lat: float, lon: float, ts: datetime = NOW) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO vehicle_last_position (vehicle_id, ts, lat, lon, speed_kmh) VALUES (%s, %s, %s, %s, 0)"
-            " ON CONFLICT (vehicle_id) DO UPDATE SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
+            "INSERT INTO vehicle_last_position (vehicle_id, ts, lat, lon, speed_kmh)"
+            " VALUES (%s, %s, %s, %s, 0) ON CONFLICT (vehicle_id) DO UPDATE"
+            " SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
             (vehicle_id, ts, lat, lon),
         )

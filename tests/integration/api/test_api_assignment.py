@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.api.conftest import CLINIC, HOME, MFC, pickup, seed_basics, set_position, trip_body
+from tests.integration.api.conftest import (
+    CLINIC,
+    HOME,
+    MFC,
+    pickup,
+    seed_basics,
+    set_position,
+    trip_body,
+)
 
 
 @pytest.fixture
@@ -21,8 +29,18 @@ def test_propose_ranks_fitting_vehicles(api, ids):
     assert [x["vehicle_id"] for x in c] == [ids["car"]]  # the van is another type
     assert c[0]["plate"] == "А123ВС47" and c[0]["empty_m"] > 0 and c[0]["lateness_s"] == 0
     # a second car nearer to the pickup comes first
-    car2 = api.ok("POST", "vehicles", 201, json={"carrier_id": ids["carrier"], "plate": "К001КК47",
-                                                  "vehicle_type": "car", "seats": 4, "mqtt_id": "car-2"})
+    car2 = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": ids["carrier"],
+            "plate": "К001КК47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-2",
+        },
+    )
     set_position(api.db_url, car2["id"], *HOME)
     c = api.ok("GET", f"trips/{t['id']}/candidates", role="dispatcher")
     assert [x["vehicle_id"] for x in c] == [car2["id"], ids["car"]]
@@ -30,38 +48,92 @@ def test_propose_ranks_fitting_vehicles(api, ids):
 
 def test_assign_detects_conflicts_and_allows_override(api, ids):
     # three trips at the same time for one car: the third cannot be reached in time
-    t1, t2, t3 = (api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0))) for _ in range(3))
-    a = api.ok("POST", f"trips/{t1['id']}/assign", json={"vehicle_id": ids["car"], "driver_id": ids["driver"]},
-               role="dispatcher")
-    assert a["trip"]["status"] == "assigned" and a["trip"]["vehicle_id"] == ids["car"] and a["conflicts"] == []
+    t1, t2, t3 = (
+        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+        for _ in range(3)
+    )
+    a = api.ok(
+        "POST",
+        f"trips/{t1['id']}/assign",
+        json={"vehicle_id": ids["car"], "driver_id": ids["driver"]},
+        role="dispatcher",
+    )
+    assert (
+        a["trip"]["status"] == "assigned"
+        and a["trip"]["vehicle_id"] == ids["car"]
+        and a["conflicts"] == []
+    )
     assert a["trip"]["driver_id"] == ids["driver"] and a["trip"]["carrier_id"] == ids["carrier"]
-    api.ok("POST", f"trips/{t2['id']}/assign", json={"vehicle_id": ids["car"], "force": True}, role="dispatcher")
+    api.ok(
+        "POST",
+        f"trips/{t2['id']}/assign",
+        json={"vehicle_id": ids["car"], "force": True},
+        role="dispatcher",
+    )
     r = api.post(f"trips/{t3['id']}/assign", json={"vehicle_id": ids["car"]}, role="dispatcher")
     assert r.status_code == 409 and r.json()["code"] == "assignment_conflict"
     assert r.json()["conflicts"] and r.json()["conflicts"][0]["kind"] in ("overlap", "unreachable")
     assert "Назначение конфликтует" in r.json()["detail"]
     assert api.ok("GET", f"trips/{t3['id']}")["status"] == "booked"
-    forced = api.ok("POST", f"trips/{t3['id']}/assign", json={"vehicle_id": ids["car"], "force": True},
-                    role="dispatcher")
+    forced = api.ok(
+        "POST",
+        f"trips/{t3['id']}/assign",
+        json={"vehicle_id": ids["car"], "force": True},
+        role="dispatcher",
+    )
     assert forced["forced"] and forced["conflicts"] and forced["trip"]["vehicle_id"] == ids["car"]
     ev = api.ok("GET", f"trips/{t3['id']}/events")[-1]
-    assert ev["event_type"] == "assign" and ev["payload"]["forced"] is True and ev["payload"]["conflicts"]
+    assert (
+        ev["event_type"] == "assign"
+        and ev["payload"]["forced"] is True
+        and ev["payload"]["conflicts"]
+    )
     r = api.post(f"trips/{t1['id']}/assign", json={"vehicle_id": ids["van"]}, role="dispatcher")
     assert r.status_code == 409 and r.json()["conflicts"][0]["kind"] == "type_mismatch"
-    r = api.post(f"trips/{t1['id']}/assign", json={"vehicle_id": ids["car"], "driver_id": 999}, role="dispatcher")
+    r = api.post(
+        f"trips/{t1['id']}/assign",
+        json={"vehicle_id": ids["car"], "driver_id": 999},
+        role="dispatcher",
+    )
     assert r.status_code == 404 and r.json()["detail"] == "Водитель не найден"
 
 
 def test_plan_day_assigns_the_fleet(api, ids):
-    car2 = api.ok("POST", "vehicles", 201, json={"carrier_id": ids["carrier"], "plate": "К001КК47",
-                                                  "vehicle_type": "car", "seats": 4, "mqtt_id": "car-2"})
+    car2 = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": ids["carrier"],
+            "plate": "К001КК47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-2",
+        },
+    )
     set_position(api.db_url, car2["id"], *HOME)
     # two passengers wanting overlapping trips: two cars needed
-    other = api.ok("POST", "passengers", 201, json={
-        "last_name": "Орлов", "first_name": "Олег", "birth_date": "1940-01-01", "home_lat": MFC[0],
-        "home_lon": MFC[1], "home_address": "Мурино", "benefits": [{"category": "disabled_1", "valid_from": "2025-01-01"}]})
+    other = api.ok(
+        "POST",
+        "passengers",
+        201,
+        json={
+            "last_name": "Орлов",
+            "first_name": "Олег",
+            "birth_date": "1940-01-01",
+            "home_lat": MFC[0],
+            "home_lon": MFC[1],
+            "home_address": "Мурино",
+            "benefits": [{"category": "disabled_1", "valid_from": "2025-01-01"}],
+        },
+    )
     t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
-    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, passenger_id=other["id"], pickup_at=pickup(1, 10, 0)))
+    t2 = api.ok(
+        "POST",
+        "trips",
+        201,
+        json=trip_body(ids, passenger_id=other["id"], pickup_at=pickup(1, 10, 0)),
+    )
     t3 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 14, 0)))
     preview = api.ok("POST", "plan/day", json={"day": "2026-03-17"}, role="dispatcher")
     assert set(preview["assignments"]) == {str(t1["id"]), str(t2["id"]), str(t3["id"])}
@@ -77,6 +149,9 @@ def test_plan_day_assigns_the_fleet(api, ids):
 
 def test_positions_for_the_map(api, ids):
     pos = api.ok("GET", "fleet/positions", role="controller")
-    assert [(p["vehicle_id"], p["plate"]) for p in pos] == [(ids["car"], "А123ВС47"), (ids["van"], "В456ОР47")]
+    assert [(p["vehicle_id"], p["plate"]) for p in pos] == [
+        (ids["car"], "А123ВС47"),
+        (ids["van"], "В456ОР47"),
+    ]
     assert pos[0]["lat"] == MFC[0]
     assert api.get("fleet/positions", role="operator").status_code == 403

@@ -29,7 +29,11 @@ def _api_routes(routes):
         elif hasattr(route, "original_router"):
             yield from _api_routes(route.original_router.routes)
         else:
-            assert route.path in ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/oauth2-redirect"), route
+            assert route.path in (
+                "/api/v1/openapi.json",
+                "/api/v1/docs",
+                "/api/v1/docs/oauth2-redirect",
+            ), route
 
 
 def test_every_route_requires_authentication(api):
@@ -59,8 +63,14 @@ def test_login_issues_token_and_cookie(api):
     body = r.json()
     assert body["user"]["roles"] == ["operator"] and body["token_type"] == "bearer"
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
-    me = api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert (
+        cookie.startswith(f"{COOKIE_NAME}=")
+        and "HttpOnly" in cookie
+        and "samesite=lax" in cookie.lower()
+    )
+    me = api.client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert me.json()["login"] == "operator"
     # the cookie alone authenticates too (the pages)
     api.client.cookies.set(COOKIE_NAME, body["access_token"])
@@ -97,14 +107,33 @@ def test_bad_expired_and_forged_tokens(api):
 
 def test_roles_are_enforced(api):
     ids = seed_basics(api)
-    assert api.post("passengers", role="dispatcher", json=passenger_body(snils=None, phones=[])).status_code == 403
-    assert api.post("passengers", role="controller", json=passenger_body(snils=None, phones=[])).status_code == 403
+    assert (
+        api.post(
+            "passengers", role="dispatcher", json=passenger_body(snils=None, phones=[])
+        ).status_code
+        == 403
+    )
+    assert (
+        api.post(
+            "passengers", role="controller", json=passenger_body(snils=None, phones=[])
+        ).status_code
+        == 403
+    )
     assert api.get(f"passengers/{ids['passenger']}", role="controller").status_code == 200
     assert api.post("plan/day", role="operator", json={"day": "2026-03-17"}).status_code == 403
-    assert api.post("trips", role="controller", json={"passenger_id": 1, "destination_id": 1,
-                                                        "pickup_at": "2026-03-17T10:00:00+03:00"}).status_code == 403
+    assert (
+        api.post(
+            "trips",
+            role="controller",
+            json={"passenger_id": 1, "destination_id": 1, "pickup_at": "2026-03-17T10:00:00+03:00"},
+        ).status_code
+        == 403
+    )
     r = api.post("vehicles", role="dispatcher", json={})
-    assert r.status_code == 403 and r.json()["detail"] == "Недостаточно прав: нужна роль старший смены или администратор"
+    assert (
+        r.status_code == 403
+        and r.json()["detail"] == "Недостаточно прав: нужна роль старший смены или администратор"
+    )
 
 
 def test_user_add_cli(db_url, monkeypatch):
@@ -117,8 +146,22 @@ def test_user_add_cli(db_url, monkeypatch):
     get_settings.cache_clear()
     try:
         runner = CliRunner()
-        r = runner.invoke(app, ["user", "add", "ivanova", "--role", "operator", "--role", "controller",
-                                "--name", "Иванова А. А.", "--password-stdin"], input="s3cret-pass\n")
+        r = runner.invoke(
+            app,
+            [
+                "user",
+                "add",
+                "ivanova",
+                "--role",
+                "operator",
+                "--role",
+                "controller",
+                "--name",
+                "Иванова А. А.",
+                "--password-stdin",
+            ],
+            input="s3cret-pass\n",
+        )
         assert r.exit_code == 0, r.output
         assert "роли controller, operator" in r.output
         r = runner.invoke(app, ["user", "add", "x", "--role", "king", "--password", "s3cret-pass"])
@@ -138,7 +181,9 @@ def test_access_log_rows_for_reads(api):
     api.ok("GET", f"passengers/{ids['passenger']}", role="operator")
     api.ok("GET", "passengers", role="operator")
     with psycopg.connect(api.db_url) as conn:
-        rows = conn.execute("SELECT user_id, action, passenger_id, purpose FROM access_log ORDER BY id").fetchall()
+        rows = conn.execute(
+            "SELECT user_id, action, passenger_id, purpose FROM access_log ORDER BY id"
+        ).fetchall()
     assert rows[0] == (api.user_ids["admin"], "create", ids["passenger"], "registry")
     assert (api.user_ids["controller"], "read", ids["passenger"], "проверка обращения") in rows
     assert (api.user_ids["operator"], "read", ids["passenger"], "view") in rows
@@ -147,7 +192,9 @@ def test_access_log_rows_for_reads(api):
 
 def test_personal_data_never_reaches_the_logs(api, caplog):
     caplog.set_level(logging.DEBUG)
-    body = passenger_body(last_name="Шереметьева", phones=["+7 (921) 765-43-21"], snils="112-233-445 95")
+    body = passenger_body(
+        last_name="Шереметьева", phones=["+7 (921) 765-43-21"], snils="112-233-445 95"
+    )
     p = api.ok("POST", "passengers", 201, json=body)
     api.ok("POST", "passengers/search", json={"phone": "765-43-21"})
     api.ok("POST", "passengers/search", json={"query": "Шереметьева Мария"})
@@ -155,10 +202,18 @@ def test_personal_data_never_reaches_the_logs(api, caplog):
     api.post("passengers", json=passenger_body(last_name="Шереметьева", snils="112-233-445 99"))
     api.post("passengers/search", json={"phone": "Шереметьева"})
     text = caplog.text
-    for secret in ("Шереметьева", "7654321", "765-43-21", "79217654321", "11223344595", "112-233-445"):
+    for secret in (
+        "Шереметьева",
+        "7654321",
+        "765-43-21",
+        "79217654321",
+        "11223344595",
+        "112-233-445",
+    ):
         assert secret not in text
     from web.logmask import mask_text
 
     assert mask_text('"GET /api/v1/x?phone=89217654321&name=Иванов HTTP/1.1"') == (
-        '"GET /api/v1/x?phone=***&name=*** HTTP/1.1"')
+        '"GET /api/v1/x?phone=***&name=*** HTTP/1.1"'
+    )
     assert "7654321" not in mask_text("call +7 921 765-43-21 now")

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.integration.api.conftest import NOW, OUTSIDE, passenger_body, pickup, seed_basics, trip_body
+from tests.integration.api.conftest import (
+    NOW,
+    OUTSIDE,
+    pickup,
+    seed_basics,
+    trip_body,
+)
 
 
 @pytest.fixture
@@ -29,7 +35,9 @@ def test_book_stores_fare_copay_route_and_event(api, ids):
     assert t["planned_dist_m"] > 500 and t["planned_duration_s"] > 30
     pickup_at = datetime.fromisoformat(t["pickup_at"])
     dropoff = datetime.fromisoformat(t["planned_dropoff_at"])
-    assert dropoff - pickup_at == pytest.approx(timedelta(seconds=t["planned_duration_s"]), abs=timedelta(seconds=1))
+    assert dropoff - pickup_at == pytest.approx(
+        timedelta(seconds=t["planned_duration_s"]), abs=timedelta(seconds=1)
+    )
     # car: 250 ₽ + 30 ₽/km; 25 % co-payment under 150 km
     km = t["planned_dist_m"] / 1000
     assert abs(t["fare_kop"] - (25000 + 3000 * km)) <= 1
@@ -37,22 +45,35 @@ def test_book_stores_fare_copay_route_and_event(api, ids):
     assert t["rules_version"] == "2026.1"
     ev = api.ok("GET", f"trips/{t['id']}/events")
     assert [(e["event_type"], e["to_status"], e["actor_user_id"]) for e in ev] == [
-        ("booked", "booked", api.user_ids["operator"])]
+        ("booked", "booked", api.user_ids["operator"])
+    ]
 
 
 def test_quote_previews_without_booking(api, ids):
     q = api.ok("POST", "trips/quote", json=trip_body(ids), role="operator")
-    assert q["quota"]["month_left"] == 4 and q["quota"]["month_limit"] == 4 and not q["override_required"]
+    assert (
+        q["quota"]["month_left"] == 4
+        and q["quota"]["month_limit"] == 4
+        and not q["override_required"]
+    )
     assert q["copay_kop"] > 0 and q["planned_route"]["geometry"]["coordinates"]
     assert datetime.fromisoformat(q["planned_dropoff_at"]) > datetime.fromisoformat(q["pickup_at"])
     assert api.ok("GET", "trips") == []
 
 
 def test_time_refusals(api, ids):
-    assert _refusal_codes(api.post("trips", json=trip_body(ids, pickup_at=(NOW - timedelta(hours=1)).isoformat()))) == {"pickup_in_past"}
-    assert _refusal_codes(api.post("trips", json=trip_body(ids, pickup_at=(NOW + timedelta(minutes=30)).isoformat()))) == {"too_soon"}
-    assert "outside_hours" in _refusal_codes(api.post("trips", json=trip_body(ids, pickup_at=pickup(1, 22))))
-    assert _refusal_codes(api.post("trips", json=trip_body(ids, pickup_at=pickup(40)))) == {"too_far_ahead"}
+    assert _refusal_codes(
+        api.post("trips", json=trip_body(ids, pickup_at=(NOW - timedelta(hours=1)).isoformat()))
+    ) == {"pickup_in_past"}
+    assert _refusal_codes(
+        api.post("trips", json=trip_body(ids, pickup_at=(NOW + timedelta(minutes=30)).isoformat()))
+    ) == {"too_soon"}
+    assert "outside_hours" in _refusal_codes(
+        api.post("trips", json=trip_body(ids, pickup_at=pickup(1, 22)))
+    )
+    assert _refusal_codes(api.post("trips", json=trip_body(ids, pickup_at=pickup(40)))) == {
+        "too_far_ahead"
+    }
     r = api.post("trips", json=trip_body(ids, pickup_at=pickup(40)))
     assert "не более чем за 30 дн." in r.json()["detail"]
 
@@ -68,30 +89,60 @@ def test_vehicle_and_companion_refusals(api):
 
 
 def test_destination_refusals(api, ids):
-    legal = api.ok("POST", "social-objects", 201, json={"name": "Нотариус", "object_type": "legal_aid",
-                                                         "address": "Мурино", "lat": 60.055, "lon": 30.46})
-    api.ok("PATCH", f"passengers/{ids['passenger']}", json={
-        "benefits": [{"category": "disabled_child", "valid_from": "2025-01-01"}]})
+    legal = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "Нотариус",
+            "object_type": "legal_aid",
+            "address": "Мурино",
+            "lat": 60.055,
+            "lon": 30.46,
+        },
+    )
+    api.ok(
+        "PATCH",
+        f"passengers/{ids['passenger']}",
+        json={"benefits": [{"category": "disabled_child", "valid_from": "2025-01-01"}]},
+    )
     r = api.post("trips", json=trip_body(ids, destination_id=legal["id"]))
     assert _refusal_codes(r) == {"destination_not_allowed"}
     assert "Нотариус" not in r.json()["detail"] and "не даёт права" in r.json()["detail"]
     api.ok("POST", f"social-objects/{ids['mfc']}/deactivate")
-    assert _refusal_codes(api.post("trips", json=trip_body(ids, destination_id=ids["mfc"]))) == {"destination_inactive"}
+    assert _refusal_codes(api.post("trips", json=trip_body(ids, destination_id=ids["mfc"]))) == {
+        "destination_inactive"
+    }
     assert api.post("trips", json=trip_body(ids, destination_id=99999)).status_code == 404
 
 
 def test_no_benefit_on_the_date(api):
-    ids = seed_basics(api, benefits=[{"category": "disabled_2", "valid_from": "2025-01-01", "valid_to": "2026-03-16"}])
+    ids = seed_basics(
+        api,
+        benefits=[{"category": "disabled_2", "valid_from": "2025-01-01", "valid_to": "2026-03-16"}],
+    )
     assert _refusal_codes(api.post("trips", json=trip_body(ids))) == {"no_benefit"}
 
 
 def test_out_of_service_area(api, ids):
-    body = trip_body(ids, pickup_address="Санкт-Петербург", pickup_lat=OUTSIDE[0], pickup_lon=OUTSIDE[1])
+    body = trip_body(
+        ids, pickup_address="Санкт-Петербург", pickup_lat=OUTSIDE[0], pickup_lon=OUTSIDE[1]
+    )
     r = api.post("trips", json=body)
     assert _refusal_codes(r) == {"out_of_service_area"}
     assert "вне зоны обслуживания" in r.json()["detail"]
-    far = api.ok("POST", "social-objects", 201, json={"name": "Больница СПб", "object_type": "medical",
-                                                       "address": "СПб", "lat": OUTSIDE[0], "lon": OUTSIDE[1]})
+    far = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "Больница СПб",
+            "object_type": "medical",
+            "address": "СПб",
+            "lat": OUTSIDE[0],
+            "lon": OUTSIDE[1],
+        },
+    )
     r = api.post("trips/quote", json=trip_body(ids, destination_id=far["id"]))
     assert _refusal_codes(r) == {"out_of_service_area"}
     assert r.json()["refusals"][0]["field"] == "destination"
@@ -100,7 +151,8 @@ def test_out_of_service_area(api, ids):
 def _insert_trip(db_url, passenger_id, dest_id, pickup_at, status="completed"):
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO trips (passenger_id, category, status, vehicle_type, pickup_at, pickup_address,"
+            "INSERT INTO trips (passenger_id, category, status, vehicle_type, pickup_at,"
+            " pickup_address,"
             " pickup_lat, pickup_lon, dest_object_id, dest_lat, dest_lon)"
             " VALUES (%s, 'disabled_2', %s, 'car', %s, 'Мурино', 60.049, 30.443, %s, 60.06, 30.47)",
             (passenger_id, status, pickup_at, dest_id),
@@ -109,22 +161,44 @@ def _insert_trip(db_url, passenger_id, dest_id, pickup_at, status="completed"):
 
 def test_quota_month_boundary_in_moscow_time(api, ids):
     # 1 March 01:00 Moscow is still 28 February in UTC: it counts for March.
-    _insert_trip(api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 2, 28, 22, 0, tzinfo=UTC))
-    _insert_trip(api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 3, 5, 8, 0, tzinfo=UTC))
-    _insert_trip(api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 3, 6, 8, 0, tzinfo=UTC), "cancelled")
+    _insert_trip(
+        api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 2, 28, 22, 0, tzinfo=UTC)
+    )
+    _insert_trip(
+        api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    )
+    _insert_trip(
+        api.db_url,
+        ids["passenger"],
+        ids["clinic"],
+        datetime(2026, 3, 6, 8, 0, tzinfo=UTC),
+        "cancelled",
+    )
     # 28 February 20:59 Moscow: February.
-    _insert_trip(api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 2, 28, 17, 59, tzinfo=UTC))
+    _insert_trip(
+        api.db_url, ids["passenger"], ids["clinic"], datetime(2026, 2, 28, 17, 59, tzinfo=UTC)
+    )
     q = api.ok("POST", "trips/quote", json=trip_body(ids))
-    assert (q["quota"]["month_used"], q["quota"]["month_left"], q["quota"]["year_used"]) == (2, 2, 3)
+    assert (q["quota"]["month_used"], q["quota"]["month_left"], q["quota"]["year_used"]) == (
+        2,
+        2,
+        3,
+    )
     api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1)))
     api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(2)))
     q = api.ok("POST", "trips/quote", json=trip_body(ids, pickup_at=pickup(3)))
     assert q["quota"]["month_left"] == 0 and q["override_required"]
     r = api.post("trips", json=trip_body(ids, pickup_at=pickup(3)), role="operator")
     assert r.status_code == 409 and r.json()["code"] == "quota_exceeded"
-    assert "Исчерпан лимит поездок на март 2026" in r.json()["detail"] and r.json()["quota"]["month_used"] == 4
+    assert (
+        "Исчерпан лимит поездок на март 2026" in r.json()["detail"]
+        and r.json()["quota"]["month_used"] == 4
+    )
     # 31 March 20:30 Moscow is March; 1 April 07:30 Moscow is April and fine
-    assert api.post("trips", json=trip_body(ids, pickup_at="2026-03-31T17:30:00+00:00")).status_code == 409
+    assert (
+        api.post("trips", json=trip_body(ids, pickup_at="2026-03-31T17:30:00+00:00")).status_code
+        == 409
+    )
     april = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at="2026-04-01T07:30:00+03:00"))
     assert april["over_quota"] is False
 
@@ -132,7 +206,9 @@ def test_quota_month_boundary_in_moscow_time(api, ids):
 def test_quota_override_needs_supervisor_and_reason(api, ids):
     for d in (1, 2, 3, 4):
         api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(d)))
-    body = trip_body(ids, pickup_at=pickup(5), override_reason="Направление на гемодиализ, решение комиссии")
+    body = trip_body(
+        ids, pickup_at=pickup(5), override_reason="Направление на гемодиализ, решение комиссии"
+    )
     r = api.post("trips", json=body, role="operator")
     assert r.status_code == 403 and "старший смены" in r.json()["detail"]
     t = api.ok("POST", "trips", 201, json=body, role="supervisor")
@@ -156,13 +232,24 @@ def test_documents_checked_by_content(api, ids):
     import hashlib
 
     t = api.ok("POST", "trips", 201, json=trip_body(ids))
-    d = api.ok("POST", f"trips/{t['id']}/documents", 201, role="operator",
-               files={"file": ("направление.pdf", PDF, "image/png")}, data={"kind": "referral"})
+    d = api.ok(
+        "POST",
+        f"trips/{t['id']}/documents",
+        201,
+        role="operator",
+        files={"file": ("направление.pdf", PDF, "image/png")},
+        data={"kind": "referral"},
+    )
     assert d["content_type"] == "application/pdf" and d["sha256"] == hashlib.sha256(PDF).hexdigest()
     assert d["size_bytes"] == len(PDF) and d["passenger_id"] == ids["passenger"]
-    r = api.post(f"trips/{t['id']}/documents", files={"file": ("photo.png", b"MZ\x90\x00evil", "image/png")})
+    r = api.post(
+        f"trips/{t['id']}/documents", files={"file": ("photo.png", b"MZ\x90\x00evil", "image/png")}
+    )
     assert r.status_code == 422 and "PDF, JPEG и PNG" in r.json()["detail"]
-    r = api.post(f"trips/{t['id']}/documents", files={"file": ("big.png", PNG + b"\x00" * (10 * 1024 * 1024), "image/png")})
+    r = api.post(
+        f"trips/{t['id']}/documents",
+        files={"file": ("big.png", PNG + b"\x00" * (10 * 1024 * 1024), "image/png")},
+    )
     assert r.status_code == 422 and "10 МБ" in r.json()["detail"]
     assert [x["id"] for x in api.ok("GET", f"trips/{t['id']}/documents")] == [d["id"]]
     got = api.get(f"documents/{d['id']}/content")
@@ -171,12 +258,28 @@ def test_documents_checked_by_content(api, ids):
 
 def test_recurring_series_books_each_date_and_reports_refusals(api):
     ids = seed_basics(api, benefits=[{"category": "hemodialysis", "valid_from": "2025-01-01"}])
-    dialysis = api.ok("POST", "social-objects", 201, json={
-        "name": "Центр диализа", "object_type": "hemodialysis", "address": "Мурино", "lat": 60.055, "lon": 30.46})
+    dialysis = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "Центр диализа",
+            "object_type": "hemodialysis",
+            "address": "Мурино",
+            "lat": 60.055,
+            "lon": 30.46,
+        },
+    )
     # Mon/Wed/Fri 08:00 Moscow, 16 March – 20 April: today 08:00 has passed (it is 09:00), the
     # horizon ends on 15 April (17 and 20 April refused); booked: 6 in March, 7 in April.
-    body = {"passenger_id": ids["passenger"], "destination_id": dialysis["id"], "weekdays": [0, 2, 4],
-            "local_time": "08:00", "start": "2026-03-16", "until": "2026-04-20"}
+    body = {
+        "passenger_id": ids["passenger"],
+        "destination_id": dialysis["id"],
+        "weekdays": [0, 2, 4],
+        "local_time": "08:00",
+        "start": "2026-03-16",
+        "until": "2026-04-20",
+    }
     res = api.ok("POST", "trips/recurring", 201, json=body, role="operator")
     booked = [datetime.fromisoformat(t["pickup_at"]) for t in res["booked"]]
     refused = {datetime.fromisoformat(x["pickup_at"]).date().isoformat(): x for x in res["refused"]}
@@ -191,9 +294,17 @@ def test_recurring_series_books_each_date_and_reports_refusals(api):
 
 def test_recurring_refuses_over_quota_dates(api):
     ids = seed_basics(api)
-    body = {"passenger_id": ids["passenger"], "destination_id": ids["clinic"], "weekdays": [0, 1, 2, 3, 4],
-            "local_time": "10:00", "start": "2026-03-17", "until": "2026-03-27"}
+    body = {
+        "passenger_id": ids["passenger"],
+        "destination_id": ids["clinic"],
+        "weekdays": [0, 1, 2, 3, 4],
+        "local_time": "10:00",
+        "start": "2026-03-17",
+        "until": "2026-03-27",
+    }
     res = api.ok("POST", "trips/recurring", 201, json=body)
     assert len(res["booked"]) == 4
-    assert len(res["refused"]) == 5 and all(x["codes"] == ["quota_exceeded"] for x in res["refused"])
+    assert len(res["refused"]) == 5 and all(
+        x["codes"] == ["quota_exceeded"] for x in res["refused"]
+    )
     assert "Исчерпан лимит" in res["refused"][0]["reasons"][0]

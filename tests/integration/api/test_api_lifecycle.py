@@ -20,24 +20,37 @@ def _book(api, ids, **over):
 
 
 def _assign(api, trip_id, vehicle_id):
-    return api.ok("POST", f"trips/{trip_id}/assign", json={"vehicle_id": vehicle_id, "force": True},
-                  role="dispatcher")
+    return api.ok(
+        "POST",
+        f"trips/{trip_id}/assign",
+        json={"vehicle_id": vehicle_id, "force": True},
+        role="dispatcher",
+    )
 
 
 def test_full_happy_path_writes_events(api, ids):
     t = _book(api, ids)
     _assign(api, t["id"], ids["car"])
-    steps = [("start", "en_route"), ("arrive", "at_pickup"), ("board", "on_board"), ("complete", "completed")]
-    for i, (action, status) in enumerate(steps):
+    steps = [
+        ("start", "en_route"),
+        ("arrive", "at_pickup"),
+        ("board", "on_board"),
+        ("complete", "completed"),
+    ]
+    for action, status in steps:
         api.clock.now += timedelta(minutes=5)
         got = api.ok("POST", f"trips/{t['id']}/{action}", role="dispatcher")
         assert got["status"] == status
     assert got["started_at"] and got["picked_up_at"] and got["completed_at"]
     ev = api.ok("GET", f"trips/{t['id']}/events")
     assert [(e["event_type"], e["from_status"], e["to_status"]) for e in ev] == [
-        ("booked", None, "booked"), ("assign", "booked", "assigned"), ("start", "assigned", "en_route"),
-        ("arrive", "en_route", "at_pickup"), ("board", "at_pickup", "on_board"),
-        ("complete", "on_board", "completed")]
+        ("booked", None, "booked"),
+        ("assign", "booked", "assigned"),
+        ("start", "assigned", "en_route"),
+        ("arrive", "en_route", "at_pickup"),
+        ("board", "at_pickup", "on_board"),
+        ("complete", "on_board", "completed"),
+    ]
     assert all(e["actor_user_id"] == api.user_ids["dispatcher"] for e in ev[1:])
     assert ev[-1]["occurred_at"] > ev[2]["occurred_at"]
 
@@ -45,7 +58,10 @@ def test_full_happy_path_writes_events(api, ids):
 def test_illegal_transitions_are_409_in_russian(api, ids):
     t = _book(api, ids)
     r = api.post(f"trips/{t['id']}/complete")
-    assert r.status_code == 409 and r.json()["detail"] == "Нельзя завершить поездку: поездка забронирована"
+    assert (
+        r.status_code == 409
+        and r.json()["detail"] == "Нельзя завершить поездку: поездка забронирована"
+    )
     r = api.post(f"trips/{t['id']}/no-show", json={"reason": "не вышел"})
     assert r.status_code == 409
     api.ok("POST", f"trips/{t['id']}/cancel", json={"reason": "Передумал"})
@@ -57,8 +73,12 @@ def test_illegal_transitions_are_409_in_russian(api, ids):
 def test_cancel_records_who_why_when_and_lateness(api, ids):
     early = _book(api, ids, pickup_at=pickup(2))
     c = api.ok("POST", f"trips/{early['id']}/cancel", json={"reason": "Заболел"}, role="operator")
-    assert c["status"] == "cancelled" and c["cancel_reason"] == "Заболел" and c["late_cancel"] is False
-    assert c["cancelled_by"] == api.user_ids["operator"] and c["cancelled_at"].startswith("2026-03-16T06:00")
+    assert (
+        c["status"] == "cancelled" and c["cancel_reason"] == "Заболел" and c["late_cancel"] is False
+    )
+    assert c["cancelled_by"] == api.user_ids["operator"] and c["cancelled_at"].startswith(
+        "2026-03-16T06:00"
+    )
     late = _book(api, ids, pickup_at=pickup(1, 10))
     api.clock.now = api.clock.now + timedelta(hours=23)  # 08:00 next day: exactly 2 h before pickup
     c = api.ok("POST", f"trips/{late['id']}/cancel", json={"reason": "Не успевает"})
@@ -76,8 +96,12 @@ def test_no_show_needs_a_reason(api, ids):
     api.ok("POST", f"trips/{t['id']}/arrive", role="dispatcher")
     r = api.post(f"trips/{t['id']}/no-show", json={"reason": "   "}, role="dispatcher")
     assert r.status_code == 422 and r.json()["detail"] == "Причина: не может быть пустым"
-    ns = api.ok("POST", f"trips/{t['id']}/no-show", json={"reason": "Не открыл дверь, телефон не отвечает"},
-                role="dispatcher")
+    ns = api.ok(
+        "POST",
+        f"trips/{t['id']}/no-show",
+        json={"reason": "Не открыл дверь, телефон не отвечает"},
+        role="dispatcher",
+    )
     assert ns["status"] == "no_show" and ns["no_show_reason"].startswith("Не открыл")
 
 
@@ -91,4 +115,7 @@ def test_unassign_returns_to_booked(api, ids):
 def test_lifecycle_roles(api, ids):
     t = _book(api, ids)
     assert api.post(f"trips/{t['id']}/start", role="operator").status_code == 403
-    assert api.post(f"trips/{t['id']}/cancel", role="controller", json={"reason": "x"}).status_code == 403
+    assert (
+        api.post(f"trips/{t['id']}/cancel", role="controller", json={"reason": "x"}).status_code
+        == 403
+    )

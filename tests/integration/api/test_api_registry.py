@@ -6,7 +6,12 @@ from tests.integration.api.conftest import CLINIC, passenger_body, seed_basics
 
 
 def test_passenger_create_normalises_and_reads_back(api):
-    p = api.ok("POST", "passengers", 201, json=passenger_body(phones=["8 921 123-45-67", "+7(812)555-00-11"]))
+    p = api.ok(
+        "POST",
+        "passengers",
+        201,
+        json=passenger_body(phones=["8 921 123-45-67", "+7(812)555-00-11"]),
+    )
     assert p["phones"] == ["79211234567", "78125550011"]
     assert p["snils"] == "11223344595"
     assert p["benefits"][0]["category"] == "disabled_2"
@@ -19,7 +24,10 @@ def test_passenger_refusals_are_russian_422(api):
     assert r.status_code == 422 and "СНИЛС" in r.json()["detail"]
     r = api.post("passengers", json=passenger_body(phones=["12345"]))
     assert r.status_code == 422 and "телефон" in r.json()["detail"]
-    r = api.post("passengers", json=passenger_body(benefits=[{"category": "nobody", "valid_from": "2025-01-01"}]))
+    r = api.post(
+        "passengers",
+        json=passenger_body(benefits=[{"category": "nobody", "valid_from": "2025-01-01"}]),
+    )
     assert r.status_code == 422 and "категория" in r.json()["detail"]
     r = api.post("passengers", json={"first_name": "Мария"})
     body = r.json()
@@ -29,9 +37,16 @@ def test_passenger_refusals_are_russian_422(api):
 
 def test_passenger_update_and_deactivate(api):
     p = api.ok("POST", "passengers", 201, json=passenger_body())
-    upd = api.ok("PATCH", f"passengers/{p['id']}", json={"last_name": "Семенова-Иванова", "wheelchair": True,
-                                                        "phones": ["89110000000"]})
-    assert upd["last_name"] == "Семенова-Иванова" and upd["wheelchair"] and upd["phones"] == ["79110000000"]
+    upd = api.ok(
+        "PATCH",
+        f"passengers/{p['id']}",
+        json={"last_name": "Семенова-Иванова", "wheelchair": True, "phones": ["89110000000"]},
+    )
+    assert (
+        upd["last_name"] == "Семенова-Иванова"
+        and upd["wheelchair"]
+        and upd["phones"] == ["79110000000"]
+    )
     assert upd["first_name"] == "Мария"
     off = api.ok("POST", f"passengers/{p['id']}/deactivate", role="operator")
     assert off["active"] is False
@@ -50,14 +65,38 @@ def test_fleet_registries(api):
     assert v["seats"] == 3 and v["plate"] == "А123ВС47"
     assert api.ok("POST", f"vehicles/{ids['car']}/deactivate")["active"] is False
     assert [x["id"] for x in api.ok("GET", "vehicles?active=true")] == [ids["van"]]
-    r = api.post("vehicles", json={"carrier_id": ids["carrier"], "plate": "Е001КХ47", "vehicle_type": "bus",
-                                   "seats": 4, "mqtt_id": "bus-1"})
+    r = api.post(
+        "vehicles",
+        json={
+            "carrier_id": ids["carrier"],
+            "plate": "Е001КХ47",
+            "vehicle_type": "bus",
+            "seats": 4,
+            "mqtt_id": "bus-1",
+        },
+    )
     assert r.status_code == 422 and "Неизвестный тип" in r.json()["detail"]
-    r = api.post("vehicles", json={"carrier_id": 9999, "plate": "Е001КХ47", "vehicle_type": "car",
-                                   "seats": 4, "mqtt_id": "car-9"})
+    r = api.post(
+        "vehicles",
+        json={
+            "carrier_id": 9999,
+            "plate": "Е001КХ47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-9",
+        },
+    )
     assert r.status_code == 422 and "Перевозчик не найден" in r.json()["detail"]
-    r = api.post("vehicles", json={"carrier_id": ids["carrier"], "plate": "Е001КХ47", "vehicle_type": "car",
-                                   "seats": 4, "mqtt_id": "car-1"})
+    r = api.post(
+        "vehicles",
+        json={
+            "carrier_id": ids["carrier"],
+            "plate": "Е001КХ47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-1",
+        },
+    )
     assert r.status_code == 409 and "MQTT" in r.json()["detail"]
     d = api.ok("PATCH", f"drivers/{ids['driver']}", json={"phone": "+79990001122"})
     assert d["phone"] == "+79990001122"
@@ -68,19 +107,60 @@ def test_fleet_registries(api):
 
 
 def test_social_object_geofence_and_type(api):
-    fence = {"type": "Polygon", "coordinates": [[[30.469, 60.059], [30.471, 60.059], [30.471, 60.061],
-                                                 [30.469, 60.061], [30.469, 60.059]]]}
-    o = api.ok("POST", "social-objects", 201, json={"name": "Поликлиника", "object_type": "medical",
-                                                    "address": "ул. Оборонная, 2", "lat": CLINIC[0],
-                                                    "lon": CLINIC[1], "geofence": fence})
+    fence = {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                [30.469, 60.059],
+                [30.471, 60.059],
+                [30.471, 60.061],
+                [30.469, 60.061],
+                [30.469, 60.059],
+            ]
+        ],
+    }
+    o = api.ok(
+        "POST",
+        "social-objects",
+        201,
+        json={
+            "name": "Поликлиника",
+            "object_type": "medical",
+            "address": "ул. Оборонная, 2",
+            "lat": CLINIC[0],
+            "lon": CLINIC[1],
+            "geofence": fence,
+        },
+    )
     assert o["geofence"]["type"] == "Polygon"
-    bad = {**fence, "coordinates": [[[30.469, 60.059], [30.471, 60.061], [30.471, 60.059], [30.469, 60.061],
-                                     [30.469, 60.059]]]}
-    r = api.post("social-objects", json={"name": "X", "object_type": "medical", "address": "a",
-                                         "lat": 60.06, "lon": 30.47, "geofence": bad})
+    bad = {
+        **fence,
+        "coordinates": [
+            [
+                [30.469, 60.059],
+                [30.471, 60.061],
+                [30.471, 60.059],
+                [30.469, 60.061],
+                [30.469, 60.059],
+            ]
+        ],
+    }
+    r = api.post(
+        "social-objects",
+        json={
+            "name": "X",
+            "object_type": "medical",
+            "address": "a",
+            "lat": 60.06,
+            "lon": 30.47,
+            "geofence": bad,
+        },
+    )
     assert r.status_code == 422 and "Геозона" in r.json()["detail"]
-    r = api.post("social-objects", json={"name": "X", "object_type": "casino", "address": "a",
-                                         "lat": 60.06, "lon": 30.47})
+    r = api.post(
+        "social-objects",
+        json={"name": "X", "object_type": "casino", "address": "a", "lat": 60.06, "lon": 30.47},
+    )
     assert r.status_code == 422 and "тип социального объекта" in r.json()["detail"]
     upd = api.ok("PATCH", f"social-objects/{o['id']}", json={"geofence": None, "radius_m": 80})
     assert upd["geofence"] is None and upd["radius_m"] == 80
@@ -96,12 +176,15 @@ PASSENGERS_CSV = """\
 Смирнова;Анна;;01.01.1930;12345;;;;;;;
 Орлов;Олег;;01.01.1930;;112-233-445 95;;;;;;
 Волков;Виктор;;01.01.1935;;;;;;;unknown_cat;
-"""
+"""  # noqa: E501
 
 
 def test_passenger_csv_import_keeps_good_rows_and_reports_bad_ones(api):
-    r = api.post("passengers/import", role="operator",
-                 files={"file": ("p.csv", PASSENGERS_CSV.encode("utf-8"), "text/csv")})
+    r = api.post(
+        "passengers/import",
+        role="operator",
+        files={"file": ("p.csv", PASSENGERS_CSV.encode("utf-8"), "text/csv")},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["created"] == 2
@@ -124,7 +207,9 @@ def test_vehicle_csv_import_cp1251_comma(api):
         f"{ids['carrier']},М778ММ47,car,four,0,car-8\n"
         f"{ids['carrier']},М779ММ47,car,4,0,car-1\n"
     )
-    r = api.post("vehicles/import", files={"file": ("v.csv", csv_text.encode("cp1251"), "text/csv")})
+    r = api.post(
+        "vehicles/import", files={"file": ("v.csv", csv_text.encode("cp1251"), "text/csv")}
+    )
     body = r.json()
     assert body["created"] == 1, body
     assert [e["line"] for e in body["errors"]] == [3, 4]

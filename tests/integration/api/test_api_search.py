@@ -8,12 +8,30 @@ import pytest
 from tests.integration.api.conftest import passenger_body
 
 PEOPLE = [
-    dict(last_name="Семёнова", first_name="Мария", middle_name="Петровна", birth_date="1941-03-12",
-         phones=["+7 (921) 123-45-67"], snils=None),
-    dict(last_name="Семенов", first_name="Пётр", middle_name="Ильич", birth_date="1938-07-01",
-         phones=["8 812 555-66-77", "+79219876543"], snils=None),
-    dict(last_name="Иванова", first_name="Мария", middle_name="Ивановна", birth_date="1941-03-12",
-         phones=["9110001122"], snils=None),
+    dict(
+        last_name="Семёнова",
+        first_name="Мария",
+        middle_name="Петровна",
+        birth_date="1941-03-12",
+        phones=["+7 (921) 123-45-67"],
+        snils=None,
+    ),
+    dict(
+        last_name="Семенов",
+        first_name="Пётр",
+        middle_name="Ильич",
+        birth_date="1938-07-01",
+        phones=["8 812 555-66-77", "+79219876543"],
+        snils=None,
+    ),
+    dict(
+        last_name="Иванова",
+        first_name="Мария",
+        middle_name="Ивановна",
+        birth_date="1941-03-12",
+        phones=["9110001122"],
+        snils=None,
+    ),
 ]
 
 
@@ -26,8 +44,17 @@ def _search(api, **body):
     return [h["id"] for h in api.ok("POST", "passengers/search", json=body, role="operator")]
 
 
-@pytest.mark.parametrize("phone", ["+7 (921) 123-45-67", "89211234567", "8-921-123-45-67", "79211234567",
-                                   "9211234567", "+7 921 1234567"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+7 (921) 123-45-67",
+        "89211234567",
+        "8-921-123-45-67",
+        "79211234567",
+        "9211234567",
+        "+7 921 1234567",
+    ],
+)
 def test_full_phone_in_any_format(api, people, phone):
     assert _search(api, phone=phone) == [people[0]]
     assert _search(api, query=phone) == [people[0]]
@@ -63,7 +90,11 @@ def test_search_is_logged_without_the_query(api, people):
     with psycopg.connect(api.db_url) as conn:
         rows = conn.execute(
             "SELECT user_id, action, passenger_id, purpose, detail::text FROM access_log"
-            " WHERE action = 'search' ORDER BY id").fetchall()
-    assert [(r[1], r[2], r[3]) for r in rows] == [("search", people[0], "booking"), ("search", None, "booking")]
+            " WHERE action = 'search' ORDER BY id"
+        ).fetchall()
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("search", people[0], "booking"),
+        ("search", None, "booking"),
+    ]
     assert rows[0][0] == api.user_ids["operator"]
     assert all("4567" not in r[4] and "Никого" not in r[4] for r in rows)
