@@ -70,7 +70,8 @@ def test_unreachable_database_fails_with_one_clear_line():
 def test_changed_applied_migration_is_refused(empty_db_url, tmp_path):
     mdir = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, mdir)
-    assert migrate.upgrade(empty_db_url, directory=mdir) == ["0001_core", "0002_positions"]
+    all_versions = [m.version for m in migrate.discover(mdir)]
+    assert migrate.upgrade(empty_db_url, directory=mdir) == all_versions
     (mdir / "0001_core.sql").write_text((mdir / "0001_core.sql").read_text() + "\n-- edited\n")
     with pytest.raises(migrate.MigrationError, match="0001_core was changed"):
         migrate.upgrade(empty_db_url, directory=mdir)
@@ -79,13 +80,14 @@ def test_changed_applied_migration_is_refused(empty_db_url, tmp_path):
 def test_failing_migration_rolls_back_and_is_not_recorded(empty_db_url, tmp_path):
     mdir = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, mdir)
-    (mdir / "0999_broken.sql").write_text("CREATE TABLE half_done (id int);\nSELECT nope FROM nowhere;")
-    with pytest.raises(migrate.MigrationError, match="0999_broken failed"):
+    good = [m.version for m in migrate.discover(mdir)]
+    (mdir / "9999_broken.sql").write_text("CREATE TABLE half_done (id int);\nSELECT nope FROM nowhere;")
+    with pytest.raises(migrate.MigrationError, match="9999_broken failed"):
         migrate.upgrade(empty_db_url, directory=mdir)
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-    assert versions == ["0001_core", "0002_positions"]
+    assert versions == good
 
 
 def test_partitioned_positions_store_late_rows_and_retention(db):
