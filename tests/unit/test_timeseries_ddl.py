@@ -58,3 +58,38 @@ def test_partitions_to_drop_only_whole_days_beyond_retention():
         "other_table_p20200101",
     }
     assert partitions_to_drop(spec, existing, now) == ["vehicle_positions_p20261111"]
+
+
+class _RecordingConn:
+    """A stand-in connection: answers the catalogue queries, records everything else."""
+
+    def __init__(self, *, timescale: bool, recorded_backend: str | None = None) -> None:
+        self.timescale = timescale
+        self.recorded_backend = recorded_backend
+        self.statements: list[str] = []
+
+    def execute(self, query, params=None):
+        text = str(query)
+        self.statements.append(text)
+        row = None
+        if "FROM timeseries_tables" in text:
+            row = (self.recorded_backend,) if self.recorded_backend else None
+        elif "pg_available_extensions" in text:
+            row = (1,) if self.timescale else None
+        return type("Cur", (), {"fetchone": lambda self_: row, "fetchall": lambda self_: []})()
+
+
+def test_timescale_is_chosen_when_the_extension_is_available():
+    from socialtaxi.db.timeseries import create_series, store_for
+
+    spec = positions_spec()
+    conn = _RecordingConn(timescale=True)
+    store = create_series(conn, spec)
+    assert store.backend == "timescaledb"
+    issued = [s for s in conn.statements if "timeseries_tables" not in s and "pg_available" not in s]
+    assert issued == timescale_ddl(spec)
+    assert any("INSERT INTO timeseries_tables" in s for s in conn.statements)
+    # Without the extension the partitioned store is chosen ...
+    assert store_for(_RecordingConn(timescale=False), spec).backend == "partitioned"
+    # ... and what was recorded at creation wins over detection later.
+    assert store_for(_RecordingConn(timescale=True, recorded_backend="partitioned"), spec).backend == "partitioned"
