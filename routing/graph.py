@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components
 
-from routing.ch import Hierarchy
+from routing.ch import Hierarchy, _route_entry
 from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
@@ -426,6 +426,24 @@ class RoadGraph:
             start_node=int(orig_index),
             start_lonlat=(float(self.node_lon[orig_index]), float(self.node_lat[orig_index])),
         )
+
+    def fastest_path(self, orig_index: int, dest_index: int) -> tuple[float, list[int]]:
+        """Cost (s) and OSM node ids of the fastest path between two node indices — the lean
+        form of :meth:`route_nodes` (no geometry), the equivalent of ``nx.shortest_path``.
+
+        Raises
+        ------
+        NoRoute
+            When ``dest_index`` cannot be reached.
+        """
+        h = self.hierarchy
+        ws = self._workspace()
+        cost, k = _route_entry()(
+            int(orig_index), int(dest_index), h._ints, h._floats, ws.wf, ws.wi, h.n, h.m0
+        )
+        if k < 0:
+            raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
+        return cost, self.node_id[ws.out_nodes[: k + 1]].tolist()
 
     def travel_time(self, orig_index: int, dest_index: int) -> float:
         """Cost (s) of the fastest path between two node indices (``inf`` if unreachable)."""

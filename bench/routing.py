@@ -1,0 +1,211 @@
+"""Routing benchmark: our contraction hierarchy against networkx, on every shared map and on a
+generated regional-size graph (>= 100,000 nodes), measured in the same run.
+
+For each graph it prints: nodes/edges, build (import + contraction, from the cache record) and
+cache-load times, p50/p95 single-route latency of networkx (``nx.shortest_path`` with a weight,
+i.e. bidirectional Dijkstra — what ``osmnx.shortest_path`` runs) and of ours (node path; and the
+full :class:`routing.Route` with geometry), the p50 speed-up, the time of a 50 x 200 matrix,
+the largest relative cost difference on the sampled pairs, and the loaded graph's memory.
+
+Usage::
+
+    .venv/bin/python bench/routing.py [--cache-dir DIR] [--grid-side 317] [--nx-pairs 40]
+
+The first run imports and contracts every graph (Porto and the grid take a minute or two each);
+later runs load the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from routing import RoadGraph, load_graph  # noqa: E402
+from routing.store import read_graph, save_graph  # noqa: E402
+from routing.synthetic import grid_network  # noqa: E402
+
+OSM = REPO.parent / "shared" / "data" / "osm"
+MAPS = {
+    "murino": "murino_lo_osmnx.osm",
+    "spb_nevsky": "spb_nevsky_center.osm",
+    "moscow": "moscow_center.osm.gz",
+    "heidelberg": "heidelberg.osm.pbf",
+    "porto": "porto_portugal.osm.pbf",
+}
+
+
+def _pcts(samples_s: list[float]) -> tuple[float, float]:
+    a = np.asarray(samples_s) * 1e3
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def _grid(cache_dir: Path, side: int, seed: int) -> tuple[RoadGraph, float]:
+    path = cache_dir / f"grid-{side}-{seed}.graph.npz"
+    if path.is_file():
+        t = time.perf_counter()
+        g = read_graph(path)
+        return g, time.perf_counter() - t
+    t = time.perf_counter()
+    g = RoadGraph.from_arrays(grid_network(side, seed=seed), {"source": f"grid {side}x{side}"})
+    g.meta["build_s"] = round(time.perf_counter() - t, 2)
+    save_graph(g, path)
+    t = time.perf_counter()
+    g = read_graph(path)
+    return g, time.perf_counter() - t
+
+
+def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_pairs: int) -> dict:
+    rng = np.random.default_rng(2024)
+    n = g.node_count
+    ref = g.to_networkx()
+
+    # networkx: bidirectional Dijkstra on a DiGraph with the same weights
+    pairs = rng.integers(0, n, size=(nx_pairs, 2))
+    nx_times: list[float] = []
+    nx_costs: list[float] = []
+    for s, t in pairs.tolist():
+        t0 = time.perf_counter()
+        path = nx.shortest_path(ref, s, t, weight="travel_time")
+        nx_times.append(time.perf_counter() - t0)
+        nx_costs.append(nx.path_weight(ref, path, weight="travel_time"))
+
+    # ours: same pairs first (for the cost comparison), then many more for the latency
+    g.route_nodes(0, min(1, n - 1))  # warm up the compiled code
+    worst = 0.0
+    for (s, t), c in zip(pairs, nx_costs, strict=True):
+        got = g.travel_time(int(s), int(t))
+        if c > 0:
+            worst = max(worst, abs(got - c) / c)
+    more = rng.integers(0, n, size=(ours_pairs, 2))
+    node_times: list[float] = []
+    for s, t in more.tolist():
+        t0 = time.perf_counter()
+        g.fastest_path(s, t)
+        node_times.append(time.perf_counter() - t0)
+    route_times: list[float] = []
+    for s, t in more[: max(100, ours_pairs // 4)]:
+        t0 = time.perf_counter()
+        g.route_nodes(int(s), int(t))
+        route_times.append(time.perf_counter() - t0)
+
+    # 50 x 200 matrix from coordinates (snapping included) and from node indices
+    o = rng.integers(0, n, 50)
+    d = rng.integers(0, n, 200)
+    g.matrix_nodes(o[:2], d[:2])
+    m_nodes = []
+    m_coords = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        m = g.matrix_nodes(o, d)
+        m_nodes.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        g.matrix(g.node_lat[o], g.node_lon[o], g.node_lat[d], g.node_lon[d])
+        m_coords.append(time.perf_counter() - t0)
+    assert np.isfinite(m.duration_s).all()
+
+    nx50, nx95 = _pcts(nx_times)
+    our50, our95 = _pcts(node_times)
+    r50, r95 = _pcts(route_times)
+    return {
+        "name": name,
+        "nodes": n,
+        "edges": g.edge_count,
+        "shortcuts": g.hierarchy.shortcut_count,
+        "build_s": g.meta.get("build_s", float("nan")),
+        "load_s": load_s,
+        "nx_p50": nx50,
+        "nx_p95": nx95,
+        "our_p50": our50,
+        "our_p95": our95,
+        "route_p50": r50,
+        "route_p95": r95,
+        "speedup": nx50 / our50,
+        "speedup_route": nx50 / r50,
+        "matrix_s": statistics.median(m_nodes),
+        "matrix_snap_s": statistics.median(m_coords),
+        "max_rel": worst,
+        "mb": g.nbytes / 2**20,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache/socialtaxi/bench")
+    ap.add_argument("--grid-side", type=int, default=317, help="317 -> 100,489 nodes")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--nx-pairs", type=int, default=40)
+    ap.add_argument("--ours-pairs", type=int, default=1000)
+    ap.add_argument("--only", nargs="*", help="subset of graph names")
+    args = ap.parse_args()
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    rows = []
+    names = args.only or [*MAPS, "grid"]
+    for name in names:
+        gc.collect()
+        if name == "grid":
+            tracemalloc.start()
+            g, load_s = _grid(args.cache_dir, args.grid_side, args.seed)
+            g._snapper()  # include the snapping index in the footprint
+            current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            mem = (current, peak)
+            label = f"grid{args.grid_side}"
+        else:
+            load_graph(OSM / MAPS[name], cache_dir=args.cache_dir, progress=True)  # build once
+            t0 = time.perf_counter()
+            g = load_graph(OSM / MAPS[name], cache_dir=args.cache_dir)
+            load_s = time.perf_counter() - t0
+            label = name
+        pairs = args.nx_pairs if g.node_count > 20_000 else max(args.nx_pairs, 200)
+        row = bench_graph(label, g, load_s, nx_pairs=pairs, ours_pairs=args.ours_pairs)
+        rows.append(row)
+        print(
+            f"{label:>11}: {row['nodes']:>7,} nodes, nx p50 {row['nx_p50']:8.2f} ms, "
+            f"ours p50 {row['our_p50'] * 1e3:7.1f} us -> x{row['speedup']:.0f}",
+            flush=True,
+        )
+
+    print()
+    print(
+        "graph        nodes    edges shortcuts  build_s load_s | networkx p50/p95 ms | "
+        "ours path p50/p95 us | x p50 | Route p50/p95 us | x p50 | 50x200 s (snap) | "
+        "max rel diff | MB"
+    )
+    for r in rows:
+        print(
+            f"{r['name']:<11}{r['nodes']:>7,}{r['edges']:>9,}{r['shortcuts']:>10,}"
+            f"{r['build_s']:>9}{r['load_s']:>7.2f} | {r['nx_p50']:>8.2f} /{r['nx_p95']:>8.2f} | "
+            f"{r['our_p50'] * 1e3:>8.1f} /{r['our_p95'] * 1e3:>8.1f} | {r['speedup']:>5.0f} | "
+            f"{r['route_p50'] * 1e3:>7.1f} /{r['route_p95'] * 1e3:>7.1f} | "
+            f"{r['speedup_route']:>5.0f} | {r['matrix_s']:.3f} ({r['matrix_snap_s']:.3f}) | "
+            f"{r['max_rel']:.1e} | {r['mb']:.1f}"
+        )
+    if "grid" in names:
+        cur, peak = mem
+        print(
+            f"\nLoaded {args.grid_side}x{args.grid_side} grid graph: arrays "
+            f"{rows[-1]['mb']:.1f} MB; traced allocations after load + snapping index "
+            f"{cur / 2**20:.1f} MB (peak {peak / 2**20:.1f} MB)"
+        )
+    slow = [r["name"] for r in rows if r["speedup"] < 20]
+    big = [r for r in rows if r["nodes"] >= 100_000]
+    print(f"Target >= 20x at p50 on every graph: {'met' if not slow else 'NOT met: ' + str(slow)}")
+    if big:
+        ok = all(r["matrix_s"] < 1.0 for r in big)
+        print(f"Target 50x200 matrix < 1 s on the >= 100k-node graph: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
