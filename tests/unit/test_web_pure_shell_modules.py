@@ -1,0 +1,140 @@
+"""Unit tests of the pure modules behind the API: search parsing, CSV parsing, document sniffing,
+Russian validation messages, tokens, log masking; and that they stay free of I/O imports."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from dispatch.documents import check_document, sniff_content_type
+from dispatch.errors import Invalid
+from dispatch.imports import parse_csv
+from dispatch.search import NameQuery, PhoneQuery, parse_query
+from dispatch.store.models import PassengerIn, error_ru
+
+
+def test_pure_modules_do_not_load_io_libraries():
+    code = (
+        "import sys, dispatch.search, dispatch.imports, dispatch.documents, dispatch.store.models\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool', 'fastapi',"
+        " 'starlette', 'config.settings')]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("+7 (921) 123-45-67", PhoneQuery("79211234567")),
+        ("8 921 123", PhoneQuery("7921123")),
+        ("45-67", PhoneQuery("4567")),
+        ("СЕМЁНОВА  Мария", NameQuery("семенова мария", None)),
+        ("Семёнова Мария 12.03.1941", NameQuery("семенова мария", date(1941, 3, 12))),
+        ("Семёнова 1941-03-12", NameQuery("семенова", date(1941, 3, 12))),
+    ],
+)
+def test_parse_query_free_text(text, expected):
+    assert parse_query(text) == expected
+
+
+def test_parse_query_explicit_fields_and_refusals():
+    assert parse_query(phone="8-921-000-00-01") == PhoneQuery("79210000001")
+    assert parse_query(name="Иванов", birth_date=date(1940, 1, 1)) == NameQuery("иванов", date(1940, 1, 1))
+    for bad in ("", "12", "Ив", "Иванов 31.02.1941"):
+        with pytest.raises(Invalid):
+            parse_query(bad)
+
+
+def test_document_sniffing_ignores_the_declared_type():
+    assert sniff_content_type(b"%PDF-1.7\n") == "application/pdf"
+    assert sniff_content_type(b"\xff\xd8\xff\xe0JFIF") == "image/jpeg"
+    assert sniff_content_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
+    assert sniff_content_type(b"GIF89a") is None
+    assert sniff_content_type(b"<html>%PDF-") == "application/pdf"  # junk before the header
+    doc = check_document(b"%PDF-1.4 x")
+    assert doc.sha256 == hashlib.sha256(b"%PDF-1.4 x").hexdigest() and doc.size_bytes == 10
+    with pytest.raises(Invalid, match="только файлы PDF"):
+        check_document(b"MZ\x90\x00")
+    with pytest.raises(Invalid, match="больше"):
+        check_document(b"%PDF-" + b"0" * 100, max_bytes=50)
+    with pytest.raises(Invalid, match="пустой"):
+        check_document(b"")
+
+
+def test_csv_reports_lines_and_reasons():
+    text = (
+        "last_name,first_name,birth_date,phones,wheelchair\n"
+        "Иванов,Иван,1940-01-01,+79210000001;89210000002,да\n"
+        "\n"
+        "Петров,,1940-01-01,,\n"
+        '"Сидоров","Сидор","01.13.1940",,\n'
+        "Орлов,Олег,1940-01-01,,может быть\n"
+        "Лишний,Столбец,1940-01-01,,нет,x\n"
+    )
+    parsed = parse_csv(text.encode(), kind="passengers")
+    assert [(line, p.last_name, p.phones, p.wheelchair) for line, p in parsed.rows] == [
+        (2, "Иванов", ["79210000001", "79210000002"], True)
+    ]
+    errors = {e.line: e.message for e in parsed.errors}
+    assert set(errors) == {4, 5, 6, 7}
+    assert errors[4] == "Имя: не может быть пустым"
+    assert "неверная дата" in errors[5] and "да/нет" in errors[6] and "Лишние столбцы" in errors[7]
+    with pytest.raises(Invalid):
+        parse_csv(b"", kind="passengers")
+    with pytest.raises(Invalid):
+        parse_csv(b"a,b\n", kind="nothing")
+
+
+def test_validation_messages_are_russian():
+    with pytest.raises(ValidationError) as exc:
+        PassengerIn.model_validate({"last_name": "", "birth_date": "1800-01-01", "snils": "123"})
+    msgs = {error_ru(e)[0]: error_ru(e)[1] for e in exc.value.errors()}
+    assert msgs["last_name"] == "Фамилия: не может быть пустым"
+    assert msgs["first_name"] == "Имя: обязательное поле"
+    assert msgs["birth_date"] == "Дата рождения: Дата рождения вне допустимого диапазона"
+    assert msgs["snils"].startswith("СНИЛС: Неверный СНИЛС")
+
+
+def test_tokens_sign_expire_and_resist_tampering():
+    from web.auth import TokenInvalid, issue_token, read_token
+
+    now = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    token, exp = issue_token(user_id=7, secret="s" * 40, now=now, ttl=timedelta(hours=1))
+    assert read_token(token, secret="s" * 40, now=now + timedelta(minutes=59)) == 7
+    with pytest.raises(TokenInvalid):
+        read_token(token, secret="s" * 40, now=exp)
+    with pytest.raises(TokenInvalid):
+        read_token(token, secret="t" * 40, now=now)
+    v, payload, sig = token.split(".")
+    forged_payload = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
+    with pytest.raises(TokenInvalid):
+        read_token(f"{v}.{forged_payload}.{sig}", secret="s" * 40, now=now)
+
+
+def test_password_hashing_is_argon2id():
+    from web.auth import hash_password, verify_password
+
+    h = hash_password("пароль-1234")
+    assert h.startswith("$argon2id$") and verify_password(h, "пароль-1234")
+    assert not verify_password(h, "пароль-1235") and not verify_password("garbage", "x")
+
+
+def test_log_filter_masks_query_strings_and_numbers(caplog):
+    from web.logmask import PiiFilter
+
+    logger = logging.getLogger("test.web.mask")
+    logger.addFilter(PiiFilter())
+    with caplog.at_level(logging.INFO, logger="test.web.mask"):
+        logger.info('%s - "%s %s HTTP/1.1" %d', "127.0.0.1:5000", "GET",
+                    "/api/v1/passengers?purpose=проверка&phone=89217654321", 200)
+        logger.info("СНИЛС 112-233-445 95 and phone +7 921 765-43-21")
+    assert "89217654321" not in caplog.text and "проверка" not in caplog.text
+    assert "112-233-445" not in caplog.text and "765-43" not in caplog.text
+    assert "/api/v1/passengers?purpose=***&phone=***" in caplog.text
