@@ -250,6 +250,7 @@ def main() -> None:
     ap.add_argument("--passengers", type=int, default=500_000)
     ap.add_argument("--queries", type=int, default=200, help="queries per kind, indexed pass")
     ap.add_argument("--baseline-queries", type=int, default=15, help="queries per kind, baseline pass")
+    ap.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN)")
     args = ap.parse_args()
 
     rng = np.random.default_rng(SEED)
@@ -311,6 +312,9 @@ def main() -> None:
               f"{statistics.median(r['indexed'][0] for r in results.values()):.2f} ms vs "
               f"{statistics.median(r['baseline'][0] for r in results.values()):.1f} ms")  # fmt: skip
     finally:
+        if args.keep:
+            print(f"database kept: {url}")
+            return
         with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
