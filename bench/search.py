@@ -28,13 +28,11 @@ import os
 import statistics
 import sys
 import time
+from datetime import date
 
 # Run as a script, this folder is sys.path[0]; bench/dispatch.py would shadow the dispatch package.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-from collections.abc import Callable
-from datetime import date
-
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
@@ -46,42 +44,58 @@ from socialtaxi.db import migrate  # noqa: E402
 SEED = 20260316
 SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
-SURNAMES = """Иванов Смирнов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов
-Волков Алексеев Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров Никитин
-Захаров Зайцев Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин Фролов Александров
-Дмитриев Королёв Гусев Киселёв Ильин Максимов Поляков Сорокин Виноградов Ковалёв Белов Медведев
-Антонов Тарасов Жуков Баранов Филиппов Комаров Давыдов Беляев Герасимов Богданов Осипов Сидоров
-Матвеев Титов Марков Миронов Крылов Куликов Карпов Власов Мельников Денисов Гаврилов Тихонов Казаков
-Афанасьев Данилов Савельев Тимофеев Фомин Чернов Абрамов Мартынов Ефимов Федотов Щербаков Назаров
-Калинин Исаев Чернышёв Быков Маслов Родионов Коновалов Лазарев Воронин Климов Филатов Пономарёв
-Голубев Кудрявцев Прохоров Наумов Потапов Журавлёв Овчинников Трофимов Леонов Соболев Ермаков
-Колесников Гончаров Емельянов Никифоров Грачёв Котов Гришин Ефремов Архипов Громов Кириллов Малышев
-Панов Моисеев Румянцев Акимов Кондратьев Бирюков Горбунов Анисимов Ерёмин Тихомиров Галкин Лукьянов
-Михеев Скворцов Юдин Белоусов Нестеров Симонов Прокофьев Харитонов Князев Цветков Левин Митрофанов
-Воронов Аксёнов Софронов Мальцев Логинов Горшков Савин Краснов Майоров Демидов Елисеев Рыбаков
-Сафонов Плотников Дёмин Хохлов Фадеев Молчанов Игнатов Литвинов Ершов Ушаков Дементьев Рябов Мухин
-Калашников Леонтьев Лобанов Кузин Корнилов Евдокимов Бородин Платонов Некрасов Балашов Бобров Жданов
-Блинов Игнатьев Коротков Муравьёв Крюков Беляков Богомолов Дроздов Лавров Зуев Петухов Ларин Никулин
-Серов Терентьев Зотов Устинов Фокин Самойлов Константинов Сахаров Шишкин Самсонов Черкасов Чистяков
-Носов Спиридонов Карасёв Авдеев Воронцов Зверев Владимиров Селезнёв Нечаев Кудряшов Седов Фирсов
-Андрианов Панин Головин Терехов Ульянов Шестаков Агеев Никонов Селиванов Баженов Гордеев Кожевников
-Пахомов Зимин Костин Широков Филимонов Ларионов Овсянников Сазонов Суворов Нефёдов Корнилов Любимов
-Львов Горбачёв Копылов Лукин Токарев Кулешов Шилов Большаков Панкратов Родин Шаповалов Покровский""".split()
+SURNAMES = """
+Иванов Смирнов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов
+Волков Алексеев Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров
+Никитин Захаров Зайцев Соловьёв Борисов Яковлев Григорьев Романов Воробьёв Сергеев Кузьмин
+Фролов Александров Дмитриев Королёв Гусев Киселёв Ильин Максимов Поляков Сорокин Виноградов
+Ковалёв Белов Медведев Антонов Тарасов Жуков Баранов Филиппов Комаров Давыдов Беляев
+Герасимов Богданов Осипов Сидоров Матвеев Титов Марков Миронов Крылов Куликов Карпов Власов
+Мельников Денисов Гаврилов Тихонов Казаков Афанасьев Данилов Савельев Тимофеев Фомин Чернов
+Абрамов Мартынов Ефимов Федотов Щербаков Назаров Калинин Исаев Чернышёв Быков Маслов
+Родионов Коновалов Лазарев Воронин Климов Филатов Пономарёв Голубев Кудрявцев Прохоров
+Наумов Потапов Журавлёв Овчинников Трофимов Леонов Соболев Ермаков Колесников Гончаров
+Емельянов Никифоров Грачёв Котов Гришин Ефремов Архипов Громов Кириллов Малышев Панов
+Моисеев Румянцев Акимов Кондратьев Бирюков Горбунов Анисимов Ерёмин Тихомиров Галкин
+Лукьянов Михеев Скворцов Юдин Белоусов Нестеров Симонов Прокофьев Харитонов Князев Цветков
+Левин Митрофанов Воронов Аксёнов Софронов Мальцев Логинов Горшков Савин Краснов Майоров
+Демидов Елисеев Рыбаков Сафонов Плотников Дёмин Хохлов Фадеев Молчанов Игнатов Литвинов
+Ершов Ушаков Дементьев Рябов Мухин Калашников Леонтьев Лобанов Кузин Корнилов Евдокимов
+Бородин Платонов Некрасов Балашов Бобров Жданов Блинов Игнатьев Коротков Муравьёв Крюков
+Беляков Богомолов Дроздов Лавров Зуев Петухов Ларин Никулин Серов Терентьев Зотов Устинов
+Фокин Самойлов Константинов Сахаров Шишкин Самсонов Черкасов Чистяков Носов Спиридонов
+Карасёв Авдеев Воронцов Зверев Владимиров Селезнёв Нечаев Кудряшов Седов Фирсов Андрианов
+Панин Головин Терехов Ульянов Шестаков Агеев Никонов Селиванов Баженов Гордеев Кожевников
+Пахомов Зимин Костин Широков Филимонов Ларионов Овсянников Сазонов Суворов Нефёдов Корнилов
+Любимов Львов Горбачёв Копылов Лукин Токарев Кулешов Шилов Большаков Панкратов Родин
+Шаповалов Покровский
+""".split()
 
-MALE = """Александр Алексей Анатолий Андрей Борис Валентин Валерий Василий Виктор Виталий Владимир
-Вячеслав Геннадий Георгий Григорий Дмитрий Евгений Иван Игорь Леонид Михаил Николай Олег Павел Пётр
-Роман Сергей Станислав Фёдор Юрий Яков Семён Степан Тимофей Константин Аркадий Эдуард Илья""".split()
-FEMALE = """Александра Алла Анна Антонина Валентина Валерия Вера Галина Дарья Евгения Екатерина Елена
-Зинаида Зоя Инна Ирина Клавдия Лариса Лидия Любовь Людмила Маргарита Марина Мария Надежда Наталья Нина
-Нона Ольга Раиса Светлана Софья Тамара Татьяна Юлия Фаина Полина Ксения Серафима""".split()
+MALE = """
+Александр Алексей Анатолий Андрей Борис Валентин Валерий Василий Виктор Виталий Владимир
+Вячеслав Геннадий Георгий Григорий Дмитрий Евгений Иван Игорь Леонид Михаил Николай Олег
+Павел Пётр Роман Сергей Станислав Фёдор Юрий Яков Семён Степан Тимофей Константин Аркадий
+Эдуард Илья
+""".split()
+FEMALE = """
+Александра Алла Анна Антонина Валентина Валерия Вера Галина Дарья Евгения Екатерина Елена
+Зинаида Зоя Инна Ирина Клавдия Лариса Лидия Любовь Людмила Маргарита Марина Мария Надежда
+Наталья Нина Нона Ольга Раиса Светлана Софья Тамара Татьяна Юлия Фаина Полина Ксения
+Серафима
+""".split()
 
 _PATRONYMIC_EXCEPTIONS = {
-    "Илья": ("Ильич", "Ильинична"), "Яков": ("Яковлевич", "Яковлевна"),
-    "Пётр": ("Петрович", "Петровна"), "Лев": ("Львович", "Львовна"),
-    "Павел": ("Павлович", "Павловна"), "Фёдор": ("Фёдорович", "Фёдоровна"),
-    "Семён": ("Семёнович", "Семёновна"), "Григорий": ("Григорьевич", "Григорьевна"),
-    "Георгий": ("Георгиевич", "Георгиевна"), "Дмитрий": ("Дмитриевич", "Дмитриевна"),
-}  # fmt: skip
+    "Илья": ("Ильич", "Ильинична"),
+    "Яков": ("Яковлевич", "Яковлевна"),
+    "Пётр": ("Петрович", "Петровна"),
+    "Лев": ("Львович", "Львовна"),
+    "Павел": ("Павлович", "Павловна"),
+    "Фёдор": ("Фёдорович", "Фёдоровна"),
+    "Семён": ("Семёнович", "Семёновна"),
+    "Григорий": ("Григорьевич", "Григорьевна"),
+    "Георгий": ("Георгиевич", "Георгиевна"),
+    "Дмитрий": ("Дмитриевич", "Дмитриевна"),
+}
 
 
 def _patronymics(name: str) -> tuple[str, str]:
@@ -132,8 +146,14 @@ def generate(n: int, rng: np.random.Generator) -> dict[str, np.ndarray | list]:
             last.append(s)
             first.append(MALE[first_m[i]])
             middle.append(None if no_patronymic[i] else _patronymics(MALE[father[i]])[0])
-    return {"last": last, "first": first, "middle": middle, "birth": birth,
-            "phone1": phones1, "phone2": np.where(second, phones2, 0)}  # fmt: skip
+    return {
+        "last": last,
+        "first": first,
+        "middle": middle,
+        "birth": birth,
+        "phone1": phones1,
+        "phone2": np.where(second, phones2, 0),
+    }
 
 
 def load(conn: psycopg.Connection, data: dict) -> None:
@@ -160,14 +180,18 @@ def load(conn: psycopg.Connection, data: dict) -> None:
         if p2 and p2 != int(data["phone1"][i]) and len(str(p2)) == 11:
             buf.write(f"{i + 1}\t{p2}\tf\n")
     with conn.cursor() as cur:
-        with cur.copy("COPY passenger_phones (passenger_id, phone_norm, is_primary) FROM STDIN") as cp:
+        copy_sql = "COPY passenger_phones (passenger_id, phone_norm, is_primary) FROM STDIN"
+        with cur.copy(copy_sql) as cp:
             cp.write(buf.getvalue())
 
 
 SEARCH_INDEXES = (
-    "passengers_name_trgm", "passengers_name_birth", "passengers_birth",
-    "passenger_phones_norm", "passenger_phones_trgm",
-)  # fmt: skip
+    "passengers_name_trgm",
+    "passengers_name_birth",
+    "passengers_birth",
+    "passenger_phones_norm",
+    "passenger_phones_trgm",
+)
 
 
 def index_ddl(conn: psycopg.Connection) -> list[str]:
@@ -206,16 +230,20 @@ def make_queries(data: dict, rng: np.random.Generator, k: int) -> dict[str, list
     n = len(data["last"])
     pick = rng.choice(n, size=k, replace=False)
     q: dict[str, list[tuple[int, dict]]] = {
-        "phone, full": [], "phone, partial": [], "name+birth, exact": [], "name+birth, typo": [],
+        "phone, full": [],
+        "phone, partial": [],
+        "name+birth, exact": [],
+        "name+birth, typo": [],
         "name only, typo": [],
-    }  # fmt: skip
+    }
     for j, i in enumerate(pick):
         pid = int(i) + 1
         phone = str(int(data["phone1"][i]))
         bd = date.fromordinal(int(data["birth"][i]))
         full = " ".join(x for x in (data["last"][i], data["first"][i], data["middle"][i]) if x)
         q["phone, full"].append((pid, {"phone": _fmt_phone(phone, j)}))
-        partial = f"{phone[4:7]}-{phone[7:9]}-{phone[9:]}" if j % 2 else f"8 {phone[1:4]} {phone[4:7]}"
+        tail, head = f"{phone[4:7]}-{phone[7:9]}-{phone[9:]}", f"8 {phone[1:4]} {phone[4:7]}"
+        partial = tail if j % 2 else head
         q["phone, partial"].append((pid, {"phone": partial}))
         q["name+birth, exact"].append((pid, {"name": _case(full, rng), "birth_date": bd}))
         typo = " ".join([_typo(data["last"][i].lower(), rng), *full.split()[1:]])
@@ -231,8 +259,9 @@ def run(conn: psycopg.Connection, queries: list[tuple[int, dict]]) -> tuple[list
         t0 = time.perf_counter()
         q = parse_query(None, **body)
         if isinstance(q, NameQuery):
-            hits = pstore.search_by_name(conn, name_norm=q.name_norm, birth_date=q.birth_date,
-                                         min_score=0.5, limit=20)  # fmt: skip
+            hits = pstore.search_by_name(
+                conn, name_norm=q.name_norm, birth_date=q.birth_date, min_score=0.5, limit=20
+            )
         else:
             hits = pstore.search_by_phone(conn, digits=q.digits, limit=20)
         conn.rollback()
@@ -249,7 +278,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passengers", type=int, default=500_000)
     ap.add_argument("--queries", type=int, default=200, help="queries per kind, indexed pass")
-    ap.add_argument("--baseline-queries", type=int, default=15, help="queries per kind, baseline pass")
+    ap.add_argument(
+        "--baseline-queries", type=int, default=15, help="queries per kind, baseline pass"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN)")
     args = ap.parse_args()
 
@@ -273,8 +304,10 @@ def main() -> None:
             admin.execute("VACUUM ANALYZE passengers")
             admin.execute("VACUUM ANALYZE passenger_phones")
             phones = admin.execute("SELECT count(*) FROM passenger_phones").fetchone()[0]
-        print(f"registry: {args.passengers:,} passengers, {phones:,} phones "
-              f"(generated {t1 - t0:.1f} s, COPY {t2 - t1:.1f} s); seed {SEED}")  # fmt: skip
+        print(
+            f"registry: {args.passengers:,} passengers, {phones:,} phones "
+            f"(generated {t1 - t0:.1f} s, COPY {t2 - t1:.1f} s); seed {SEED}"
+        )
         queries = make_queries(data, rng, args.queries)
 
         results: dict[str, dict[str, tuple[float, float, float]]] = {}
@@ -297,29 +330,39 @@ def main() -> None:
                 results[kind]["indexed"] = (pct(ts, 50), pct(ts, 95), recall)
 
         print()
-        print(f"{'query':<20} {'indexed p50':>12} {'p95':>9} {'recall':>7}   "
-              f"{'baseline p50':>13} {'p95':>9}  (n={args.queries} / {args.baseline_queries})")  # fmt: skip
+        print(
+            f"{'query':<20} {'indexed p50':>12} {'p95':>9} {'recall':>7}   "
+            f"{'baseline p50':>13} {'p95':>9}  (n={args.queries} / {args.baseline_queries})"
+        )
         for kind, r in results.items():
             i50, i95, irec = r["indexed"]
             b50, b95, _ = r["baseline"]
-            print(f"{kind:<20} {i50:>9.2f} ms {i95:>6.2f} ms {irec:>6.0%}   "
-                  f"{b50:>10.1f} ms {b95:>6.1f} ms")  # fmt: skip
+            print(
+                f"{kind:<20} {i50:>9.2f} ms {i95:>6.2f} ms {irec:>6.0%}   "
+                f"{b50:>10.1f} ms {b95:>6.1f} ms"
+            )
         targets = [k for k in results if k != "name only, typo"]
         worst = max(results[k]["indexed"][1] for k in targets)
         verdict = "met" if worst < 50 else "NOT met"
-        print(f"\ntarget p95 < 50 ms (phone, name+birth date): worst p95 {worst:.2f} ms -> {verdict}")
-        print(f"median of medians, indexed vs baseline: "
-              f"{statistics.median(r['indexed'][0] for r in results.values()):.2f} ms vs "
-              f"{statistics.median(r['baseline'][0] for r in results.values()):.1f} ms")  # fmt: skip
+        print(f"\ntarget p95 < 50 ms (phone, name+birth date): worst p95 {worst:.2f} ms: {verdict}")
+        print(
+            f"median of medians, indexed vs baseline: "
+            f"{statistics.median(r['indexed'][0] for r in results.values()):.2f} ms vs "
+            f"{statistics.median(r['baseline'][0] for r in results.values()):.1f} ms"
+        )
     finally:
         if args.keep:
             print(f"database kept: {url}")
-            return
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        else:
+            _drop(name)
+
+
+def _drop(name: str) -> None:
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":
