@@ -80,6 +80,15 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
         nx_times.append(time.perf_counter() - t0)
         nx_costs.append(nx.path_weight(ref, path, weight="travel_time"))
 
+    # networkx on a MultiDiGraph, the graph type osmnx builds (weight = min over parallel edges)
+    multi = nx.MultiDiGraph(ref)
+    multi_times: list[float] = []
+    for s, t in pairs.tolist():
+        t0 = time.perf_counter()
+        nx.shortest_path(multi, s, t, weight="travel_time")
+        multi_times.append(time.perf_counter() - t0)
+    del multi
+
     # ours: same pairs first (for the cost comparison), then many more for the latency
     g.route_nodes(0, min(1, n - 1))  # warm up the compiled code
     worst = 0.0
@@ -115,6 +124,7 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
     assert np.isfinite(m.duration_s).all()
 
     nx50, nx95 = _pcts(nx_times)
+    mx50, _ = _pcts(multi_times)
     our50, our95 = _pcts(node_times)
     r50, r95 = _pcts(route_times)
     return {
@@ -131,6 +141,8 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
         "route_p50": r50,
         "route_p95": r95,
         "speedup": nx50 / our50,
+        "multi_p50": mx50,
+        "speedup_multi": mx50 / our50,
         "speedup_route": nx50 / r50,
         "matrix_s": statistics.median(m_nodes),
         "matrix_snap_s": statistics.median(m_coords),
@@ -181,7 +193,7 @@ def main() -> None:
     print(
         "graph        nodes    edges shortcuts  build_s load_s | networkx p50/p95 ms | "
         "ours path p50/p95 us | x p50 | Route p50/p95 us | x p50 | 50x200 s (snap) | "
-        "max rel diff | MB"
+        "max rel diff | MB | nx MultiDiGraph p50 ms (x)"
     )
     for r in rows:
         print(
@@ -190,7 +202,7 @@ def main() -> None:
             f"{r['our_p50'] * 1e3:>8.1f} /{r['our_p95'] * 1e3:>8.1f} | {r['speedup']:>5.0f} | "
             f"{r['route_p50'] * 1e3:>7.1f} /{r['route_p95'] * 1e3:>7.1f} | "
             f"{r['speedup_route']:>5.0f} | {r['matrix_s']:.3f} ({r['matrix_snap_s']:.3f}) | "
-            f"{r['max_rel']:.1e} | {r['mb']:.1f}"
+            f"{r['max_rel']:.1e} | {r['mb']:.1f} | {r['multi_p50']:.2f} (x{r['speedup_multi']:.0f})"
         )
     if "grid" in names:
         cur, peak = mem

@@ -972,7 +972,7 @@ class Hierarchy:
         cost: np.ndarray,
         length_m: np.ndarray,
         *,
-        settle_limit: int = 500,
+        settle_limit: int = 100,
     ) -> Hierarchy:
         """Contract a directed graph.
 
