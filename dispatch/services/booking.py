@@ -553,3 +553,59 @@ def _prepare_static(
             code="no_pickup",
         )
     return _plan_route(graph, orig, (dest.lat, dest.lon), rules)
+
+
+class PassengerQuota(BaseModel):
+    """The passenger card's quota line: category on the date and the trips left."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passenger_id: int
+    category: str
+    category_name: str
+    object_type: str
+    at: datetime
+    quota: QuotaView
+
+
+def passenger_quota(
+    conn: psycopg.Connection,
+    *,
+    passenger_id: int,
+    at: datetime,
+    object_type: str | None,
+    rules: Rules,
+    actor: User,
+    purpose: str,
+) -> PassengerQuota:
+    """Trips used and left in the month and year of ``at`` (region time zone), counting
+    ``object_type``'s yearly cap if it has one (default: the category's first allowed type)."""
+    passenger = pstore.get_passenger(conn, passenger_id=passenger_id)
+    if passenger is None:
+        raise NotFound("Пассажир не найден", code="not_found")
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    category = rules_check.active_category(
+        [
+            rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to)
+            for b in passenger.benefits
+        ],
+        local_day,
+        rules=rules,
+    )
+    if category is None:
+        raise Invalid(
+            f"У пассажира нет действующей льготной категории на {local_day:%d.%m.%Y}",
+            code="no_benefit",
+        )
+    cat = rules.category(category)
+    otype = object_type or cat.allowed_object_types[0]
+    try:
+        rules.object_type(otype)
+    except KeyError:
+        raise Invalid(f"Неизвестный тип социального объекта «{otype}»", code="bad_type") from None
+    q = _quota(conn, passenger_id=passenger_id, category=category, object_type=otype,
+               pickup_at=at, rules=rules)  # fmt: skip
+    pstore.log_access(conn, user_id=actor.id, action="read_quota", passenger_ids=[passenger_id],
+                      purpose=purpose)  # fmt: skip
+    return PassengerQuota(passenger_id=passenger_id, category=category, category_name=cat.name,
+                          object_type=otype, at=at, quota=_quota_view(q))  # fmt: skip

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, UploadFile, status
 
+from dispatch.services import booking as booking_svc
 from dispatch.services import registry as svc
-from dispatch.store.models import Passenger, PassengerHit, PassengerIn, PassengerPatch
+from dispatch.services.booking import PassengerQuota
+from dispatch.store.models import (
+    Passenger,
+    PassengerHit,
+    PassengerIn,
+    PassengerPatch,
+    SaneDateTime,
+)
 from web.auth import Anyone, Registrar
-from web.deps import Conn, RulesDep
+from web.deps import Conn, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload
 from web.schemas import ImportOut, RowErrorOut, SearchIn
 
@@ -74,6 +82,24 @@ def get_passenger(
     passenger_id: PassengerId, conn: Conn, user: Anyone, purpose: Purpose = "view"
 ) -> Passenger:
     return svc.get_passenger(conn, passenger_id=passenger_id, actor=user, purpose=purpose)
+
+
+@router.get("/{passenger_id}/quota", response_model=PassengerQuota)
+def passenger_quota(
+    passenger_id: PassengerId,
+    conn: Conn,
+    rules: RulesDep,
+    now: NowDep,
+    user: Anyone,
+    at: Annotated[SaneDateTime | None, Query(description="На дату (по умолчанию — сейчас)")] = None,
+    object_type: Annotated[str | None, Query(max_length=50)] = None,
+    purpose: Purpose = "view",
+) -> PassengerQuota:
+    """Trips used and left this month and year (the region's time zone)."""
+    return booking_svc.passenger_quota(
+        conn, passenger_id=passenger_id, at=at or now, object_type=object_type, rules=rules,
+        actor=user, purpose=purpose,
+    )  # fmt: skip
 
 
 @router.patch("/{passenger_id}", response_model=Passenger)
