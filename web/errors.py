@@ -14,6 +14,7 @@ import psycopg
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound
@@ -134,6 +135,16 @@ async def _data_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "database unavailable: %s in %s %s", type(exc).__name__, request.method, request.url.path
+    )
+    return JSONResponse(
+        _body("База данных временно недоступна, повторите попытку позже", "db_unavailable"),
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     # The message may quote data; log only the type and where it happened.
     log.error("unhandled %s in %s %s", type(exc).__name__, request.method, request.url.path)
@@ -149,4 +160,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(psycopg.DataError, _data_error_handler)
+    app.add_exception_handler(psycopg.OperationalError, _db_unavailable)
+    app.add_exception_handler(PoolTimeout, _db_unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -217,3 +217,19 @@ def test_personal_data_never_reaches_the_logs(api, caplog):
         '"GET /api/v1/x?phone=***&name=*** HTTP/1.1"'
     )
     assert "7654321" not in mask_text("call +7 921 765-43-21 now")
+
+
+def test_database_down_is_503_not_500(murino_graph):
+    from fastapi.testclient import TestClient
+
+    from config.settings import Settings
+    from web.app import create_app
+    from web.auth import issue_token
+
+    settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere", secret_key=SECRET)
+    app = create_app(settings, graph=murino_graph)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        app.state.pool.timeout = 1.0
+        token, _ = issue_token(user_id=1, secret=SECRET, now=NOW)
+        r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503 and r.json()["code"] == "db_unavailable"
