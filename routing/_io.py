@@ -117,11 +117,14 @@ _VERSION_ATTR = re.compile(rb"""\bversion\s*=\s*(["'])([^"']*)\1""")
 
 
 def _open_xml(src: Path, fmt: str) -> IO[bytes]:
+    opened: Any
     if fmt == "osm.gz":
-        return gzip.open(src, "rb")
-    if fmt == "osm.bz2":
-        return bz2.open(src, "rb")
-    return src.open("rb")
+        opened = gzip.open(src, "rb")
+    elif fmt == "osm.bz2":
+        opened = bz2.open(src, "rb")
+    else:
+        opened = src.open("rb")
+    return opened  # type: ignore[no-any-return]
 
 
 def _normalise_xml_header(src: Path, fmt: str, dst: Path) -> Path | None:

@@ -28,7 +28,7 @@ no unpacking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numba as nb
@@ -892,7 +892,7 @@ def _route_entry() -> Any:
                nb.int64[::1], nb.int64, nb.int64)  # fmt: skip
         try:
             _route.compile(sig)
-            _ROUTE_ENTRY = _route.overloads[sig].entry_point
+            _ROUTE_ENTRY = _route.overloads[sig].entry_point  # type: ignore[attr-defined]
         except (AttributeError, KeyError):  # numba internals moved: keep the dispatcher
             _ROUTE_ENTRY = _route
     return _ROUTE_ENTRY
@@ -945,6 +945,8 @@ class Hierarchy:
     b_w: np.ndarray
     b_d: np.ndarray
     b_e: np.ndarray
+    _ints: np.ndarray = field(init=False, repr=False)
+    _floats: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # pack the query arrays into two buffers; the named fields become views into them
@@ -1032,7 +1034,7 @@ class Hierarchy:
 
     @property
     def nbytes(self) -> int:
-        return int(self.rank.nbytes + self._ints.nbytes + self._floats.nbytes)  # type: ignore[attr-defined]
+        return int(self.rank.nbytes + self._ints.nbytes + self._floats.nbytes)
 
     def workspace(self) -> _Workspace:
         """Fresh scratch buffers for :meth:`path` (one per thread)."""
@@ -1040,8 +1042,7 @@ class Hierarchy:
 
     def path(self, s: int, t: int, ws: _Workspace) -> PathResult | None:
         """Fastest path from node ``s`` to node ``t``, or None when ``t`` is unreachable."""
-        ints: np.ndarray = self._ints  # type: ignore[attr-defined]
-        floats: np.ndarray = self._floats  # type: ignore[attr-defined]
+        ints, floats = self._ints, self._floats
         cost, k = _route_entry()(s, t, ints, floats, ws.wf, ws.wi, self.n, self.m0)
         if k < 0:
             return None
