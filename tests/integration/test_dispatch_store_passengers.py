@@ -1,0 +1,77 @@
+"""The passenger store against real PostgreSQL: inserts, search SQL, constraint mapping."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from dispatch.errors import Conflict, Invalid
+from dispatch.identity import normalize_name
+from dispatch.store import passengers as pstore
+from dispatch.store.models import BenefitIn
+
+
+def _add(conn, last, first, middle, born, phones, snils=None):
+    return pstore.insert_passenger(
+        conn,
+        fields={
+            "last_name": last,
+            "first_name": first,
+            "middle_name": middle,
+            "birth_date": born,
+            "snils": snils,
+            "name_norm": normalize_name(last, first, middle),
+        },
+        phones=phones,
+        benefits=[BenefitIn(category="disabled_1", valid_from=date(2025, 1, 1))],
+    )
+
+
+@pytest.fixture
+def conn(db_url):
+    with psycopg.connect(db_url) as c:  # a transaction, as the pool gives the services
+        yield c
+
+
+def test_search_by_name_and_phone(conn):
+    a = _add(conn, "Семёнова", "Мария", "Петровна", date(1941, 3, 12), ["79211234567"])
+    b = _add(conn, "Семенов", "Пётр", None, date(1938, 7, 1), ["78125556677", "79219876543"])
+    q = normalize_name("семенава мария")
+    assert [
+        h.id
+        for h in pstore.search_by_name(conn, name_norm=q, birth_date=None, min_score=0.5, limit=5)
+    ][0] == a
+    hits = pstore.search_by_name(
+        conn,
+        name_norm=normalize_name("Семенов Петр"),
+        birth_date=date(1938, 7, 1),
+        min_score=0.5,
+        limit=5,
+    )
+    assert [(h.id, h.score) for h in hits] == [(b, 1.0)]
+    assert hits[0].phones == ["78125556677", "79219876543"]
+    assert [h.id for h in pstore.search_by_phone(conn, digits="79211234567", limit=5)] == [a]
+    assert {h.id for h in pstore.search_by_phone(conn, digits="7921", limit=5)} == {a, b}
+    assert [h.id for h in pstore.search_by_phone(conn, digits="5566", limit=5)] == [b]
+
+
+def test_constraint_violations_become_dispatch_errors(conn):
+    _add(conn, "Иванов", "Иван", None, date(1940, 1, 1), [], snils="11223344595")
+    with pytest.raises(Conflict, match="СНИЛС"):
+        with conn.transaction():
+            _add(conn, "Петров", "Пётр", None, date(1940, 1, 1), [], snils="11223344595")
+    with pytest.raises(Invalid, match="категория"):
+        with conn.transaction():
+            pstore.insert_passenger(
+                conn,
+                fields={
+                    "last_name": "А",
+                    "first_name": "Б",
+                    "birth_date": date(1940, 1, 1),
+                    "name_norm": "а б",
+                },
+                phones=[],
+                benefits=[BenefitIn(category="nobody", valid_from=date(2025, 1, 1))],
+            )
