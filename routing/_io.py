@@ -235,15 +235,17 @@ def fetch_place(place: str, dst: Path, *, network_type: NetworkType = "drive_ser
     """
     import osmnx as ox
 
-    ox.settings.all_oneway = True  # save_graph_xml needs one-way edges to round-trip ways
+    # osmnx needs all_oneway while building *and* saving for the ways to round-trip
+    previous = ox.settings.all_oneway
+    ox.settings.all_oneway = True
     try:
         graph = ox.graph_from_place(
             place, network_type=network_type, simplify=False, retain_all=True
         )
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        ox.io.save_graph_xml(graph, filepath=dst)
     finally:
-        ox.settings.all_oneway = False
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    ox.io.save_graph_xml(graph, filepath=dst)
+        ox.settings.all_oneway = previous
     return dst
 
 
