@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Annotated
 
+import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, status
@@ -115,7 +116,7 @@ def read_token(token: str, *, secret: str, now: datetime) -> int:
     return user_id
 
 
-def authenticate(conn: Conn, *, login: str, password: str) -> User | None:
+def authenticate(conn: psycopg.Connection, *, login: str, password: str) -> User | None:
     """The active user with this login and password, or ``None``."""
     found = ustore.get_user_with_hash(conn, login=login)
     if found is None:
