@@ -799,10 +799,10 @@ _NARROW = frozenset({"f_to", "b_to", "e_tail", "e_head"})  # saved as int32
 def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
     """One point-to-point query: returns (cost, k) and writes the path into ``wi``.
 
-    The ``k`` original edge ids go to ``wi[-2n-1:][:k]``, the ``k + 1`` node indices to
-    ``wi[-n-1:][:k+1]``; ``k = -1`` when ``t`` is unreachable. All arrays arrive packed in
-    four buffers and only scalars come back: a numba call costs ~0.2 us per array argument and
-    per returned array, which matters on small graphs where the search takes a microsecond.
+    The ``k`` original edge ids and ``k + 1`` node indices go to the output regions at the end
+    of ``wi`` (see :class:`_Workspace`); ``k = -1`` when ``t`` is unreachable. All arrays
+    arrive packed in four buffers, only scalars come back and nothing is allocated: boxing
+    arrays and allocating cost more than the whole search on a small graph.
     """
     f_ptr = ints[ints[0] : ints[1]]
     f_to = ints[ints[1] : ints[2]]
@@ -851,16 +851,47 @@ def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
     if meet < 0:
         _reset(nt, touched, df, db, pf, pb)
         return best, -1
-    edges = _unpack(s, t, meet, pf, pb, e_tail, e_head, e_c1, e_c2, m0)
+    # scratch after the heaps: the CH path (n) and the unpacking stack (2n + 2); no allocation
+    base = 3 * n + nf + nb_ + 4
+    chpath = wi[base : base + n]
+    stack = wi[base + n : base + 3 * n + 2]
+    out_e = wi[base + 3 * n + 2 : base + 4 * n + 2]
+    out_n = wi[base + 4 * n + 2 : base + 5 * n + 3]
+    nc = 0
+    x = meet
+    while x != s:  # forward half, collected backwards
+        e = pf[x]
+        chpath[nc] = e
+        nc += 1
+        x = e_tail[e]
+    i, j = 0, nc - 1
+    while i < j:
+        chpath[i], chpath[j] = chpath[j], chpath[i]
+        i += 1
+        j -= 1
+    x = meet
+    while x != t:
+        e = pb[x]
+        chpath[nc] = e
+        nc += 1
+        x = e_head[e]
     _reset(nt, touched, df, db, pf, pb)
-    k = edges.shape[0]
-    base = wi.shape[0] - 2 * n - 1
-    out_e = wi[base : base + n]
-    out_n = wi[base + n :]
+    k = 0
     out_n[0] = s
-    for i in range(k):
-        out_e[i] = edges[i]
-        out_n[i + 1] = e_head[edges[i]]
+    for i in range(nc):
+        sp = 1
+        stack[0] = chpath[i]
+        while sp > 0:
+            sp -= 1
+            e = stack[sp]
+            if e < m0:
+                out_e[k] = e
+                k += 1
+                out_n[k] = e_head[e]
+            else:
+                stack[sp] = e_c2[e]
+                stack[sp + 1] = e_c1[e]
+                sp += 2
     return best, k
 
 
@@ -904,10 +935,11 @@ class _Workspace:
     def __init__(self, n: int, nf: int, nb_: int) -> None:
         self.n = n
         self.wf = np.full(2 * n + nf + nb_ + 4, INF)
-        # pf, pb, touched, two heaps, then the output: n edge ids and n + 1 node indices
-        self.wi = np.full(3 * n + nf + nb_ + 4 + 2 * n + 1, -1, np.int64)
-        self.out_edges = self.wi[-2 * n - 1 : -n - 1]
-        self.out_nodes = self.wi[-n - 1 :]
+        # pf, pb, touched, two heaps, CH path, unpacking stack, n edge ids, n + 1 node indices
+        base = 3 * n + nf + nb_ + 4
+        self.wi = np.full(base + 5 * n + 3, -1, np.int64)
+        self.out_edges = self.wi[base + 3 * n + 2 : base + 4 * n + 2]
+        self.out_nodes = self.wi[base + 4 * n + 2 : base + 5 * n + 3]
 
 
 @dataclass(frozen=True)
