@@ -263,7 +263,7 @@ def run(conn: psycopg.Connection, queries: list[tuple[int, dict]]) -> tuple[list
                 conn, name_norm=q.name_norm, birth_date=q.birth_date, min_score=0.5, limit=20
             )
         else:
-            hits = pstore.search_by_phone(conn, digits=q.digits, limit=20)
+            hits = pstore.search_by_phone(conn, digits=q.digits, alt_digits=q.alt_digits, limit=20)
         conn.rollback()
         times.append((time.perf_counter() - t0) * 1000)
         found += any(h.id == pid for h in hits)

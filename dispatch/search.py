@@ -23,9 +23,15 @@ _DATE = re.compile(r"\b(\d{1,2})[./-](\d{1,2})[./-](\d{4})\b|\b(\d{4})-(\d{2})-(
 
 @dataclass(frozen=True)
 class PhoneQuery:
-    """Digits to find in normalised phones; ``full`` when they are a whole 11-digit number."""
+    """Digits to find in normalised phones; ``full`` when they are a whole 11-digit number.
+
+    ``alt_digits``: the digits as typed when a leading 8 was read as the trunk prefix
+    ("8 921 12" → ``792112``); a fragment from the middle of a number ("812-34") may also
+    start with 8, so both readings are searched.
+    """
 
     digits: str
+    alt_digits: str | None = None
 
     @property
     def full(self) -> bool:
@@ -59,14 +65,14 @@ def parse_query(
         impossible date.
     """
     if phone and phone.strip():
-        return PhoneQuery(phone_search_digits(phone))
+        return _phone_query(phone)
     if name and name.strip():
         return _name_query(name, birth_date)
     text = (text or "").strip()
     if not text:
         raise Invalid("Укажите телефон или ФИО для поиска", code="empty_search")
     if _PHONEISH.fullmatch(text):
-        return PhoneQuery(phone_search_digits(text))
+        return _phone_query(text)
     m = _DATE.search(text)
     if m:
         if m.group(1):
@@ -79,6 +85,14 @@ def parse_query(
             raise Invalid("Неверная дата рождения", code="bad_date") from None
         text = (text[: m.start()] + " " + text[m.end() :]).strip()
     return _name_query(text, birth_date)
+
+
+def _phone_query(text: str) -> PhoneQuery:
+    digits = phone_search_digits(text)
+    typed = re.sub(r"\D", "", text)
+    if not text.strip().startswith("+") and typed != digits and len(typed) < 11:
+        return PhoneQuery(digits, typed)
+    return PhoneQuery(digits)
 
 
 def _name_query(name: str, birth_date: date | None) -> NameQuery:

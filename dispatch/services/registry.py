@@ -197,7 +197,7 @@ def search_passengers(
         )
         detail = {"by": "name", "with_birth_date": q.birth_date is not None}
     else:
-        hits = pstore.search_by_phone(conn, digits=q.digits, limit=limit)
+        hits = pstore.search_by_phone(conn, digits=q.digits, alt_digits=q.alt_digits, limit=limit)
         detail = {"by": "phone", "full": q.full}
     pstore.log_access(
         conn,

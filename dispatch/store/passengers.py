@@ -146,24 +146,32 @@ _HIT_SELECT = (
 )
 
 
-def search_by_phone(conn: psycopg.Connection, *, digits: str, limit: int) -> list[PassengerHit]:
-    """Passengers with a phone equal to (11 digits) or containing ``digits``.
+def search_by_phone(
+    conn: psycopg.Connection, *, digits: str, limit: int, alt_digits: str | None = None
+) -> list[PassengerHit]:
+    """Passengers with a phone equal to (11 digits) or containing ``digits`` (or ``alt_digits``,
+    another reading of the same input, ranked below).
 
-    A full number is an equality lookup; a partial one a ``LIKE '%digits%'`` that the trigram index
-    answers (the btree ``text_pattern_ops`` index serves prefixes starting with 7).
+    A full number is an equality lookup (btree); a partial one a ``LIKE '%digits%'`` that the
+    trigram index answers. Ranking: the whole number (score 1.0), then numbers that start with
+    the digits (0.75: "8 921 12" typed from the start), then the rest (0.5: a tail "45-67").
     """
     if len(digits) == 11:
-        cond, param = "phone_norm = %(d)s", digits
+        cond = "phone_norm = %(d)s"
+    elif alt_digits:
+        cond = "(phone_norm LIKE '%%' || %(d)s || '%%' OR phone_norm LIKE '%%' || %(a)s || '%%')"
     else:
-        cond, param = "phone_norm LIKE '%%' || %(d)s || '%%'", digits
+        cond = "phone_norm LIKE '%%' || %(d)s || '%%'"
     rows = fetch_all(
         conn,
-        _HIT_SELECT + "CASE WHEN m.exact THEN 1.0 ELSE 0.5 END AS score"
-        " FROM (SELECT passenger_id, bool_or(phone_norm = %(d)s) AS exact FROM passenger_phones"
-        f"       WHERE {cond} GROUP BY passenger_id LIMIT %(cap)s) m"
+        _HIT_SELECT + "CASE WHEN m.exact THEN 1.0 WHEN m.prefix THEN 0.75 ELSE 0.5 END AS score"
+        " FROM (SELECT passenger_id, bool_or(phone_norm = %(d)s) AS exact,"
+        "       bool_or(phone_norm LIKE %(d)s || '%%') AS prefix FROM passenger_phones"
+        f"       WHERE {cond} GROUP BY passenger_id"
+        "       ORDER BY exact DESC, prefix DESC LIMIT %(cap)s) m"
         " JOIN passengers p ON p.id = m.passenger_id"
-        " ORDER BY m.exact DESC, p.active DESC, p.name_norm LIMIT %(limit)s",
-        {"d": param, "limit": limit, "cap": max(limit * 10, 200)},
+        " ORDER BY m.exact DESC, m.prefix DESC, p.active DESC, p.name_norm LIMIT %(limit)s",
+        {"d": digits, "a": alt_digits, "limit": limit, "cap": max(limit * 10, 200)},
     )
     return [PassengerHit.model_validate(r) for r in rows]
 

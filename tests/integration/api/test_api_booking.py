@@ -313,8 +313,14 @@ def test_recurring_refuses_over_quota_dates(api):
 def test_passenger_card_shows_trips_left(api, ids):
     api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1)))
     q = api.ok("GET", f"passengers/{ids['passenger']}/quota", role="operator")
-    assert q["category"] == "disabled_2" and q["quota"]["month_left"] == 3 and q["quota"]["month_used"] == 1
-    q = api.ok("GET", f"passengers/{ids['passenger']}/quota", params={"at": "2026-04-02T10:00:00+03:00"})
+    assert (
+        q["category"] == "disabled_2"
+        and q["quota"]["month_left"] == 3
+        and q["quota"]["month_used"] == 1
+    )
+    q = api.ok(
+        "GET", f"passengers/{ids['passenger']}/quota", params={"at": "2026-04-02T10:00:00+03:00"}
+    )
     assert q["quota"]["month_left"] == 4 and q["quota"]["year_used"] == 1
     r = api.get(f"passengers/{ids['passenger']}/quota", params={"object_type": "casino"})
     assert r.status_code == 422

@@ -65,6 +65,8 @@ def test_partial_phone(api, people):
     assert set(_search(api, phone="8 921")) == {people[0], people[1]}
     assert set(_search(api, query="555-66")) == {people[1]}
     assert _search(api, phone="0000000") == []
+    # a fragment from the middle that starts with 8: both readings are searched
+    assert _search(api, phone="876-543") == [people[1]]
     r = api.post("passengers/search", json={"phone": "12"})
     assert r.status_code == 422 and "не менее 4 цифр" in r.json()["detail"]
 
