@@ -551,59 +551,6 @@ def _query(  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _unpack(s, t, meet, pf, pb, e_tail, e_head, e_c1, e_c2, m0):  # type: ignore[no-untyped-def]
-    """Original edge ids along the path found by :func:`_query`, in travel order."""
-    # CH edges s -> meet (collected backwards) then meet -> t
-    up = np.empty(64, np.int64)
-    nu = 0
-    x = meet
-    while x != s:
-        e = pf[x]
-        if nu >= up.shape[0]:
-            up = _grow(up, 2 * nu, 0)
-        up[nu] = e
-        nu += 1
-        x = e_tail[e]
-    ch_edges = np.empty(64, np.int64)
-    nc = 0
-    for i in range(nu - 1, -1, -1):
-        if nc >= ch_edges.shape[0]:
-            ch_edges = _grow(ch_edges, 2 * nc, 0)
-        ch_edges[nc] = up[i]
-        nc += 1
-    x = meet
-    while x != t:
-        e = pb[x]
-        if nc >= ch_edges.shape[0]:
-            ch_edges = _grow(ch_edges, 2 * nc, 0)
-        ch_edges[nc] = e
-        nc += 1
-        x = e_head[e]
-    out = np.empty(max(16, 4 * nc), np.int64)
-    no = 0
-    stack = np.empty(64, np.int64)
-    for i in range(nc):
-        sp = 0
-        stack[sp] = ch_edges[i]
-        sp += 1
-        while sp > 0:
-            sp -= 1
-            e = stack[sp]
-            if e < m0:
-                if no >= out.shape[0]:
-                    out = _grow(out, 2 * no, 0)
-                out[no] = e
-                no += 1
-            else:
-                if sp + 2 > stack.shape[0]:
-                    stack = _grow(stack, 2 * stack.shape[0], 0)
-                stack[sp] = e_c2[e]
-                stack[sp + 1] = e_c1[e]
-                sp += 2
-    return out[:no]
-
-
-@nb.njit(cache=True)
 def _reset(nt, touched, df, db, pf, pb):  # type: ignore[no-untyped-def]
     for i in range(nt):
         x = touched[i]

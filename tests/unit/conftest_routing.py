@@ -17,7 +17,11 @@ __all__ = ["heidelberg", "murino", "osm_dir", "routing_cache"]
 
 @pytest.fixture(scope="session")
 def routing_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("routing-cache")
+    # one directory for the whole session: fixtures star-imported into several test modules
+    # are separate fixture instances, but the second one then only loads the cached graph
+    path = tmp_path_factory.getbasetemp() / "routing-cache"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")
