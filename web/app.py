@@ -63,8 +63,8 @@ def _document_errors(app: FastAPI) -> None:
 
 def create_app(
     settings: Settings | None = None,
-    *,
     graph: Any = None,
+    *,
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the app.
