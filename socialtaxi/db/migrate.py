@@ -122,7 +122,7 @@ def upgrade(
 def ensure_database(url: str) -> bool:
     """Create the database named in ``url`` if it does not exist; return whether it was created."""
     info = psycopg.conninfo.conninfo_to_dict(url)
-    name = info.get("dbname")
+    name = str(info.get("dbname") or "")
     if not name:
         return False
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
