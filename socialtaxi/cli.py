@@ -22,7 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Схема базы данных: миграции, справочники, обслуживание.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Схема базы данных: миграции, справочники, обслуживание.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 
 
@@ -111,14 +113,17 @@ def db_maintain() -> None:
 
 
 @app.command("rules")
-def rules_check(path: str = typer.Argument(None, help="Файл правил (по умолчанию из настроек)")) -> None:
+def rules_check(
+    path: str = typer.Argument(None, help="Файл правил (по умолчанию из настроек)"),
+) -> None:
     """Validate a rules file."""
     try:
         rules = load_rules(path or get_settings().rules_file)
     except RulesError as exc:
         fail(str(exc))
     typer.echo(
-        f"Правила {rules.region}, версия {rules.version}: категорий {len(rules.benefit_categories)},"
+        f"Правила {rules.region}, версия {rules.version}:"
+        f" категорий {len(rules.benefit_categories)},"
         f" типов объектов {len(rules.social_object_types)}, тарифов {len(rules.tariffs)}"
     )
 

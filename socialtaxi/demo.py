@@ -43,19 +43,33 @@ def _seed(conn, *, graph, rules, today: date, seed: int) -> dict[str, int]:  # t
     admin = users["admin"]
     data = demo_dataset(graph.node_lat, graph.node_lon, today=today, seed=seed)
     carriers = [
-        registry.create_entry(conn, table="carriers", data=models.CarrierIn(**c), rules=rules, actor=admin)
+        registry.create_entry(
+            conn, table="carriers", data=models.CarrierIn(**c), rules=rules, actor=admin
+        )
         for c in data.carriers
     ]
     for v in data.vehicles:
         fields = {k: val for k, val in v.items() if k != "carrier"}
-        registry.create_entry(conn, table="vehicles", rules=rules, actor=admin,
-                              data=models.VehicleIn(carrier_id=carriers[v["carrier"]].id, **fields))
+        registry.create_entry(
+            conn,
+            table="vehicles",
+            rules=rules,
+            actor=admin,
+            data=models.VehicleIn(carrier_id=carriers[v["carrier"]].id, **fields),
+        )
     for d in data.drivers:
         fields = {k: val for k, val in d.items() if k != "carrier"}
-        registry.create_entry(conn, table="drivers", rules=rules, actor=admin,
-                              data=models.DriverIn(carrier_id=carriers[d["carrier"]].id, **fields))
+        registry.create_entry(
+            conn,
+            table="drivers",
+            rules=rules,
+            actor=admin,
+            data=models.DriverIn(carrier_id=carriers[d["carrier"]].id, **fields),
+        )
     objects = [
-        registry.create_entry(conn, table="social_objects", data=models.SocialObjectIn(**o), rules=rules, actor=admin)
+        registry.create_entry(
+            conn, table="social_objects", data=models.SocialObjectIn(**o), rules=rules, actor=admin
+        )
         for o in data.objects
     ]
     passengers = [
@@ -68,21 +82,29 @@ def _seed(conn, *, graph, rules, today: date, seed: int) -> dict[str, int]:  # t
     booked = 0
     for i, p in enumerate(passengers[:15]):
         allowed = rules.category(p.benefits[0].category).allowed_object_types
-        dest = next((o for o in objects[i % len(objects):] + objects if o.object_type in allowed), None)
+        dest = next(
+            (o for o in objects[i % len(objects) :] + objects if o.object_type in allowed), None
+        )
         if dest is None:
             continue
         local = datetime.combine(today + timedelta(days=1), dtime(8 + i % 10, (i * 20) % 60), tz)
-        req = booking.TripRequest(passenger_id=p.id, destination_id=dest.id,
-                                  pickup_at=local.astimezone(UTC), companions=0)
+        req = booking.TripRequest(
+            passenger_id=p.id, destination_id=dest.id, pickup_at=local.astimezone(UTC), companions=0
+        )
         try:
-            booking.book_trip(conn, req=req, rules=rules, graph=graph, actor=operator,
-                              now=datetime.now(UTC))
+            booking.book_trip(
+                conn, req=req, rules=rules, graph=graph, actor=operator, now=datetime.now(UTC)
+            )
             booked += 1
         except DispatchError:
             continue  # e.g. a passenger whose needs the demo fleet cannot meet
     conn.commit()
-    return {"passengers": len(passengers), "objects": len(objects), "vehicles": len(data.vehicles),
-            "trips": booked}
+    return {
+        "passengers": len(passengers),
+        "objects": len(objects),
+        "vehicles": len(data.vehicles),
+        "trips": booked,
+    }
 
 
 def _wait_http(url: str, timeout_s: float) -> bool:
@@ -99,12 +121,20 @@ def _wait_http(url: str, timeout_s: float) -> bool:
 def register(root: typer.Typer) -> None:
     @root.command("demo")
     def demo(
-        map_path: Path = typer.Option(None, "--map", help="OSM-файл (.osm, .osm.gz, .osm.bz2, .osm.pbf)"),
-        place: str = typer.Option(None, "--place", help="Скачать карту по названию (нужен интернет)"),
+        map_path: Path = typer.Option(
+            None, "--map", help="OSM-файл (.osm, .osm.gz, .osm.bz2, .osm.pbf)"
+        ),
+        place: str = typer.Option(
+            None, "--place", help="Скачать карту по названию (нужен интернет)"
+        ),
         seed: int = typer.Option(7, help="Зерно генератора демо-данных"),
         port: int = typer.Option(None, help="Порт веб-сервера"),
-        serve: bool = typer.Option(True, "--serve/--no-serve", help="Запустить веб и приём телеметрии"),
-        duration_s: float = typer.Option(0, "--duration", help="Остановиться через N секунд (0 — по Ctrl-C)"),
+        serve: bool = typer.Option(
+            True, "--serve/--no-serve", help="Запустить веб и приём телеметрии"
+        ),
+        duration_s: float = typer.Option(
+            0, "--duration", help="Остановиться через N секунд (0 — по Ctrl-C)"
+        ),
     ) -> None:
         """Migrate, import the map, seed demo data, then run web and ingest until Ctrl-C."""
         from config.rules import load_rules
@@ -162,7 +192,10 @@ def register(root: typer.Typer) -> None:
             if _wait_http(f"{base}/health", 60):
                 logins = ", ".join(u for u, _, _ in DEMO_USERS)
                 typer.echo(f"\nВеб: {base}/api/v1/docs  (логины: {logins}; пароль {DEMO_PASSWORD})")
-                typer.echo(f"MQTT: {s.mqtt_host}:{s.mqtt_port}, топики {s.mqtt_topic_prefix}/vehicles/demo-001/position")
+                typer.echo(
+                    f"MQTT: {s.mqtt_host}:{s.mqtt_port},"
+                    f" топики {s.mqtt_topic_prefix}/vehicles/demo-001/position"
+                )
                 typer.echo("Остановить: Ctrl-C\n")
             else:
                 typer.echo("Ошибка: веб-сервер не запустился", err=True)

@@ -14,14 +14,38 @@ import numpy as np
 
 from dispatch.identity import snils_checksum
 
-LAST = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
-        "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров"]
+LAST = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+]
 FIRST_M = ["Иван", "Пётр", "Николай", "Алексей", "Сергей", "Виктор", "Михаил", "Владимир"]
 FIRST_F = ["Анна", "Мария", "Елена", "Ольга", "Татьяна", "Наталья", "Галина", "Валентина"]
 MIDDLE_M = ["Иванович", "Петрович", "Николаевич", "Сергеевич", "Михайлович"]
 MIDDLE_F = ["Ивановна", "Петровна", "Николаевна", "Сергеевна", "Михайловна"]
-STREETS = ["Оборонная ул.", "Новая ул.", "Петровский б-р", "Воронцовский б-р", "Охтинская аллея",
-           "Школьная ул.", "Центральная ул.", "Екатерининская ул."]
+STREETS = [
+    "Оборонная ул.",
+    "Новая ул.",
+    "Петровский б-р",
+    "Воронцовский б-р",
+    "Охтинская аллея",
+    "Школьная ул.",
+    "Центральная ул.",
+    "Екатерининская ул.",
+]
 
 OBJECTS = [
     ("medical", "Поликлиника № {n}"),
@@ -38,8 +62,14 @@ OBJECTS = [
     ("medical", "Стоматологическая поликлиника"),
 ]
 
-CATEGORIES = ["disabled_1", "disabled_2", "age_80_plus", "veteran_wwii", "hemodialysis",
-              "disabled_child"]
+CATEGORIES = [
+    "disabled_1",
+    "disabled_2",
+    "age_80_plus",
+    "veteran_wwii",
+    "hemodialysis",
+    "disabled_child",
+]
 
 DEMO_USERS = [
     ("operator", "Оператор (демо)", ["operator"]),
@@ -79,52 +109,93 @@ def demo_dataset(
 ) -> DemoData:
     """Demo registries on random graph nodes (so every address is on the road network)."""
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(node_lat), size=passengers + len(OBJECTS), replace=len(node_lat) < passengers + len(OBJECTS))
+    picks = rng.choice(
+        len(node_lat),
+        size=passengers + len(OBJECTS),
+        replace=len(node_lat) < passengers + len(OBJECTS),
+    )
     lat, lon = node_lat[picks], node_lon[picks]
     data = DemoData()
     for i, (otype, name) in enumerate(OBJECTS):
         j = passengers + i
-        data.objects.append({
-            "name": name.format(n=i + 1), "object_type": otype, "address": _address(rng),
-            "lat": float(lat[j]), "lon": float(lon[j]), "radius_m": 120.0,
-        })
+        data.objects.append(
+            {
+                "name": name.format(n=i + 1),
+                "object_type": otype,
+                "address": _address(rng),
+                "lat": float(lat[j]),
+                "lon": float(lon[j]),
+                "radius_m": 120.0,
+            }
+        )
     for i in range(passengers):
         female = bool(rng.integers(2))
         last = LAST[rng.integers(len(LAST))] + ("а" if female else "")
         first = (FIRST_F if female else FIRST_M)[rng.integers(8)]
         middle = (MIDDLE_F if female else MIDDLE_M)[rng.integers(5)]
         category = CATEGORIES[i % len(CATEGORIES)]
-        age = 9 if category == "disabled_child" else (85 if category == "age_80_plus" else int(rng.integers(45, 95)))
+        age = (
+            9
+            if category == "disabled_child"
+            else (85 if category == "age_80_plus" else int(rng.integers(45, 95)))
+        )
         birth = today - timedelta(days=365 * age + int(rng.integers(0, 365)))
-        data.passengers.append({
-            "last_name": last, "first_name": first, "middle_name": middle,
-            "birth_date": birth,
-            "phones": [f"+7 921 {rng.integers(100, 999)}-{rng.integers(10, 99)}-{rng.integers(10, 99)}"],
-            "snils": _snils(rng),
-            "home_address": _address(rng), "home_lat": float(lat[i]), "home_lon": float(lon[i]),
-            "wheelchair": bool(i % 7 == 3), "walker": bool(i % 5 == 1),
-            "visually_impaired": bool(i % 11 == 4), "needs_companion": False,
-            "benefits": [{"category": category, "valid_from": today - timedelta(days=365),
-                          "valid_to": None}],
-        })
-    data.carriers.extend([
-        {"name": "ООО «Соцтранс» (демо)", "inn": "4703000001", "contract_no": "СТ-2026/1"},
-        {"name": "АО «Доступная среда» (демо)", "inn": "4703000002", "contract_no": "СТ-2026/2"},
-    ])
+        data.passengers.append(
+            {
+                "last_name": last,
+                "first_name": first,
+                "middle_name": middle,
+                "birth_date": birth,
+                "phones": [
+                    f"+7 921 {rng.integers(100, 999)}-{rng.integers(10, 99)}-{rng.integers(10, 99)}"
+                ],
+                "snils": _snils(rng),
+                "home_address": _address(rng),
+                "home_lat": float(lat[i]),
+                "home_lon": float(lon[i]),
+                "wheelchair": bool(i % 7 == 3),
+                "walker": bool(i % 5 == 1),
+                "visually_impaired": bool(i % 11 == 4),
+                "needs_companion": False,
+                "benefits": [
+                    {
+                        "category": category,
+                        "valid_from": today - timedelta(days=365),
+                        "valid_to": None,
+                    }
+                ],
+            }
+        )
+    data.carriers.extend(
+        [
+            {"name": "ООО «Соцтранс» (демо)", "inn": "4703000001", "contract_no": "СТ-2026/1"},
+            {
+                "name": "АО «Доступная среда» (демо)",
+                "inn": "4703000002",
+                "contract_no": "СТ-2026/2",
+            },
+        ]
+    )
     letters = "АВЕКМНОРСТУХ"
     for i in range(vehicles):
         van = i % 4 == 0
-        plate = (f"{letters[i % 12]}{100 + i}{letters[(i * 5) % 12]}{letters[(i * 7) % 12]}47")
-        data.vehicles.append({
-            "carrier": i % 2, "plate": plate,
-            "vehicle_type": "wheelchair_van" if van else "car",
-            "seats": 3 if van else 4, "wheelchair_places": 1 if van else 0,
-            "model": "ГАЗель Next (демо)" if van else "Lada Largus (демо)",
-            "mqtt_id": f"demo-{i + 1:03d}",
-        })
-        data.drivers.append({
-            "carrier": i % 2,
-            "full_name": f"{LAST[(i * 3) % len(LAST)]} {FIRST_M[i % 8]} (водитель, демо)",
-            "license_no": f"47 00 {100000 + i}",
-        })
+        plate = f"{letters[i % 12]}{100 + i}{letters[(i * 5) % 12]}{letters[(i * 7) % 12]}47"
+        data.vehicles.append(
+            {
+                "carrier": i % 2,
+                "plate": plate,
+                "vehicle_type": "wheelchair_van" if van else "car",
+                "seats": 3 if van else 4,
+                "wheelchair_places": 1 if van else 0,
+                "model": "ГАЗель Next (демо)" if van else "Lada Largus (демо)",
+                "mqtt_id": f"demo-{i + 1:03d}",
+            }
+        )
+        data.drivers.append(
+            {
+                "carrier": i % 2,
+                "full_name": f"{LAST[(i * 3) % len(LAST)]} {FIRST_M[i % 8]} (водитель, демо)",
+                "license_no": f"47 00 {100000 + i}",
+            }
+        )
     return data

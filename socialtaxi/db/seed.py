@@ -11,7 +11,8 @@ def sync_rules(conn: psycopg.Connection, rules: Rules) -> int:
     """Upsert the benefit categories of ``rules`` into the database; return how many."""
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO benefit_categories (code, name, monthly_limit, yearly_limit, rules_version)"
+            "INSERT INTO benefit_categories"
+            " (code, name, monthly_limit, yearly_limit, rules_version)"
             " VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
             " monthly_limit = EXCLUDED.monthly_limit, yearly_limit = EXCLUDED.yearly_limit,"

@@ -191,7 +191,9 @@ class PartitionedStore:
         for stmt in partition_parent_ddl(self.spec):
             conn.execute(stmt)  # type: ignore[arg-type]
         now = datetime.now(UTC)
-        self.ensure_range(conn, now - timedelta(days=1), now + timedelta(days=self.spec.create_ahead_days))
+        self.ensure_range(
+            conn, now - timedelta(days=1), now + timedelta(days=self.spec.create_ahead_days)
+        )
 
     def ensure_range(self, conn: psycopg.Connection, start: datetime, end: datetime) -> None:
         wanted = partitions_to_create(self.spec, self._known, start, end)

@@ -11,7 +11,10 @@ def _demo(db_url, cache, osm):
     env = {**os.environ, "SOCIALTAXI_DATABASE_URL": db_url, "SOCIALTAXI_MAP_CACHE_DIR": str(cache)}
     return subprocess.run(
         [sys.executable, "-m", "socialtaxi", "demo", "--map", str(osm), "--no-serve"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -22,7 +25,8 @@ def test_demo_seeds_once_and_books_trips(empty_db_url, tmp_path, shared_data):
     assert "Демо-данные: passengers 40" in first.stdout
     with psycopg.connect(empty_db_url) as conn:
         n_trips, n_routed = conn.execute(
-            "SELECT count(*), count(planned_route) FROM trips WHERE status = 'booked'").fetchone()
+            "SELECT count(*), count(planned_route) FROM trips WHERE status = 'booked'"
+        ).fetchone()
         roles = {r[0] for r in conn.execute("SELECT role FROM user_roles").fetchall()}
         vehicles = conn.execute("SELECT count(*) FROM vehicles").fetchone()[0]
     assert n_trips >= 10 and n_routed == n_trips

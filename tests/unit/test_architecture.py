@@ -7,8 +7,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("psycopg", "psycopg_pool", "paho", "fastapi", "starlette", "folium", "uvicorn",
-             "config.settings", "requests", "httpx")
+FORBIDDEN = (
+    "psycopg",
+    "psycopg_pool",
+    "paho",
+    "fastapi",
+    "starlette",
+    "folium",
+    "uvicorn",
+    "config.settings",
+    "requests",
+    "httpx",
+)
 
 PURE_MODULES = [
     "config/rules.py",

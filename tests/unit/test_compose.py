@@ -31,7 +31,9 @@ def test_app_environment_names_match_settings():
 
 def test_database_url_points_at_the_db_service():
     url = SERVICES["web"]["environment"]["SOCIALTAXI_DATABASE_URL"]
-    assert re.match(r"postgresql://socialtaxi:\$\{POSTGRES_PASSWORD[^}]*\}@db:5432/socialtaxi$", url)
+    assert re.match(
+        r"postgresql://socialtaxi:\$\{POSTGRES_PASSWORD[^}]*\}@db:5432/socialtaxi$", url
+    )
     assert SERVICES["web"]["environment"]["SOCIALTAXI_MQTT_HOST"] == "mqtt"
     assert SERVICES["web"]["environment"]["SOCIALTAXI_MODE"] == "production"
 
@@ -71,4 +73,6 @@ def test_mosquitto_requires_passwords_and_vehicle_acl():
     acl = (REPO / "deploy/mosquitto/acl").read_text()
     # Each vehicle may publish only under its own id (%u = its user name).
     assert re.search(r"^pattern write socialtaxi/v1/vehicles/%u/position$", acl, re.M)
-    assert not re.search(r"^topic write socialtaxi/v1/vehicles/#$", acl.split("user simulator")[0], re.M)
+    assert not re.search(
+        r"^topic write socialtaxi/v1/vehicles/#$", acl.split("user simulator")[0], re.M
+    )

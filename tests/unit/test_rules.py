@@ -44,24 +44,53 @@ def test_valid_copy_round_trips(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "field", "reason"),
     [
-        (lambda d: d["benefit_categories"][1].update(monthly_limit=-1),
-         "benefit_categories.1.monthly_limit", "greater than or equal to 0"),
-        (lambda d: d["co_payment"]["category_shares"].append({"category": "martian", "share_pct": 5}),
-         "co_payment.category_shares.2.category", "unknown benefit category 'martian'"),
-        (lambda d: d["co_payment"]["bands"][0].update(share_pct=120),
-         "co_payment.bands.0.share_pct", "less than or equal to 100"),
-        (lambda d: d["benefit_categories"][0]["allowed_object_types"].append("casino"),
-         "benefit_categories.0.allowed_object_types", "unknown social object type 'casino'"),
-        (lambda d: d["tariffs"][0].update(per_km_kop=-5),
-         "tariffs.0.per_km_kop", "greater than or equal to 0"),
-        (lambda d: d["benefit_categories"].append(dict(d["benefit_categories"][0])),
-         "benefit_categories.6.code", "duplicate code 'disabled_1'"),
-        (lambda d: d["booking"].update(service_end="06:00:00"),
-         "booking", "service_end must be after service_start"),
-        (lambda d: d["audit"].pop("deviation_corridor_m"),
-         "audit.deviation_corridor_m", "Field required"),
-        (lambda d: d["benefit_categories"][5].update(yearly_limit=3),
-         "benefit_categories.5.yearly_limit", "must not be below monthly_limit"),
+        (
+            lambda d: d["benefit_categories"][1].update(monthly_limit=-1),
+            "benefit_categories.1.monthly_limit",
+            "greater than or equal to 0",
+        ),
+        (
+            lambda d: d["co_payment"]["category_shares"].append(
+                {"category": "martian", "share_pct": 5}
+            ),
+            "co_payment.category_shares.2.category",
+            "unknown benefit category 'martian'",
+        ),
+        (
+            lambda d: d["co_payment"]["bands"][0].update(share_pct=120),
+            "co_payment.bands.0.share_pct",
+            "less than or equal to 100",
+        ),
+        (
+            lambda d: d["benefit_categories"][0]["allowed_object_types"].append("casino"),
+            "benefit_categories.0.allowed_object_types",
+            "unknown social object type 'casino'",
+        ),
+        (
+            lambda d: d["tariffs"][0].update(per_km_kop=-5),
+            "tariffs.0.per_km_kop",
+            "greater than or equal to 0",
+        ),
+        (
+            lambda d: d["benefit_categories"].append(dict(d["benefit_categories"][0])),
+            "benefit_categories.6.code",
+            "duplicate code 'disabled_1'",
+        ),
+        (
+            lambda d: d["booking"].update(service_end="06:00:00"),
+            "booking",
+            "service_end must be after service_start",
+        ),
+        (
+            lambda d: d["audit"].pop("deviation_corridor_m"),
+            "audit.deviation_corridor_m",
+            "Field required",
+        ),
+        (
+            lambda d: d["benefit_categories"][5].update(yearly_limit=3),
+            "benefit_categories.5.yearly_limit",
+            "must not be below monthly_limit",
+        ),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
     ],
 )

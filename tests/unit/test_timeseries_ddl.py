@@ -42,7 +42,10 @@ def test_partitions_to_create_cover_the_range_by_utc_day():
     end = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     existing = {partition_name(spec, start.date())}
     out = partitions_to_create(spec, existing, start, end)
-    assert [name for name, _, _ in out] == ["vehicle_positions_p20261130", "vehicle_positions_p20261201"]
+    assert [name for name, _, _ in out] == [
+        "vehicle_positions_p20261130",
+        "vehicle_positions_p20261201",
+    ]
     name, lo, hi = out[0]
     assert lo == datetime(2026, 11, 30, tzinfo=UTC) and hi == datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -86,10 +89,15 @@ def test_timescale_is_chosen_when_the_extension_is_available():
     conn = _RecordingConn(timescale=True)
     store = create_series(conn, spec)
     assert store.backend == "timescaledb"
-    issued = [s for s in conn.statements if "timeseries_tables" not in s and "pg_available" not in s]
+    issued = [
+        s for s in conn.statements if "timeseries_tables" not in s and "pg_available" not in s
+    ]
     assert issued == timescale_ddl(spec)
     assert any("INSERT INTO timeseries_tables" in s for s in conn.statements)
     # Without the extension the partitioned store is chosen ...
     assert store_for(_RecordingConn(timescale=False), spec).backend == "partitioned"
     # ... and what was recorded at creation wins over detection later.
-    assert store_for(_RecordingConn(timescale=True, recorded_backend="partitioned"), spec).backend == "partitioned"
+    assert (
+        store_for(_RecordingConn(timescale=True, recorded_backend="partitioned"), spec).backend
+        == "partitioned"
+    )
