@@ -9,7 +9,7 @@ the largest relative cost difference on the sampled pairs, and the loaded graph'
 
 Usage::
 
-    .venv/bin/python bench/routing.py [--cache-dir DIR] [--grid-side 317] [--nx-pairs 40]
+    .venv/bin/python bench/routing.py [--cache-dir DIR] [--grid-side 317] [--nx-pairs 100]
 
 The first run imports and contracts every graph (Porto and the grid take a minute or two each);
 later runs load the cache.
@@ -156,7 +156,7 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache/socialtaxi/bench")
     ap.add_argument("--grid-side", type=int, default=317, help="317 -> 100,489 nodes")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--nx-pairs", type=int, default=40)
+    ap.add_argument("--nx-pairs", type=int, default=100)
     ap.add_argument("--ours-pairs", type=int, default=1000)
     ap.add_argument("--only", nargs="*", help="subset of graph names")
     args = ap.parse_args()

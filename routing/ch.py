@@ -1019,10 +1019,14 @@ class Hierarchy:
         """Fresh scratch buffers for :meth:`path` (one per thread)."""
         return _Workspace(self.n, self.f_to.shape[0], self.b_to.shape[0])
 
+    def query(self, s: int, t: int, ws: _Workspace) -> tuple[float, int]:
+        """Lean query: ``(cost, k)``; the path is in ``ws.out_edges[:k]`` and
+        ``ws.out_nodes[:k + 1]`` until the next query on ``ws``; ``k = -1`` if unreachable."""
+        return _route_entry()(s, t, self._ints, self._floats, ws.wf, ws.wi, self.n, self.m0)  # type: ignore[no-any-return]
+
     def path(self, s: int, t: int, ws: _Workspace) -> PathResult | None:
         """Fastest path from node ``s`` to node ``t``, or None when ``t`` is unreachable."""
-        ints, floats = self._ints, self._floats
-        cost, k = _route_entry()(s, t, ints, floats, ws.wf, ws.wi, self.n, self.m0)
+        cost, k = self.query(s, t, ws)
         if k < 0:
             return None
         return PathResult(

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components
 
-from routing.ch import Hierarchy, _route_entry
+from routing.ch import Hierarchy
 from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
@@ -436,11 +436,8 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
-        h = self.hierarchy
         ws = self._workspace()
-        cost, k = _route_entry()(
-            int(orig_index), int(dest_index), h._ints, h._floats, ws.wf, ws.wi, h.n, h.m0
-        )
+        cost, k = self.hierarchy.query(int(orig_index), int(dest_index), ws)
         if k < 0:
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
         return cost, self.node_id[ws.out_nodes[: k + 1]].tolist()
