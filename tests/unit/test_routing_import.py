@@ -136,6 +136,7 @@ def test_import_graph_rewrites_the_cache(osm_dir, tmp_path):
     assert cache_path(osm_dir / "moscow_center.osm.gz", tmp_path, "k").name.startswith("moscow")
 
 
+@pytest.mark.filterwarnings("ignore::Warning")  # pandas deprecations inside osmnx's XML writer
 def test_fetch_saves_osm_xml_that_imports_offline(osm_dir, tmp_path, monkeypatch):
     """The download path minus the download: osmnx's graph_from_place is replaced by a local
     build, the rest (save as OSM XML, import, cache) runs for real."""
