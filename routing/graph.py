@@ -324,6 +324,14 @@ class RoadGraph:
         )
         return g
 
+    def warm_up(self) -> RoadGraph:
+        """Build the snapping index and load the compiled search code now, not on the first
+        request (a service calls this at start-up). Returns ``self``."""
+        self._snapper()
+        self.route_nodes(0, 0)
+        self.matrix_nodes([0], [0])
+        return self
+
     # ---- snapping ------------------------------------------------------------------------
 
     def _snapper(self) -> tuple[Transformer, shapely.STRtree, np.ndarray, np.ndarray]:

@@ -158,6 +158,7 @@ def test_path_coords_drops_the_shared_joints():
 
 
 def test_graph_facts(murino: RoadGraph):
+    assert murino.warm_up() is murino
     lat0, lon0, lat1, lon1 = murino.bounds
     assert lat0 < A[0] < lat1 and lon0 < A[1] < lon1
     assert murino.node_count == murino.node_id.size and murino.edge_count == murino.edge_u.size
