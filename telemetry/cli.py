@@ -17,12 +17,14 @@ def register(root: typer.Typer) -> None:
     @root.command("ingest")
     def ingest(
         client_id: str = typer.Option(
-            None, help="MQTT client id (default: setting mqtt_client_id). Keep it stable per "
-            "instance: the broker keeps the persistent session under it."
+            None,
+            help="MQTT client id (default: setting mqtt_client_id). Keep it stable per "
+            "instance: the broker keeps the persistent session under it.",
         ),
         share_group: str = typer.Option(
-            None, help="Shared-subscription group (default: setting mqtt_share_group; "
-            "'-' for a plain subscription)."
+            None,
+            help="Shared-subscription group (default: setting mqtt_share_group; "
+            "'-' for a plain subscription).",
         ),
         owntracks_prefix: str = typer.Option(
             "owntracks", help="Topic root of OwnTracks devices ('-' to ignore OwnTracks)."
@@ -35,7 +37,9 @@ def register(root: typer.Typer) -> None:
         ),
         log_every: float = typer.Option(30.0, min=1, help="Log the counters every N seconds."),
         receive_maximum: int = typer.Option(
-            65535, min=1, max=65535,
+            65535,
+            min=1,
+            max=65535,
             help="Unacknowledged messages the broker may send us (the backlog while the "
             "database is down).",
         ),
@@ -103,7 +107,9 @@ def register(root: typer.Typer) -> None:
                 raise typer.Exit(1) from None
         log.info(
             "ingest %s (pid %d, host %s): topics %s, metrics %s",
-            client_id or s.mqtt_client_id, os.getpid(), socket.gethostname(),
+            client_id or s.mqtt_client_id,
+            os.getpid(),
+            socket.gethostname(),
             ", ".join(subscriptions(s.mqtt_topic_prefix, ot)),
             f"http://{metrics_host}:{metrics_port}/metrics" if server else "off",
         )

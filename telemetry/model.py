@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -46,14 +47,16 @@ class Source(StrEnum):
     OWNTRACKS = "owntracks"
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
+class Fix(NamedTuple):
     """One GPS fix as the device reported it.
 
-    ``lat``/``lon`` are WGS 84 degrees; optional fields are ``None`` when not reported.
+    ``ts_us`` is the fix time in microseconds since the Unix epoch (UTC; :attr:`ts` gives the
+    aware datetime). ``lat``/``lon`` are WGS 84 degrees; optional fields are ``None`` when not
+    reported. An immutable named tuple rather than a frozen dataclass: ingest builds tens of
+    thousands per second and the tuple is three times cheaper to make.
     """
 
-    ts: datetime  # UTC, aware
+    ts_us: int
     lat: float
     lon: float
     speed_kmh: float | None = None
@@ -63,6 +66,10 @@ class Fix:
     odometer_m: float | None = None
     satellites: int | None = None
     source: Source = Source.NATIVE
+
+    @property
+    def ts(self) -> datetime:
+        return from_epoch_us(self.ts_us)
 
 
 class EventType(StrEnum):

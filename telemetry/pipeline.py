@@ -11,9 +11,10 @@ the result to :mod:`telemetry.store`. No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,6 @@ from telemetry.model import (
     Problem,
     Reason,
     VehicleEvent,
-    from_epoch_us,
     to_epoch_us,
 )
 from telemetry.plausibility import implausible_jumps
@@ -67,14 +67,35 @@ class LastFix:
     lon: float
 
 
-@dataclass(frozen=True, slots=True)
-class PositionRow:
+class PositionRow(NamedTuple):
     """A fix ready for ``vehicle_positions``."""
 
     vehicle_id: int
-    ts_us: int
     fix: Fix
     implausible: bool
+
+
+@dataclass(frozen=True)
+class Positions:
+    """The fixes of a batch to store, as columns: ``vehicle_id`` (int64) and ``implausible``
+    (bool) arrays aligned with ``fixes``."""
+
+    vehicle_id: np.ndarray
+    fixes: tuple[Fix, ...]
+    implausible: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fixes)
+
+    def rows(self) -> Iterator[PositionRow]:
+        for vid, fix, flag in zip(
+            self.vehicle_id.tolist(), self.fixes, self.implausible.tolist(), strict=True
+        ):
+            yield PositionRow(vid, fix, flag)
+
+    @property
+    def ts_us(self) -> np.ndarray:
+        return np.fromiter((f.ts_us for f in self.fixes), np.int64, len(self.fixes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +109,7 @@ class EventRow:
 class Processed:
     """The outcome of :func:`process` for one batch."""
 
-    positions: tuple[PositionRow, ...]
+    positions: Positions
     events: tuple[EventRow, ...]
     dead_letters: tuple[DeadLetter, ...]
     fixes_received: int  # fixes decoded (good or bad), over all messages
@@ -100,7 +121,15 @@ class Processed:
 # --- The work area the steps pass along ----------------------------------------------------------
 class _Item:
     __slots__ = (
-        "msg", "route", "fixes", "events", "index", "is_array", "problems", "vehicle_id", "rejected"
+        "msg",
+        "route",
+        "fixes",
+        "events",
+        "index",
+        "is_array",
+        "problems",
+        "vehicle_id",
+        "rejected",
     )
 
     def __init__(self, msg: Inbound) -> None:
@@ -120,6 +149,11 @@ class _Item:
         self.fixes, self.events = [], []
 
 
+_EMPTY_I = np.zeros(0, np.int64)
+_EMPTY_F = np.zeros(0, np.float64)
+_EMPTY_B = np.zeros(0, bool)
+
+
 @dataclass
 class _Batch:
     items: list[_Item]
@@ -127,12 +161,15 @@ class _Batch:
     vehicles: Mapping[str, int]
     last: Mapping[int, LastFix]
     fixes_received: int = 0
-    # filled by the column steps
-    rows: list[tuple[_Item, Fix]] = field(default_factory=list)
-    vid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    ts_us: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    keep: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    flags: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # the fix columns, filled by ``to_columns``
+    fixes: list[Fix] = field(default_factory=list)
+    item: np.ndarray = field(default_factory=lambda: _EMPTY_I)  # index into ``items``
+    pos: np.ndarray = field(default_factory=lambda: _EMPTY_I)  # position in the payload array
+    vid: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    ts_us: np.ndarray = field(default_factory=lambda: _EMPTY_I)
+    num: np.ndarray = field(default_factory=lambda: _EMPTY_F.reshape(0, 8))  # Fix[1:9], NaN=None
+    keep: np.ndarray = field(default_factory=lambda: _EMPTY_B)
+    flags: np.ndarray = field(default_factory=lambda: _EMPTY_B)
     duplicates: int = 0
 
     def live(self) -> list[_Item]:
@@ -155,7 +192,9 @@ def route_topic(batch: _Batch) -> None:
     """Work out what each topic addresses (position, event, OwnTracks) and the device id."""
     lim = batch.limits
     for it in batch.live():
-        it.route = parse_topic(it.msg.topic, prefix=lim.prefix, owntracks_prefix=lim.owntracks_prefix)
+        it.route = parse_topic(
+            it.msg.topic, prefix=lim.prefix, owntracks_prefix=lim.owntracks_prefix
+        )
         if it.route is None:
             it.reject(Reason.UNKNOWN_TOPIC, f"topic {it.msg.topic[:200]!r} is not ours")
 
@@ -173,6 +212,40 @@ def decode_payload(batch: _Batch) -> None:
             it.rejected = True
             if not d.problems:
                 it.problems.append(Problem(Reason.INVALID, "nothing to store"))
+
+
+def resolve_vehicle(batch: _Batch) -> None:
+    """Map the device id of the topic to ``vehicles.id``; unknown devices are refused."""
+    for it in batch.live():
+        assert it.route is not None
+        vid = batch.vehicles.get(it.route.device)
+        if vid is None:
+            it.reject(Reason.UNKNOWN_VEHICLE, f"no vehicle with mqtt_id {it.route.device[:100]!r}")
+        else:
+            it.vehicle_id = vid
+
+
+def to_columns(batch: _Batch) -> None:
+    """Lay the fixes of all live messages out as numpy columns for the vectorised steps."""
+    items = batch.items
+    live = [i for i, it in enumerate(items) if not it.rejected and it.fixes]
+    counts = np.fromiter((len(items[i].fixes) for i in live), np.int64, len(live))
+    fixes: list[Fix] = []
+    for i in live:
+        fixes.extend(items[i].fixes)
+    n = len(fixes)
+    batch.fixes = fixes
+    batch.item = np.repeat(np.asarray(live, np.int64), counts)
+    batch.pos = (
+        np.fromiter((p for i in live for p in items[i].index), np.int64, n) if n else _EMPTY_I
+    )
+    batch.vid = np.repeat(
+        np.fromiter((items[i].vehicle_id for i in live), np.int64, len(live)), counts
+    )
+    batch.ts_us = np.fromiter((f[0] for f in fixes), np.int64, n)
+    batch.num = np.array([f[1:9] for f in fixes], dtype=np.float64) if n else _EMPTY_F.reshape(0, 8)
+    batch.keep = np.ones(n, dtype=bool)
+    batch.flags = np.zeros(n, dtype=bool)
 
 
 def _range_problem(fix: Fix) -> tuple[Reason, str] | None:
@@ -202,99 +275,103 @@ def _time_problem(ts: datetime, received_at: datetime, lim: Limits) -> tuple[Rea
     return None
 
 
-def validate_values(batch: _Batch) -> None:
-    """Coordinates and fields in range, not a no-fix (0, 0), time neither too far ahead nor
-    beyond retention. A bad fix of an array is set aside; its neighbours go on."""
+def _bad_rows(batch: _Batch) -> np.ndarray:
+    """Vectorised: which fixes break a range or time rule (details are worked out later, for
+    those few rows only)."""
     lim = batch.limits
+    lat, lon, speed, heading, acc, hdop, odo, sats = batch.num.T
+    with np.errstate(invalid="ignore"):
+        bad = ~((lat >= -90) & (lat <= 90) & (lon >= -180) & (lon <= 180))
+        bad |= (lat == 0) & (lon == 0)
+        bad |= (speed < 0) | (speed > 1000) | (heading < 0) | (heading > 360)
+        bad |= (acc < 0) | (hdop < 0) | (odo < 0) | (sats < 0) | (sats > 255)
+    recv_us = np.fromiter(
+        (to_epoch_us(it.msg.received_at) for it in batch.items), np.int64, len(batch.items)
+    )[batch.item]
+    bad |= batch.ts_us > recv_us + int(lim.max_future_s * 1e6)
+    bad |= batch.ts_us < recv_us - int(lim.max_age_s * 1e6)
+    return bad
+
+
+def validate_values(batch: _Batch) -> None:
+    """Coordinates and fields in range, not a no-fix (0, 0), time neither further ahead than
+    ``max_future_s`` nor beyond retention. A bad fix of an array is set aside with its reason;
+    its neighbours go on."""
+    lim = batch.limits
+    if len(batch.fixes):
+        for r in np.nonzero(_bad_rows(batch))[0].tolist():
+            it = batch.items[int(batch.item[r])]
+            fix = batch.fixes[r]
+            bad = _range_problem(fix) or _time_problem(fix.ts, it.msg.received_at, lim)
+            if bad is None:  # NaN-safe double check disagreed: keep the fix
+                continue
+            it.problems.append(Problem(bad[0], bad[1], int(batch.pos[r]) if it.is_array else None))
+            batch.keep[r] = False
     for it in batch.live():
-        rcv = it.msg.received_at
-        arr = it.is_array
-        good_fixes = []
-        for i, fix in zip(it.index, it.fixes, strict=False):
-            bad = _range_problem(fix) or _time_problem(fix.ts, rcv, lim)
-            if bad:
-                it.problems.append(Problem(bad[0], bad[1], i if arr else None))
-            else:
-                good_fixes.append(fix)
-        good_events = []
+        if not it.events:
+            continue
+        good = []
         for i, ev in zip(it.index, it.events, strict=False):
             bad = None
-            if ev.lat is not None and ev.lon is not None and not (
-                -90 <= ev.lat <= 90 and -180 <= ev.lon <= 180
+            if (
+                ev.lat is not None
+                and ev.lon is not None
+                and not (-90 <= ev.lat <= 90 and -180 <= ev.lon <= 180)
             ):
                 bad = (Reason.OUT_OF_RANGE, f"coordinates out of range: {ev.lat}, {ev.lon}")
-            bad = bad or _time_problem(ev.ts, rcv, lim)
+            bad = bad or _time_problem(ev.ts, it.msg.received_at, lim)
             if bad:
-                it.problems.append(Problem(bad[0], bad[1], i if arr else None))
+                it.problems.append(Problem(bad[0], bad[1], i if it.is_array else None))
             else:
-                good_events.append(ev)
-        it.fixes, it.events = good_fixes, good_events
-        if not it.fixes and not it.events:
+                good.append(ev)
+        it.events = good
+        if not good:
             it.rejected = True
 
 
-def resolve_vehicle(batch: _Batch) -> None:
-    """Map the device id of the topic to ``vehicles.id``; unknown devices are refused."""
-    for it in batch.live():
-        assert it.route is not None
-        vid = batch.vehicles.get(it.route.device)
-        if vid is None:
-            it.reject(Reason.UNKNOWN_VEHICLE, f"no vehicle with mqtt_id {it.route.device[:100]!r}")
-        else:
-            it.vehicle_id = vid
-
-
 def drop_duplicates(batch: _Batch) -> None:
-    """Lay the fixes out as columns and drop repeats of (vehicle, time) inside the batch (the
-    database drops repeats of earlier batches: ``ON CONFLICT DO NOTHING``)."""
-    rows = [(it, f) for it in batch.live() for f in it.fixes]
-    batch.rows = rows
-    n = len(rows)
-    batch.vid = np.fromiter((it.vehicle_id for it, _ in rows), np.int64, n)
-    batch.ts_us = np.fromiter((to_epoch_us(f.ts) for _, f in rows), np.int64, n)
-    keep = np.ones(n, dtype=bool)
-    if n > 1:
-        order = np.lexsort((np.arange(n), batch.ts_us, batch.vid))  # stable: first one wins
+    """Drop repeats of (vehicle, time) inside the batch; the first one wins. (Repeats of earlier
+    batches are dropped by the database: ``ON CONFLICT DO NOTHING``.)"""
+    idx = np.nonzero(batch.keep)[0]
+    if len(idx) > 1:
+        order = idx[np.lexsort((idx, batch.ts_us[idx], batch.vid[idx]))]
         v, t = batch.vid[order], batch.ts_us[order]
         dup = (v[1:] == v[:-1]) & (t[1:] == t[:-1])
-        keep[order[1:][dup]] = False
-    batch.keep = keep
-    batch.duplicates = int(n - keep.sum())
+        batch.keep[order[1:][dup]] = False
+        batch.duplicates = int(dup.sum())
 
 
 def mark_implausible(batch: _Batch) -> None:
     """Flag fixes reached by a jump faster than ``max_speed_kmh`` (stored, but flagged), judged
     against neighbours in time, including the vehicle's last known fix."""
-    rows, keep = batch.rows, batch.keep
-    n = len(rows)
-    lat = np.fromiter((f.lat for _, f in rows), np.float64, n)
-    lon = np.fromiter((f.lon for _, f in rows), np.float64, n)
-    idx = np.nonzero(keep)[0]
+    idx = np.nonzero(batch.keep)[0]
+    if not len(idx):
+        return
     anchors = [(v, batch.last[v]) for v in np.unique(batch.vid[idx]).tolist() if v in batch.last]
     m = len(anchors)
     vid = np.concatenate((batch.vid[idx], np.fromiter((v for v, _ in anchors), np.int64, m)))
-    t_s = np.concatenate(
-        (batch.ts_us[idx], np.fromiter((a.ts_us for _, a in anchors), np.int64, m))
-    ) / 1e6
-    la = np.concatenate((lat[idx], np.fromiter((a.lat for _, a in anchors), np.float64, m)))
-    lo = np.concatenate((lon[idx], np.fromiter((a.lon for _, a in anchors), np.float64, m)))
+    t_s = (
+        np.concatenate((batch.ts_us[idx], np.fromiter((a.ts_us for _, a in anchors), np.int64, m)))
+        / 1e6
+    )
+    lat = np.concatenate((batch.num[idx, 0], np.fromiter((a.lat for _, a in anchors), float, m)))
+    lon = np.concatenate((batch.num[idx, 1], np.fromiter((a.lon for _, a in anchors), float, m)))
     is_anchor = np.concatenate((np.zeros(len(idx), bool), np.ones(m, bool)))
     flags = implausible_jumps(
-        vid, t_s, la, lo, max_speed_kmh=batch.limits.max_speed_kmh, anchor=is_anchor
+        vid, t_s, lat, lon, max_speed_kmh=batch.limits.max_speed_kmh, anchor=is_anchor
     )
-    out = np.zeros(n, dtype=bool)
-    out[idx] = flags[: len(idx)]
-    batch.flags = out
+    batch.flags[idx] = flags[: len(idx)]
 
 
-#: The processing order, explicitly. Column steps (duplicates, plausibility) come last: they
-#: work on all surviving fixes of the batch at once.
+#: The processing order, explicitly. The column steps (from ``to_columns`` on) work on all
+#: surviving fixes of the batch at once, vectorised.
 STEPS: tuple[Step, ...] = (
     check_size,
     route_topic,
     decode_payload,
-    validate_values,
     resolve_vehicle,
+    to_columns,
+    validate_values,
     drop_duplicates,
     mark_implausible,
 )
@@ -331,7 +408,7 @@ def _latest(batch: _Batch) -> dict[int, LastFix]:
         vid, ts = int(batch.vid[i]), int(batch.ts_us[i])
         prev = batch.last.get(vid)
         if prev is None or ts > prev.ts_us:
-            fix = batch.rows[i][1]
+            fix = batch.fixes[i]
             out[vid] = LastFix(ts, fix.lat, fix.lon)
     return out
 
@@ -360,9 +437,12 @@ def process(
     batch = _Batch([_Item(m) for m in messages], limits, vehicles, last or {})
     for step in steps:
         step(batch)
-    positions = tuple(
-        PositionRow(int(batch.vid[i]), int(batch.ts_us[i]), batch.rows[i][1], bool(batch.flags[i]))
-        for i in np.nonzero(batch.keep)[0].tolist()
+    keep = np.nonzero(batch.keep)[0]
+    fixes = batch.fixes
+    positions = Positions(
+        vehicle_id=batch.vid[keep],
+        fixes=tuple(fixes[i] for i in keep.tolist()),
+        implausible=batch.flags[keep],
     )
     events = tuple(
         EventRow(it.vehicle_id, it.route.device, ev)  # type: ignore[arg-type,union-attr]
@@ -376,20 +456,6 @@ def process(
         dead_letters=dead,
         fixes_received=batch.fixes_received,
         duplicates=batch.duplicates,
-        implausible=int((batch.flags & batch.keep).sum()),
+        implausible=int(batch.flags[keep].sum()),
         latest=_latest(batch),
     )
-
-
-__all__ = [
-    "STEPS",
-    "EventRow",
-    "Inbound",
-    "LastFix",
-    "Limits",
-    "PositionRow",
-    "Processed",
-    "devices",
-    "from_epoch_us",
-    "process",
-]

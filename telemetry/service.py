@@ -77,6 +77,7 @@ class Counters:
     pending: int = 0  # received, not yet committed
     lag_s: float = 0.0  # last batch: commit time − receipt of its oldest message
     fix_age_s: float = 0.0  # last batch: commit time − newest fix time
+    first_message_at: str | None = None
     last_commit_at: str | None = None
     dead_by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -159,7 +160,10 @@ class IngestService:
     # --- called from the MQTT thread -------------------------------------------------------
     def on_inbound(self, msg: Inbound) -> None:
         self._queue.append(msg)
-        self.counters.messages_received += 1
+        c = self.counters
+        c.messages_received += 1
+        if c.first_message_at is None:
+            c.first_message_at = msg.received_at.isoformat()
         if len(self._queue) >= self.config.batch_max_messages:
             self._wake.set()
 
@@ -191,10 +195,12 @@ class IngestService:
             if now >= next_log:
                 self.log_counters()
                 next_log = now + cfg.log_every_s
-            wait = cfg.flush_interval_s if first_seen is None else (
-                cfg.flush_interval_s - (now - first_seen)
+            wait = (
+                cfg.flush_interval_s
+                if first_seen is None
+                else (cfg.flush_interval_s - (now - first_seen))
             )
-            self._wake.wait(max(0.005, min(wait, cfg.flush_interval_s)))
+            self._wake.wait(max(0.005, min(wait, cfg.flush_interval_s, 0.2)))  # 0.2: see stop
             self._wake.clear()
         # graceful shutdown: what is queued now is flushed and acknowledged
         deadline = self._clock() + cfg.shutdown_flush_timeout_s
@@ -238,15 +244,20 @@ class IngestService:
             except psycopg.OperationalError as exc:
                 self.counters.db_errors += 1
                 text = str(exc).strip()
-                log.warning("database unavailable (%s); retrying in %.1f s, nothing acknowledged",
-                            text.splitlines()[0] if text else type(exc).__name__, delay)
+                log.warning(
+                    "database unavailable (%s); retrying in %.1f s, nothing acknowledged",
+                    text.splitlines()[0] if text else type(exc).__name__,
+                    delay,
+                )
                 self.store.close()
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - a refused row or a bug: isolate it
                 self.counters.db_errors += 1
                 self.store.reset_cache()
                 attempts_failed += 1
                 if attempts_failed < 2:
                     continue  # e.g. a partition created concurrently: once more
+                if not isinstance(exc, psycopg.Error):
+                    log.exception("batch of %d messages failed", len(batch))
                 return self._split(batch, exc, stop)
             if stop.wait(delay):
                 return False
@@ -290,9 +301,10 @@ class IngestService:
             known = self._last.get(vid)
             if known is None or known.ts_us < lf.ts_us:
                 self._last[vid] = lf
-        newest_us = max((r.ts_us for r in result.positions), default=None)
-        self._account(batch, result.fixes_received, result.duplicates, result.implausible,
-                      written, newest_us)
+        newest_us = int(result.positions.ts_us.max()) if len(result.positions) else None
+        self._account(
+            batch, result.fixes_received, result.duplicates, result.implausible, written, newest_us
+        )
         self._count_dead(result.dead_letters)
         self._ack(batch)
 
@@ -312,8 +324,13 @@ class IngestService:
                 self.counters.dead_by_reason[key] = self.counters.dead_by_reason.get(key, 0) + 1
 
     def _account(
-        self, batch: Sequence[Inbound], fixes: int, dup_in_batch: int, implausible: int,
-        w: WriteResult, newest_us: int | None,
+        self,
+        batch: Sequence[Inbound],
+        fixes: int,
+        dup_in_batch: int,
+        implausible: int,
+        w: WriteResult,
+        newest_us: int | None,
     ) -> None:
         c = self.counters
         with self._lock:
@@ -344,9 +361,17 @@ class IngestService:
         log.info(
             "ingest: received %d msgs / %d fixes, stored %d, duplicates %d, implausible %d, "
             "dead letters %d, events %d (refused %d), payments %d, pending %d, lag %.2f s",
-            s["messages_received"], s["fixes_received"], s["fixes_stored"],
-            s["fixes_duplicate"], s["fixes_implausible"], s["dead_lettered"], s["events_stored"],
-            s["events_refused"], s["payments_stored"], s["pending"], s["lag_s"],
+            s["messages_received"],
+            s["fixes_received"],
+            s["fixes_stored"],
+            s["fixes_duplicate"],
+            s["fixes_implausible"],
+            s["dead_lettered"],
+            s["events_stored"],
+            s["events_refused"],
+            s["payments_stored"],
+            s["pending"],
+            s["lag_s"],
         )
 
 

@@ -26,7 +26,7 @@ from dispatch.lifecycle import TripStatus
 from socialtaxi.db.timeseries import TimeSeriesStore, positions_spec, store_for
 from telemetry.events import TripView, event_payload, plan_event
 from telemetry.model import DeadLetter, from_epoch_us, to_epoch_us
-from telemetry.pipeline import EventRow, LastFix, PositionRow, Processed
+from telemetry.pipeline import EventRow, LastFix, Positions, Processed
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +104,21 @@ def dead_letter_key(dl: DeadLetter) -> str:
     return h.hexdigest()
 
 
-def _n(v: Any) -> str:
-    return "\\N" if v is None else repr(v)
-
-
-def copy_lines(rows: Iterable[PositionRow]) -> str:
+def copy_lines(positions: Positions) -> str:
     """The staging rows in COPY text format (numbers only, nothing to escape)."""
+    N = "\\N"  # noqa: N806 - COPY's NULL
     out = []
-    for r in rows:
-        f = r.fix
-        out.append(
-            f"{r.vehicle_id}\t{r.ts_us}\t{f.lat!r}\t{f.lon!r}\t{_n(f.speed_kmh)}\t"
-            f"{_n(f.heading_deg)}\t{_n(f.accuracy_m)}\t{_n(f.hdop)}\t{_n(f.odometer_m)}\t"
-            f"{_n(f.satellites)}\t{'t' if r.implausible else 'f'}\t{f.source.value}\n"
+    append = out.append
+    for vid, f, flag in zip(
+        positions.vehicle_id.tolist(), positions.fixes, positions.implausible.tolist(), strict=True
+    ):
+        ts_us, lat, lon, speed, heading, acc, hdop, odo, sats, source = f
+        append(
+            f"{vid}\t{ts_us}\t{lat!r}\t{lon!r}\t"
+            f"{N if speed is None else speed}\t{N if heading is None else heading}\t"
+            f"{N if acc is None else acc}\t{N if hdop is None else hdop}\t"
+            f"{N if odo is None else odo}\t{N if sats is None else sats}\t"
+            f"{'t' if flag else 'f'}\t{source}\n"
         )
     return "".join(out)
 
@@ -202,12 +204,16 @@ class TelemetryStore:
         names = list(devices)
         if not names:
             return {}
-        rows = self._c().execute(
-            "SELECT v.mqtt_id, v.id, lp.ts, lp.lat, lp.lon FROM vehicles v"
-            " LEFT JOIN vehicle_last_position lp ON lp.vehicle_id = v.id"
-            " WHERE v.mqtt_id = ANY(%s)",
-            (names,),
-        ).fetchall()
+        rows = (
+            self._c()
+            .execute(
+                "SELECT v.mqtt_id, v.id, lp.ts, lp.lat, lp.lon FROM vehicles v"
+                " LEFT JOIN vehicle_last_position lp ON lp.vehicle_id = v.id"
+                " WHERE v.mqtt_id = ANY(%s)",
+                (names,),
+            )
+            .fetchall()
+        )
         return {
             m: VehicleInfo(vid, None if ts is None else LastFix(to_epoch_us(ts), lat, lon))
             for m, vid, ts, lat, lon in rows
@@ -219,8 +225,8 @@ class TelemetryStore:
         conn = self._c()
         if batch.positions:
             assert self._series is not None
-            lo = min(r.ts_us for r in batch.positions)
-            hi = max(r.ts_us for r in batch.positions)
+            ts = batch.positions.ts_us
+            lo, hi = int(ts.min()), int(ts.max())
             self._series.ensure_range(conn, from_epoch_us(lo), from_epoch_us(hi))
         stored = dead = 0
         ev_stored = ev_applied = ev_refused = ev_dup = payments = 0
@@ -236,8 +242,14 @@ class TelemetryStore:
                     for dl in batch.dead_letters:
                         cur.execute(
                             _INSERT_DEAD,
-                            (dl.topic, dl.payload, dl.reason.value, dl.detail, dl.device,
-                             dead_letter_key(dl)),
+                            (
+                                dl.topic,
+                                dl.payload,
+                                dl.reason.value,
+                                dl.detail,
+                                dl.device,
+                                dead_letter_key(dl),
+                            ),
                         )
                         dead += cur.rowcount
                 for row in sorted(batch.events, key=lambda r: r.event.ts):
@@ -269,8 +281,14 @@ class TelemetryStore:
             for dl in letters:
                 cur.execute(
                     _INSERT_DEAD,
-                    (dl.topic, dl.payload, dl.reason.value, dl.detail, dl.device,
-                     dead_letter_key(dl)),
+                    (
+                        dl.topic,
+                        dl.payload,
+                        dl.reason.value,
+                        dl.detail,
+                        dl.device,
+                        dead_letter_key(dl),
+                    ),
                 )
                 n += cur.rowcount
         return n

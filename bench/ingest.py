@@ -1,0 +1,602 @@
+"""Benchmark of ``socialtaxi ingest``, end to end: publishers → Mosquitto → ingest → PostgreSQL.
+
+Usage::
+
+    .venv/bin/python bench/ingest.py                 # the full run (a few minutes)
+    .venv/bin/python bench/ingest.py --quick         # smaller streams
+
+What it prints, per scenario:
+
+* **throughput**: simulated vehicles publish a fixed number of fixes as fast as the broker takes
+  (QoS 1, publishers in separate processes); the figure is stored fixes / (first publish → last
+  commit seen), the loss count (published fixes not in ``vehicle_positions``), and — in the same
+  run, on the same stream shape — the drain rate of a *bare subscriber* that stores nothing
+  (paho, QoS 1, acks each message), and the ratio of the two. Once with one fix per message and
+  once with buffered batches (an array of fixes per message, which the contract allows).
+* **scaling**: the same stream with 1 and with 2 ingest processes on one shared subscription.
+* **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message); p50/p99 of
+  publish → commit (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before
+  the commit; the fix time is the publish time).
+
+The bench starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free port with
+``max_queued_messages 0`` (the default 1000 would drop messages while a consumer lags: see
+``docs/telemetry.md``), creates its own database and drops it at the end, and uses a unique
+topic prefix. Broker, database, publishers and ingest all share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+# bench/ holds other scripts named like packages (bench/dispatch.py): never import from it
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import psycopg  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PG_SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+LAT0, LON0 = 59.94, 30.31  # St Petersburg
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def broker():
+    """Our own Mosquitto on a free port (never the shared one on 1883)."""
+    d = Path(tempfile.mkdtemp(prefix="bench-mosq-"))
+    port = free_port()
+    conf = d / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n"
+    )
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@contextmanager
+def database(n_vehicles: int):
+    from socialtaxi.db import migrate
+
+    name = f"st_bench_ingest_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_SERVER}/{name}"
+    migrate.upgrade(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        cid = c.execute("INSERT INTO carriers (name) VALUES ('bench') RETURNING id").fetchone()[0]
+        with c.cursor().copy(
+            "COPY vehicles (carrier_id, plate, vehicle_type, seats, mqtt_id) FROM STDIN"
+        ) as cp:
+            for i in range(n_vehicles):
+                cp.write_row((cid, f"B{i:05d}", "car", 4, f"veh{i:05d}"))
+    try:
+        yield url
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as c:
+            c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("TRUNCATE vehicle_positions, vehicle_last_position, telemetry_dead_letters")
+
+
+# --- publishers (separate processes) ------------------------------------------------------------
+def _fix(i_vehicle: int, seq: int, ts_ms: int) -> dict:
+    return {
+        "ts": ts_ms,
+        "lat": round(LAT0 + (i_vehicle % 100) * 1e-3 + seq * 1e-5, 6),
+        "lon": round(LON0 + (i_vehicle // 100) * 1e-3, 6),
+        "speed_kmh": 36.0,
+        "heading_deg": 0.0,
+        "accuracy_m": 5.0,
+        "satellites": 9,
+    }
+
+
+def publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, rate_hz, t_start, out_q):
+    """Publish ``per_vehicle`` fixes for each vehicle index in ``vehicles``.
+
+    ``rate_hz`` None: as fast as the broker takes (fix times: one per second, in the past);
+    else one fix per vehicle per 1/rate_hz s, each stamped with its publish time.
+    """
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    window = 1000  # outstanding QoS 1 publishes; paho's own queue is slow when long
+    sem = threading.BoundedSemaphore(window)
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
+    c.max_inflight_messages_set(0)
+    c.max_queued_messages_set(0)
+    c.on_publish = lambda *_a: sem.release()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    topics = [f"{prefix}/vehicles/veh{v:05d}/position" for v in vehicles]
+    base_ms = int(time.time() * 1000) - per_vehicle * 1000 - 60_000
+    while time.time() < t_start:
+        time.sleep(0.001)
+    first = time.time()
+    sizes = 0
+    n_msgs = 0
+
+    def send(topic: str, body: str) -> None:
+        nonlocal sizes, n_msgs
+        sem.acquire()
+        sizes += len(body)
+        n_msgs += 1
+        c.publish(topic, body, qos=1)
+
+    if rate_hz is None:
+        for seq0 in range(0, per_vehicle, fixes_per_msg):
+            for k, v in enumerate(vehicles):
+                fixes = [
+                    _fix(v, s, base_ms + s * 1000)
+                    for s in range(seq0, min(seq0 + fixes_per_msg, per_vehicle))
+                ]
+                send(
+                    topics[k],
+                    json.dumps(fixes[0] if fixes_per_msg == 1 else fixes, separators=(",", ":")),
+                )
+    else:
+        period = 1.0 / rate_hz
+        n = len(vehicles)
+        for seq in range(per_vehicle):
+            tick = first + seq * period
+            for k, v in enumerate(vehicles):
+                due = tick + period * k / n
+                delay = due - time.time()
+                if delay > 0.002:
+                    time.sleep(delay)
+                send(
+                    topics[k],
+                    json.dumps(_fix(v, seq, int(time.time() * 1000)), separators=(",", ":")),
+                )
+    for _ in range(window):  # every publish acknowledged by the broker
+        sem.acquire()
+    last = time.time()
+    c.disconnect()
+    c.loop_stop()
+    out_q.put({"first": first, "last": last, "msgs": n_msgs, "bytes": sizes})
+
+
+def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, rate_hz=None):
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    t_start = time.time() + 1.0
+    parts = [list(range(n_vehicles))[i::n_pub] for i in range(n_pub)]
+    procs = [
+        ctx.Process(
+            target=publisher,
+            args=(port, prefix, part, per_vehicle, fixes_per_msg, rate_hz, t_start, q),
+        )
+        for part in parts
+    ]
+    for p in procs:
+        p.start()
+    return procs, q
+
+
+def offered(pub: dict, fixes_per_msg: int) -> float:
+    """Fixes per second the publishers got acknowledged by the broker."""
+    return pub["msgs"] * fixes_per_msg / (pub["last"] - pub["first"])
+
+
+def collect(procs, q):
+    res = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return {
+        "first": min(r["first"] for r in res),
+        "last": max(r["last"] for r in res),
+        "msgs": sum(r["msgs"] for r in res),
+        "bytes": sum(r["bytes"] for r in res),
+    }
+
+
+# --- bare subscriber (separate process) ------------------------------------------------------
+def bare_subscriber(port, topic, expected_msgs, ready, go, out_q, drain):
+    """Count messages (paho, QoS 1, auto-ack), store nothing. In ``drain`` mode: subscribe with
+    a persistent session, go offline until ``go`` is set (the stream queues up in the broker),
+    then come back and drain it."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    state = {"n": 0, "first": 0.0, "last": 0.0, "subscribed": False}
+
+    def on_message(_c, _u, m):
+        if state["n"] == 0:
+            state["first"] = time.time()
+        state["n"] += 1
+        if state["n"] >= expected_msgs:
+            state["last"] = time.time()
+
+    def on_connect(c, *_a):
+        c.subscribe(topic, qos=1)
+
+    def on_subscribe(*_a):
+        state["subscribed"] = True
+
+    cid = f"bare-{uuid.uuid4().hex[:8]}"
+
+    def client():
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        c.on_message, c.on_connect, c.on_subscribe = on_message, on_connect, on_subscribe
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = 65535
+        props.SessionExpiryInterval = 3600
+        c.connect("127.0.0.1", port, properties=props, clean_start=False)
+        return c
+
+    c = client()
+    while not state["subscribed"]:
+        c.loop(0.1)
+    if drain:
+        c.disconnect()
+        ready.set()
+        go.wait(600)
+        c = client()
+    else:
+        ready.set()
+    t_end = time.time() + 600
+    while state["n"] < expected_msgs and time.time() < t_end:
+        c.loop(0.1)
+    c.disconnect()
+    out_q.put({"n": state["n"], "first": state["first"], "last": state["last"]})
+
+
+def run_bare(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, drain=False):
+    ctx = mp.get_context("fork")
+    q, ready, go = ctx.Queue(), ctx.Event(), ctx.Event()
+    msgs = n_vehicles * -(-per_vehicle // fixes_per_msg)
+    sub = ctx.Process(
+        target=bare_subscriber,
+        args=(port, f"{prefix}/vehicles/+/position", msgs, ready, go, q, drain),
+    )
+    sub.start()
+    ready.wait(30)
+    procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
+    pub = collect(procs, pq)
+    go.set()
+    res = q.get()
+    sub.join()
+    fixes = n_vehicles * per_vehicle
+    secs = res["last"] - (res["first"] if drain else pub["first"])
+    return {
+        "fixes": fixes,
+        "received_msgs": res["n"],
+        "seconds": secs,
+        "rate": fixes / secs,
+        "pub": pub,
+    }
+
+
+# --- ingest (separate processes) --------------------------------------------------------------
+@contextmanager
+def ingest_procs(n, port, url, prefix, profile=None, *, group=None):
+    procs, ports = [], []
+    spy = None
+    group = group or f"bench{uuid.uuid4().hex[:6]}"
+    for i in range(n):
+        mport = free_port()
+        env = dict(
+            os.environ,
+            SOCIALTAXI_DATABASE_URL=url,
+            SOCIALTAXI_MQTT_PORT=str(port),
+            SOCIALTAXI_MQTT_TOPIC_PREFIX=prefix,
+            SOCIALTAXI_LOG_LEVEL="WARNING",
+        )
+        cmd = [sys.executable]
+        if profile and i == 0 and profile.endswith(".prof"):  # main thread only
+            cmd += ["-m", "cProfile", "-o", profile]
+        cmd += [
+            str(REPO / ".venv" / "bin" / "socialtaxi"),
+            "ingest",
+            "--client-id",
+            f"{group}-{i}",
+            "--share-group",
+            group,
+            "--owntracks-prefix",
+            "-",
+            "--metrics-port",
+            str(mport),
+        ]
+        procs.append(subprocess.Popen(cmd, env=env, cwd=REPO))
+        ports.append(mport)
+        if profile and i == 0 and not profile.endswith(".prof"):  # py-spy: all threads
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-r",
+                    "200",
+                    "-o",
+                    profile,
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--nonblocking",
+                    "--pid",
+                    str(procs[-1].pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+    try:
+        deadline = time.time() + 30
+        for mport in ports:
+            while time.time() < deadline:
+                try:
+                    if metrics(mport)["mqtt_connects"] >= 1:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.1)
+        time.sleep(0.5)  # subscriptions acknowledged
+        yield ports
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
+
+
+def metrics(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics.json", timeout=2) as r:
+        return json.loads(r.read())
+
+
+def wait_stored(ports, expected, timeout_s=600.0):
+    t_end = time.time() + timeout_s
+    last_change, last_total = time.time(), -1
+    while time.time() < t_end:
+        total = sum(metrics(p)["fixes_stored"] for p in ports)
+        if total >= expected:
+            return time.time(), total
+        if total != last_total:
+            last_change, last_total = time.time(), total
+        elif time.time() - last_change > 30:
+            break  # stalled
+        time.sleep(0.02)
+    return time.time(), last_total
+
+
+def run_ingest(
+    port,
+    url,
+    prefix,
+    n_vehicles,
+    per_vehicle,
+    fixes_per_msg,
+    n_pub,
+    n_ingest,
+    profile=None,
+    drain=False,
+):
+    """Live: ingest runs while the publishers publish; the figure is first publish → last
+    commit. Drain: ingest subscribes (persistent session), stops, the stream is published and
+    queued in the broker, ingest restarts; the figure is its first receipt → last commit."""
+    reset(url)
+    fixes = n_vehicles * per_vehicle
+    group = f"bench{uuid.uuid4().hex[:6]}"
+    if drain:
+        with ingest_procs(n_ingest, port, url, prefix, group=group):
+            pass
+        procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
+        pub = collect(procs, pq)
+        with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
+            _, stored = wait_stored(ports, fixes)
+            snaps = [metrics(p) for p in ports]
+        t0 = min(
+            datetime.fromisoformat(m["first_message_at"]).timestamp()
+            for m in snaps
+            if m["first_message_at"]
+        )
+        t1 = max(
+            datetime.fromisoformat(m["last_commit_at"]).timestamp()
+            for m in snaps
+            if m["last_commit_at"]
+        )
+    else:
+        with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
+            procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
+            pub = collect(procs, pq)
+            _, stored = wait_stored(ports, fixes)
+            snaps = [metrics(p) for p in ports]
+        t0 = pub["first"]
+        t1 = max(
+            datetime.fromisoformat(m["last_commit_at"]).timestamp()
+            for m in snaps
+            if m["last_commit_at"]
+        )
+    with psycopg.connect(url) as c:
+        rows = c.execute("SELECT count(*) FROM vehicle_positions").fetchone()[0]
+    secs = t1 - t0
+    return {
+        "fixes": fixes,
+        "stored": rows,
+        "loss": fixes - rows,
+        "seconds": secs,
+        "rate": rows / secs,
+        "pub": pub,
+        "msg_bytes": pub["bytes"] / pub["msgs"],
+        "per_proc": [m["fixes_stored"] for m in snaps],
+    }
+
+
+def run_latency(port, url, prefix, n_vehicles, seconds, n_pub):
+    reset(url)
+    with ingest_procs(1, port, url, prefix) as ports:
+        procs, pq = run_publishers(port, prefix, n_vehicles, seconds, 1, n_pub, rate_hz=1.0)
+        pub = collect(procs, pq)
+        wait_stored(ports, n_vehicles * seconds, timeout_s=120)
+    with psycopg.connect(url) as c:
+        p50, p99, pmax, n = c.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d),"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d), count(*) FROM"
+            " (SELECT extract(epoch FROM received_at - ts) AS d FROM vehicle_positions) x"
+        ).fetchone()
+    rate = pub["msgs"] / (pub["last"] - pub["first"])
+    return {
+        "fixes": n_vehicles * seconds,
+        "stored": n,
+        "p50_s": float(p50),
+        "p99_s": float(p99),
+        "max_s": float(pmax),
+        "offered_rate": rate,
+        "msg_bytes": pub["bytes"] / pub["msgs"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vehicles", type=int, default=2000)
+    ap.add_argument("--fixes", type=int, default=200_000, help="fixes per throughput run")
+    ap.add_argument("--batch", type=int, default=10, help="fixes per message, batched runs")
+    ap.add_argument("--publishers", type=int, default=2)
+    ap.add_argument("--latency-seconds", type=int, default=30)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["single", "batched", "scaling", "latency"], action="append")
+    ap.add_argument("--profile", help="cProfile output of the (first) ingest process")
+    a = ap.parse_args()
+    if a.quick:
+        a.fixes, a.latency_seconds = 60_000, 10
+    only = set(a.only or ["single", "batched", "scaling", "latency"])
+    per_vehicle = max(1, a.fixes // a.vehicles)
+    print(
+        f"bench/ingest: {a.vehicles} vehicles, {a.vehicles * per_vehicle} fixes per run, "
+        f"{a.publishers} publisher processes, {os.cpu_count()} cores "
+        f"(broker, database, publishers and ingest share them)"
+    )
+    with broker() as port, database(a.vehicles) as url:
+        for name, fpm in (("single", 1), ("batched", a.batch)):
+            if name not in only:
+                continue
+            for mode in ("live", "drain"):
+                drain = mode == "drain"
+                bare = run_bare(
+                    port,
+                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
+                    a.vehicles,
+                    per_vehicle,
+                    fpm,
+                    a.publishers,
+                    drain=drain,
+                )
+                ing = run_ingest(
+                    port,
+                    url,
+                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
+                    a.vehicles,
+                    per_vehicle,
+                    fpm,
+                    a.publishers,
+                    1,
+                    a.profile if drain else None,
+                    drain=drain,
+                )
+                what = (
+                    "first publish → last commit, publishers running"
+                    if not drain
+                    else "stream queued in the broker first; first receipt → last commit"
+                )
+                print(
+                    f"\n[{name}, {mode}] {fpm} fix(es)/message, {ing['msg_bytes']:.0f} B/msg; "
+                    f"{what}"
+                )
+                print(f"  publishers: {offered(ing['pub'], fpm):,.0f} fixes/s offered")
+                print(
+                    f"  bare subscriber: {bare['rate']:,.0f} fixes/s "
+                    f"({bare['received_msgs']:,} msgs in {bare['seconds']:.2f} s)"
+                )
+                print(
+                    f"  ingest (1 proc): {ing['rate']:,.0f} fixes/s stored "
+                    f"({ing['stored']:,} of {ing['fixes']:,} in {ing['seconds']:.2f} s, "
+                    f"loss {ing['loss']})"
+                )
+                print(f"  ratio ingest / bare: {ing['rate'] / bare['rate']:.2f}")
+                sys.stdout.flush()
+        if "scaling" in only:
+            fpm = a.batch
+            print(f"\n[scaling] {fpm} fixes/message, drain of a queued stream, shared subscription")
+            for n in (1, 2):
+                ing = run_ingest(
+                    port,
+                    url,
+                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
+                    a.vehicles,
+                    per_vehicle,
+                    fpm,
+                    a.publishers,
+                    n,
+                    drain=True,
+                )
+                print(
+                    f"  {n} ingest process(es): {ing['rate']:,.0f} fixes/s "
+                    f"(loss {ing['loss']}, {ing['seconds']:.2f} s, per process {ing['per_proc']})"
+                )
+                sys.stdout.flush()
+        if "latency" in only:
+            lat = run_latency(
+                port,
+                url,
+                f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
+                a.vehicles,
+                a.latency_seconds,
+                a.publishers,
+            )
+            print(
+                f"\n[latency] {a.vehicles} vehicles at 1 Hz for {a.latency_seconds} s "
+                f"(offered {lat['offered_rate']:,.0f} fixes/s, {lat['msg_bytes']:.0f} B/msg)"
+            )
+            print(
+                f"  publish→commit p50 {lat['p50_s'] * 1000:.0f} ms, "
+                f"p99 {lat['p99_s'] * 1000:.0f} ms, max {lat['max_s'] * 1000:.0f} ms; "
+                f"stored {lat['stored']:,} of {lat['fixes']:,}"
+            )
+
+
+if __name__ == "__main__":
+    main()
