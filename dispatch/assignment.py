@@ -87,14 +87,19 @@ _INF = float("inf")
 
 @dataclass(frozen=True)
 class VehicleState:
-    """A vehicle and where/when it becomes free (depot at shift start, or its last drop-off)."""
+    """A vehicle and where/when it becomes free (depot at shift start, or its last drop-off).
+
+    ``lat``/``lon`` ``None``: the start is unknown (no position reported, no depot); the vehicle
+    is then planned *from its first pickup*: it is assumed to be there at ``available_from``
+    and the empty leg to that first pickup is not counted (zero time and distance).
+    """
 
     id: int
     vehicle_type: str
     seats: int
     wheelchair_places: int
-    lat: float
-    lon: float
+    lat: float | None
+    lon: float | None
     available_from: datetime
 
 
@@ -223,11 +228,14 @@ class _Problem:
             self.T_np = np.zeros((self.V, 0))
             self.M_np = np.zeros((self.V, 0))
         else:
+            # Vehicles with an unknown start are routed from nowhere: their start rows are zeros.
+            known = np.array([v.lat is not None and v.lon is not None for v in self.vehicles])
+            starts = [
+                (v.lat, v.lon) for v in self.vehicles if v.lat is not None and v.lon is not None
+            ]
             orig = np.array(
-                [(v.lat, v.lon) for v in self.vehicles]
-                + [(t.dest_lat, t.dest_lon) for t in self.trips],
-                dtype=float,
-            )
+                starts + [(t.dest_lat, t.dest_lon) for t in self.trips], dtype=float
+            ).reshape(-1, 2)
             dest = np.array([(t.pickup_lat, t.pickup_lon) for t in self.trips], dtype=float)
             dur, dist = travel(orig, dest)
             dur = np.asarray(dur, dtype=float)
@@ -237,8 +245,15 @@ class _Problem:
                     f"travel returned {dur.shape}/{dist.shape}, expected {(len(orig), len(dest))}"
                 )
             bad = ~np.isfinite(dur) | ~np.isfinite(dist)
-            self.T_np = np.where(bad, _UNREACHABLE_S, dur)
-            self.M_np = np.where(bad, _UNREACHABLE_M, dist)
+            dur = np.where(bad, _UNREACHABLE_S, dur)
+            dist = np.where(bad, _UNREACHABLE_M, dist)
+            n_known = len(starts)
+            self.T_np = np.zeros((self.V + self.N, self.N))
+            self.M_np = np.zeros((self.V + self.N, self.N))
+            self.T_np[np.flatnonzero(known)] = dur[:n_known]
+            self.M_np[np.flatnonzero(known)] = dist[:n_known]
+            self.T_np[self.V :] = dur[n_known:]
+            self.M_np[self.V :] = dist[n_known:]
         self.T = self.T_np.tolist()
         self.M = self.M_np.tolist()
 

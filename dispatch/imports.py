@@ -190,6 +190,9 @@ def _carrier(r: dict[str, str], sep: str) -> dict[str, Any]:
         "inn": _opt(r.get("inn")),
         "contract_no": _opt(r.get("contract_no")),
         "phone": _opt(r.get("phone") or r.get("phones")),
+        "depot_address": _opt(r.get("depot_address")),
+        "depot_lat": _num(r.get("depot_lat", "")),
+        "depot_lon": _num(r.get("depot_lon", "")),
     }
 
 

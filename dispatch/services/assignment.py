@@ -1,8 +1,9 @@
 """Assignment: propose vehicles for a trip, assign one (manual override allowed), plan a whole
 day for the fleet, and the vehicles' last positions for the dispatcher's map.
 
-Travel times come from routing's matrix, wrapped as the pure module's ``TravelFn``; vehicles start
-from their last reported position (``vehicle_last_position``).
+Travel times come from routing's matrix, wrapped as the pure module's ``TravelFn``. A vehicle
+starts from its last reported position (``vehicle_last_position``); without one (a morning plan
+before the shift) from its carrier's depot; without a depot it is planned from its first pickup.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from config.rules import Rules
 from dispatch import assignment as algo
@@ -69,7 +70,14 @@ class DayPlan(BaseModel):
     conflicts: list[ConflictView]
     routes: dict[int, list[int]]
     applied: bool
-    vehicles_without_position: list[int]
+    vehicles_without_position: list[int] = Field(
+        description="Машины без отметки о местоположении (планируются от базы перевозчика "
+        "или от первой подачи)"
+    )
+    vehicle_starts: dict[int, str] = Field(
+        description="Откуда планируется машина: position — последняя отметка, depot — база "
+        "перевозчика, first_pickup — от первой подачи (порожний пробег до неё не учтён)"
+    )
 
 
 def _travel(graph: Any) -> algo.TravelFn:
@@ -105,50 +113,80 @@ def _local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
-def _in_area(
-    graph: Any, positions: list[VehiclePosition], rules: Rules
-) -> tuple[list[VehiclePosition], list[int]]:
-    """Positions the graph can snap (the others cannot be routed from)."""
+def _snappable(graph: Any, points: list[tuple[float, float]], rules: Rules) -> list[bool]:
+    """Whether the graph can snap each (lat, lon) (the others cannot be routed from)."""
     from routing import OutOfServiceArea
 
-    if not positions:
-        return [], []
-    lats = np.array([p.lat for p in positions])
-    lons = np.array([p.lon for p in positions])
+    if not points:
+        return []
+    lats = np.array([p[0] for p in points])
+    lons = np.array([p[1] for p in points])
     try:
         graph.snap(lats, lons, max_dist_m=rules.booking.service_area_snap_m)
     except OutOfServiceArea as exc:
         bad = set(exc.indices)
-        return [p for i, p in enumerate(positions) if i not in bad], [
-            positions[i].vehicle_id for i in sorted(bad)
-        ]
-    return positions, []
+        return [i not in bad for i in range(len(points))]
+    return [True] * len(points)
+
+
+START_POSITION, START_DEPOT, START_FIRST_PICKUP = "position", "depot", "first_pickup"
+
+
+def _starts(
+    conn: psycopg.Connection, *, graph: Any, rules: Rules, vehicles: dict[int, Vehicle]
+) -> dict[int, tuple[float | None, float | None, str]]:
+    """Where each vehicle starts its day: (lat, lon, kind).
+
+    In order of preference: its last reported position (``position``); its carrier's depot
+    (``depot``, a morning plan before the shift has begun); otherwise ``first_pickup``
+    (``None`` coordinates: the vehicle is planned from its first pickup, that empty leg not
+    counted). A point outside the service area is skipped as if it were missing.
+    """
+    positions = {p.vehicle_id: p for p in rstore.last_positions(conn) if p.vehicle_id in vehicles}
+    carriers = {
+        c.id: c
+        for c in rstore.list_rows(conn, table="carriers", active=None, limit=100_000, offset=0)
+    }
+    options: list[tuple[int, float, float, str]] = []
+    for vid, v in vehicles.items():
+        pos = positions.get(vid)
+        if pos is not None:
+            options.append((vid, pos.lat, pos.lon, START_POSITION))
+        depot = carriers.get(v.carrier_id)
+        if depot is not None and depot.depot_lat is not None and depot.depot_lon is not None:
+            options.append((vid, depot.depot_lat, depot.depot_lon, START_DEPOT))
+    ok = _snappable(graph, [(o[1], o[2]) for o in options], rules)
+    out: dict[int, tuple[float | None, float | None, str]] = {}
+    for (vid, lat, lon, kind), good in zip(options, ok, strict=True):
+        if good and vid not in out:
+            out[vid] = (lat, lon, kind)
+    for vid in vehicles:
+        out.setdefault(vid, (None, None, START_FIRST_PICKUP))
+    return out
 
 
 def _fleet(
     conn: psycopg.Connection, *, graph: Any, rules: Rules, available_from: datetime
-) -> tuple[list[algo.VehicleState], dict[int, Vehicle], list[int]]:
+) -> tuple[list[algo.VehicleState], dict[int, Vehicle], dict[int, str]]:
+    """Every active vehicle as a planning state, and the kind of its start (:func:`_starts`)."""
     vehicles = {
         v.id: v
         for v in rstore.list_rows(conn, table="vehicles", active=True, limit=10_000, offset=0)
     }
-    positions = [p for p in rstore.last_positions(conn) if p.vehicle_id in vehicles]
-    ok, out_of_area = _in_area(graph, positions, rules)
-    located = {p.vehicle_id for p in positions}
-    missing = sorted(set(vehicles) - located) + out_of_area
+    starts = _starts(conn, graph=graph, rules=rules, vehicles=vehicles)
     states = [
         algo.VehicleState(
-            id=p.vehicle_id,
-            vehicle_type=vehicles[p.vehicle_id].vehicle_type,
-            seats=vehicles[p.vehicle_id].seats,
-            wheelchair_places=vehicles[p.vehicle_id].wheelchair_places,
-            lat=p.lat,
-            lon=p.lon,
+            id=vid,
+            vehicle_type=v.vehicle_type,
+            seats=v.seats,
+            wheelchair_places=v.wheelchair_places,
+            lat=starts[vid][0],
+            lon=starts[vid][1],
             available_from=available_from,
         )
-        for p in ok
+        for vid, v in vehicles.items()
     ]
-    return states, vehicles, missing
+    return states, vehicles, {vid: st[2] for vid, st in starts.items()}
 
 
 def _conflict_views(conflicts: Any) -> list[ConflictView]:
@@ -242,13 +280,9 @@ def assign_vehicle(
         if t.id != trip.id
     ]
     jobs = [_job(t) for t in day_trips] + [_job(trip)]
-    positions = {p.vehicle_id: p for p in rstore.last_positions(conn)}
-    pos = positions.get(vehicle_id)
-    ok = _in_area(graph, [pos], rules)[0] if pos is not None else []
-    lat, lon = (
-        (pos.lat, pos.lon) if ok and pos is not None else (jobs[0].pickup_lat, jobs[0].pickup_lon)
-    )
-    first_pickup = min(j.pickup_at for j in jobs)
+    lat, lon, _ = _starts(conn, graph=graph, rules=rules, vehicles={vehicle.id: vehicle})[
+        vehicle.id
+    ]
     state = algo.VehicleState(
         id=vehicle.id,
         vehicle_type=vehicle.vehicle_type,
@@ -256,9 +290,7 @@ def assign_vehicle(
         wheelchair_places=vehicle.wheelchair_places,
         lat=lat,
         lon=lon,
-        available_from=min(max(now, start), first_pickup)
-        if ok
-        else first_pickup - timedelta(hours=1),
+        available_from=min(max(now, start), min(j.pickup_at for j in jobs)),
     )
     conflicts = _conflict_views(
         algo.find_conflicts({j.id: vehicle.id for j in jobs}, jobs, [state], travel)
@@ -307,7 +339,8 @@ def plan_fleet_day(
     trips = [
         t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in _PLANNABLE
     ]
-    states, _, missing = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
+    states, _, start_kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
+    missing = sorted(v for v, kind in start_kinds.items() if kind != START_POSITION)
     known = {s.id for s in states}
     fixed = {
         t.id: t.vehicle_id for t in trips if t.vehicle_id is not None and t.vehicle_id in known
@@ -323,6 +356,7 @@ def plan_fleet_day(
             routes={},
             applied=apply,
             vehicles_without_position=missing,
+            vehicle_starts=start_kinds,
         )
     plan = algo.plan_day([_job(t) for t in trips], states, travel, fixed=fixed)
     if apply:
@@ -350,6 +384,7 @@ def plan_fleet_day(
         routes={v: list(r) for v, r in plan.routes.items()},
         applied=apply,
         vehicles_without_position=missing,
+        vehicle_starts=start_kinds,
     )
 
 

@@ -229,7 +229,10 @@ def update_entry(
     actor: User,
 ) -> Any:
     values = patch.model_dump(exclude_unset=True)
-    nullable = {"geofence", "middle_name", "model", "phone", "contract_no", "inn"}
+    nullable = {
+        "geofence", "middle_name", "model", "phone", "contract_no", "inn",
+        "depot_address", "depot_lat", "depot_lon",
+    }  # fmt: skip
     for k, v in values.items():
         if v is None and k not in nullable:
             raise Invalid("Обязательное поле не может быть пустым", code="required")

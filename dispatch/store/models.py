@@ -283,18 +283,37 @@ class SocialObject(_Record):
 
 
 # --- Carriers, vehicles, drivers ------------------------------------------------------------------
-class CarrierIn(_Frozen):
+class _DepotPair(_Frozen):
+    @model_validator(mode="after")
+    def _depot_together(self) -> Any:
+        if (self.depot_lat is None) != (self.depot_lon is None):  # type: ignore[attr-defined]
+            raise ValueError("Координаты базы указываются парой: широта и долгота")
+        return self
+
+
+class CarrierIn(_DepotPair):
+    """A carrier. ``depot_*``: where its vehicles stand overnight — day planning starts a vehicle
+    that has not reported a position yet from here."""
+
     name: Annotated[str, Field(min_length=1, max_length=300)]
     inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
     contract_no: Annotated[str, Field(max_length=100)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
+    depot_address: Annotated[str, Field(max_length=500)] | None = None
+    depot_lat: Lat | None = None
+    depot_lon: Lon | None = None
 
 
-class CarrierPatch(_Frozen):
+class CarrierPatch(_DepotPair):
+    """Change a carrier. The depot's coordinates are set (or cleared) together."""
+
     name: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
     contract_no: Annotated[str, Field(max_length=100)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
+    depot_address: Annotated[str, Field(max_length=500)] | None = None
+    depot_lat: Lat | None = None
+    depot_lon: Lon | None = None
 
 
 class Carrier(_Record):
@@ -303,6 +322,9 @@ class Carrier(_Record):
     inn: str | None
     contract_no: str | None
     phone: str | None
+    depot_address: str | None = None
+    depot_lat: float | None = None
+    depot_lon: float | None = None
     active: bool
 
 

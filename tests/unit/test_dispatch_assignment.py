@@ -377,3 +377,27 @@ def test_plan_with_fixed_is_feasible_for_free_trips() -> None:
     assert all(p.assignments[t] == v for t, v in fixed.items())
     assert p.conflicts == ()  # the greedy's own choices are feasible
     assert_feasible(p, trips, vehicles)
+
+
+# --- vehicles with no known start ------------------------------------------------------------
+
+
+def test_vehicle_without_start_is_planned_from_its_first_pickup() -> None:
+    """No position and no depot: the vehicle is at its first pickup, that leg costs nothing,
+    and the travel function is never asked about a missing coordinate."""
+    seen: list[np.ndarray] = []
+
+    def travel(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(o)
+        return line_travel(o, d)
+
+    floating = VehicleState(1, "car", 4, 0, None, None, T0 - timedelta(hours=1))
+    trips = [trip(10, 0, 50, 51), trip(11, 30, 52, 53)]
+    plan = plan_day(trips, [floating], travel)
+    assert plan.assignments == {10: 1, 11: 1}
+    assert all(np.isfinite(o).all() for o in seen)
+    # only the leg from trip 10's destination (51 km) to trip 11's pickup (52 km) is empty driving
+    assert plan.empty_m == pytest.approx(1000.0) and plan.lateness_s == 0
+    cands = propose(trip(12, 60, 80, 81), [floating, car(2, 79)], {}, travel)
+    assert [c.vehicle_id for c in cands] == [1, 2] and cands[0].empty_m == 0
+    assert find_conflicts({10: 1, 11: 1}, trips, [floating], travel) == []

@@ -155,3 +155,58 @@ def test_positions_for_the_map(api, ids):
     ]
     assert pos[0]["lat"] == MFC[0]
     assert api.get("fleet/positions", role="operator").status_code == 403
+
+
+def test_plan_day_starts_vehicles_without_position_from_depot_or_first_pickup(api):
+    """A morning plan before shifts begin: no vehicle has reported a position yet."""
+    ids = seed_basics(api)  # no positions
+    # the carrier's depot is near the passenger's home
+    c = api.ok(
+        "PATCH",
+        f"carriers/{ids['carrier']}",
+        json={"depot_address": "Мурино, база", "depot_lat": HOME[0], "depot_lon": HOME[1]},
+    )
+    assert (c["depot_lat"], c["depot_lon"]) == HOME
+    r = api.patch(f"carriers/{ids['carrier']}", json={"depot_lat": HOME[0]})
+    assert r.status_code == 422 and "парой" in r.json()["detail"]
+    # a second carrier without a depot and its car
+    other = api.ok("POST", "carriers", 201, json={"name": "ООО Без базы"})
+    car3 = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": other["id"],
+            "plate": "М777ММ47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-3",
+        },
+    )
+    t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+    plan = api.ok("POST", "plan/day", json={"day": "2026-03-17"}, role="dispatcher")
+    assert plan["vehicle_starts"] == {
+        str(ids["car"]): "depot",
+        str(ids["van"]): "depot",
+        str(car3["id"]): "first_pickup",
+    }
+    assert sorted(plan["vehicles_without_position"]) == sorted([ids["car"], ids["van"], car3["id"]])
+    assert plan["unassigned"] == [] and str(t1["id"]) in plan["assignments"]
+    # a trip already assigned to a vehicle without a position stays with it
+    api.ok("POST", f"trips/{t1['id']}/assign", json={"vehicle_id": ids["car"]}, role="dispatcher")
+    set_position(api.db_url, car3["id"], *HOME)  # car3 now reports, right at the pickup
+    plan = api.ok("POST", "plan/day", json={"day": "2026-03-17"}, role="dispatcher")
+    assert plan["assignments"] == {str(t1["id"]): ids["car"]}
+    assert plan["vehicle_starts"][str(car3["id"])] == "position"
+
+
+def test_carrier_depot_in_csv_import(api):
+    csv = (
+        "name,inn,depot_address,depot_lat,depot_lon\n"
+        "ООО Такси,7801234567,Мурино,60.05,30.44\n"
+        "ООО Половина,7801234568,Мурино,60.05,\n"
+    ).encode()
+    out = api.ok("POST", "carriers/import", files={"file": ("c.csv", csv, "text/csv")})
+    assert out["created"] == 1 and [e["line"] for e in out["errors"]] == [3]
+    got = api.ok("GET", f"carriers/{out['ids'][0]}")
+    assert (got["depot_lat"], got["depot_lon"], got["depot_address"]) == (60.05, 30.44, "Мурино")
