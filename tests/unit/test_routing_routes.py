@@ -167,3 +167,15 @@ def test_graph_facts(murino: RoadGraph):
     assert np.array_equal(murino.node_index(murino.node_id[[5, 3]]), [5, 3])
     with pytest.raises(KeyError):
         murino.node_index([-1])
+
+
+def test_concurrent_queries_from_threads_agree(murino: RoadGraph):
+    """Web handlers run in a thread pool: each thread gets its own search scratch space."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    pairs = rng.integers(0, murino.node_count, size=(400, 2)).tolist()
+    expected = [murino.fastest_path(s, t) for s, t in pairs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda p: murino.fastest_path(*p), pairs))
+    assert got == expected
