@@ -22,7 +22,7 @@ from dispatch import assignment as algo
 from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.lifecycle import TripAction
 from dispatch.services import AssignmentConflicts, Unavailable
-from dispatch.services.trips import apply_action, get_trip
+from dispatch.services.trips import apply_action, get_trip, log_trip_read
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
 from dispatch.store.models import Trip, User, Vehicle, VehiclePosition
@@ -316,6 +316,7 @@ def assign_vehicle(
             "conflicts": [c.model_dump() for c in conflicts],
         },
     )
+    log_trip_read(conn, actor=actor, action="assign", trip=updated, purpose="dispatch")
     return AssignResult(trip=updated, conflicts=conflicts, forced=bool(conflicts))
 
 

@@ -341,10 +341,13 @@ def quote_trip(
     req: TripRequest,
     rules: Rules,
     graph: GraphLike | None,
+    actor: User,
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
     p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
+                      purpose="booking")  # fmt: skip
     return TripQuote(
         passenger_id=p.passenger.id,
         destination_id=p.dest.id,
@@ -460,7 +463,10 @@ def book_trip(
     pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
     p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
     _check_override(p, req, actor)
-    return _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+    trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+    pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
+                      purpose="booking", detail={"trip_id": trip.id})  # fmt: skip
+    return trip
 
 
 def book_recurring(
@@ -530,6 +536,9 @@ def book_recurring(
             )
         except (QuotaExceeded, Invalid) as exc:
             refused.append(RefusedDate(pickup_at=ts, reasons=[exc.message], codes=[exc.code]))
+    pstore.log_access(conn, user_id=actor.id, action="book_recurring",
+                      passenger_ids=[req.passenger_id], purpose="booking",
+                      detail={"recurrence_id": rec_id})  # fmt: skip
     return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
 
 

@@ -56,9 +56,53 @@ def list_trips(
     )
 
 
-def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
-    get_trip(conn, trip_id=trip_id)
-    return tstore.list_events(conn, trip_id=trip_id)
+def log_trip_read(
+    conn: psycopg.Connection,
+    *,
+    actor: User,
+    action: str,
+    trip: Trip,
+    purpose: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write to the access log that ``actor`` was shown ``trip`` (its pickup address — often the
+    passenger's home — its comment and reasons are the passenger's personal data)."""
+    pstore.log_access(
+        conn,
+        user_id=actor.id,
+        action=action,
+        passenger_ids=[trip.passenger_id],
+        purpose=purpose,
+        detail={"trip_id": trip.id, **(detail or {})},
+    )
+
+
+def list_events(
+    conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
+) -> list[TripEvent]:
+    """The trip's events (reasons of a cancellation or a no-show included), logged as read."""
+    trip = get_trip(conn, trip_id=trip_id)
+    events = tstore.list_events(conn, trip_id=trip_id)
+    log_trip_read(conn, actor=actor, action="read_events", trip=trip, purpose=purpose)
+    return events
+
+
+def act(
+    conn: psycopg.Connection,
+    *,
+    trip_id: int,
+    action: TripAction,
+    actor: User,
+    now: datetime,
+    rules: Rules,
+    reason: str | None = None,
+) -> Trip:
+    """A lifecycle action from a user (:func:`apply_action`); the trip shown back is logged."""
+    trip = apply_action(
+        conn, trip_id=trip_id, action=action, actor=actor, now=now, rules=rules, reason=reason
+    )
+    log_trip_read(conn, actor=actor, action=action.value, trip=trip, purpose="dispatch")
+    return trip
 
 
 def apply_action(
@@ -131,6 +175,7 @@ def attach_document(
     name = (filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200] or "document"
     if not kind or len(kind) > 50:
         raise Invalid("Неверный вид документа", code="bad_kind")
+    log_trip_read(conn, actor=actor, action="attach_document", trip=trip, purpose="registry")
     return tstore.insert_document(
         conn,
         values={
@@ -147,9 +192,14 @@ def attach_document(
     )
 
 
-def list_documents(conn: psycopg.Connection, *, trip_id: int) -> list[Document]:
-    get_trip(conn, trip_id=trip_id)
-    return tstore.list_documents(conn, trip_id=trip_id)
+def list_documents(
+    conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
+) -> list[Document]:
+    """The trip's documents (kinds and file names), logged as read."""
+    trip = get_trip(conn, trip_id=trip_id)
+    docs = tstore.list_documents(conn, trip_id=trip_id)
+    log_trip_read(conn, actor=actor, action="list_documents", trip=trip, purpose=purpose)
+    return docs
 
 
 def get_document(conn: psycopg.Connection, *, document_id: int) -> tuple[Document, bytes]:
@@ -162,14 +212,7 @@ def get_document(conn: psycopg.Connection, *, document_id: int) -> tuple[Documen
 def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str) -> Trip:
     """A trip for display; the passenger's data in it (pickup address) is logged as read."""
     trip = get_trip(conn, trip_id=trip_id)
-    pstore.log_access(
-        conn,
-        user_id=actor.id,
-        action="read_trip",
-        passenger_ids=[trip.passenger_id],
-        purpose=purpose,
-        detail={"trip_id": trip.id},
-    )
+    log_trip_read(conn, actor=actor, action="read_trip", trip=trip, purpose=purpose)
     return trip
 
 

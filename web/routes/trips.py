@@ -29,7 +29,7 @@ def quote_trip(
     body: TripRequest, conn: Conn, rules: RulesDep, graph: GraphDep, now: NowDep, user: Operator
 ) -> TripQuote:
     """Preview without booking: quota left, co-payment due, planned route and ETA."""
-    return book_svc.quote_trip(conn, req=body, rules=rules, graph=graph, now=now)
+    return book_svc.quote_trip(conn, req=body, rules=rules, graph=graph, actor=user, now=now)
 
 
 @router.post("/trips", response_model=Trip, status_code=status.HTTP_201_CREATED)
@@ -90,8 +90,10 @@ def get_trip(trip_id: TripId, conn: Conn, user: Anyone, purpose: Purpose = "view
 
 
 @router.get("/trips/{trip_id}/events", response_model=list[TripEvent])
-def trip_events(trip_id: TripId, conn: Conn, user: Anyone) -> list[TripEvent]:
-    return trip_svc.list_events(conn, trip_id=trip_id)
+def trip_events(
+    trip_id: TripId, conn: Conn, user: Anyone, purpose: Purpose = "view"
+) -> list[TripEvent]:
+    return trip_svc.list_events(conn, trip_id=trip_id, actor=user, purpose=purpose)
 
 
 def _act(action: TripAction, summary: str, *, reason_model: type | None, who: Any) -> None:
@@ -105,7 +107,7 @@ def _act(action: TripAction, summary: str, *, reason_model: type | None, who: An
         now: NowDep,
         user: who,  # type: ignore[valid-type]
     ) -> Trip:
-        return trip_svc.apply_action(
+        return trip_svc.act(
             conn, trip_id=trip_id, action=action, actor=user, now=now, rules=rules,
             reason=body.reason,
         )  # fmt: skip
@@ -118,7 +120,7 @@ def _act(action: TripAction, summary: str, *, reason_model: type | None, who: An
         user: who,  # type: ignore[valid-type]
         body: OptionalReasonIn | None = None,
     ) -> Trip:
-        return trip_svc.apply_action(
+        return trip_svc.act(
             conn, trip_id=trip_id, action=action, actor=user, now=now, rules=rules,
             reason=body.reason if body else None,
         )  # fmt: skip
@@ -178,8 +180,10 @@ def upload_document(
 
 
 @router.get("/trips/{trip_id}/documents", response_model=list[Document])
-def list_documents(trip_id: TripId, conn: Conn, user: Anyone) -> list[Document]:
-    return trip_svc.list_documents(conn, trip_id=trip_id)
+def list_documents(
+    trip_id: TripId, conn: Conn, user: Anyone, purpose: Purpose = "view"
+) -> list[Document]:
+    return trip_svc.list_documents(conn, trip_id=trip_id, actor=user, purpose=purpose)
 
 
 @router.get(

@@ -233,3 +233,42 @@ def test_database_down_is_503_not_500(murino_graph):
         token, _ = issue_token(user_id=1, secret=SECRET, now=NOW)
         r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 503 and r.json()["code"] == "db_unavailable"
+
+
+def test_every_trip_response_is_an_access_log_row(api):
+    """A trip shown back (its pickup is usually the passenger's home) is a read of personal
+    data: booking, its preview, lifecycle actions, assignment, events and documents are logged."""
+    from tests.integration.api.conftest import CLINIC, set_position, trip_body
+
+    ids = seed_basics(api)
+    set_position(api.db_url, ids["car"], *CLINIC)
+    pid = ids["passenger"]
+
+    def actions(user: str) -> list[str]:
+        with psycopg.connect(api.db_url) as conn:
+            rows = conn.execute(
+                "SELECT action FROM access_log WHERE user_id = %s AND passenger_id = %s"
+                " ORDER BY id",
+                (api.user_ids[user], pid),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    api.ok("POST", "trips/quote", json=trip_body(ids), role="operator")
+    t = api.ok("POST", "trips", 201, json=trip_body(ids), role="operator")
+    body = trip_body(ids, local_time="09:00", weekdays=[2], start="2026-03-18", until="2026-03-18")
+    body.pop("pickup_at")
+    api.ok("POST", "trips/recurring", 201, json=body, role="operator")
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    api.ok(
+        "POST",
+        f"trips/{t['id']}/documents",
+        201,
+        files={"file": ("referral.pdf", pdf, "application/pdf")},
+        role="operator",
+    )
+    assert actions("operator") == ["quote", "book", "book_recurring", "attach_document"]
+    api.ok("POST", f"trips/{t['id']}/assign", json={"vehicle_id": ids["car"]}, role="dispatcher")
+    api.ok("POST", f"trips/{t['id']}/start", role="dispatcher")
+    api.ok("GET", f"trips/{t['id']}/events", role="dispatcher")
+    api.ok("GET", f"trips/{t['id']}/documents", role="dispatcher")
+    assert actions("dispatcher") == ["assign", "start", "read_events", "list_documents"]
