@@ -41,7 +41,7 @@ INF = np.inf
 # --------------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _heap_push(hk, hv, size, key, item):  # type: ignore[no-untyped-def]
     if size >= hk.shape[0]:
         nk = np.empty(hk.shape[0] * 2, hk.dtype)
@@ -63,7 +63,7 @@ def _heap_push(hk, hv, size, key, item):  # type: ignore[no-untyped-def]
     return hk, hv, size + 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _heap_pop(hk, hv, size):  # type: ignore[no-untyped-def]
     key = hk[0]
     item = hv[0]
@@ -451,7 +451,7 @@ def _csr(n, keys, others, w, d):  # type: ignore[no-untyped-def]
 # --------------------------------------------------------------------------------------------
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _query(  # type: ignore[no-untyped-def]
     s,
     t,
@@ -550,7 +550,7 @@ def _query(  # type: ignore[no-untyped-def]
     return best, meet, hk1, hv1, hk2, hv2, nt
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _reset(nt, touched, df, db, pf, pb):  # type: ignore[no-untyped-def]
     for i in range(nt):
         x = touched[i]
