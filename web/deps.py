@@ -39,7 +39,10 @@ def get_now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
-Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the transaction ends (commit or rollback) when the handler returns, BEFORE
+# the response is sent — a commit that fails is an error response, never a "201 Created" for
+# data that was not saved (the default "request" scope would commit after sending).
+Conn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RulesDep = Annotated[Rules, Depends(get_rules)]
 GraphDep = Annotated[Any, Depends(get_graph)]
