@@ -238,6 +238,45 @@ def _quota(
     )
 
 
+def _load(conn: psycopg.Connection, *, req: TripRequest) -> tuple[Passenger, SocialObject]:
+    """The request's passenger and destination (404 if either is unknown)."""
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+    if passenger is None:
+        raise NotFound("Пассажир не найден", code="not_found")
+    dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
+    if dest is None:
+        raise NotFound("Социальный объект не найден", code="not_found")
+    return passenger, dest
+
+
+def _pickup(req: TripRequest, passenger: Passenger) -> tuple[str, float, float]:
+    """Pickup address and coordinates: as given, or else the passenger's home."""
+    if (req.pickup_lat is None) != (req.pickup_lon is None):
+        raise Invalid("Координаты подачи указываются парой: широта и долгота", code="bad_coords")
+    if req.pickup_lat is not None and req.pickup_lon is not None:
+        if not req.pickup_address:
+            raise Invalid("Укажите адрес подачи", code="pickup_address_required")
+        return (req.pickup_address, req.pickup_lat, req.pickup_lon)
+    if passenger.home_lat is not None and passenger.home_lon is not None:
+        return (
+            req.pickup_address or passenger.home_address or "",
+            passenger.home_lat,
+            passenger.home_lon,
+        )
+    raise Invalid(
+        "У пассажира нет домашнего адреса с координатами: укажите адрес подачи", code="no_pickup"
+    )
+
+
+def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str | None, Any]:
+    """The passenger's benefit category on the local day of ``at``, and that day."""
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    periods = [
+        rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
+    ]
+    return rules_check.active_category(periods, local_day, rules=rules), local_day
+
+
 def _prepare(
     conn: psycopg.Connection,
     *,
@@ -248,43 +287,14 @@ def _prepare(
     now: datetime,
     route: Any = None,
 ) -> _Prepared:
-    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
-    if passenger is None:
-        raise NotFound("Пассажир не найден", code="not_found")
-    dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
-    if dest is None:
-        raise NotFound("Социальный объект не найден", code="not_found")
+    passenger, dest = _load(conn, req=req)
     refusals: list[rules_check.Refusal] = []
     if not passenger.active:
         refusals.append(
             rules_check.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
         )
-    if (req.pickup_lat is None) != (req.pickup_lon is None):
-        raise Invalid("Координаты подачи указываются парой: широта и долгота", code="bad_coords")
-    if req.pickup_lat is not None and req.pickup_lon is not None:
-        pickup = (req.pickup_address or "", req.pickup_lat, req.pickup_lon)
-        if not pickup[0]:
-            raise Invalid("Укажите адрес подачи", code="pickup_address_required")
-    elif passenger.home_lat is not None and passenger.home_lon is not None:
-        pickup = (
-            req.pickup_address or passenger.home_address or "",
-            passenger.home_lat,
-            passenger.home_lon,
-        )
-    else:
-        raise Invalid(
-            "У пассажира нет домашнего адреса с координатами: укажите адрес подачи",
-            code="no_pickup",
-        )
-    local_day = pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
-    category = rules_check.active_category(
-        [
-            rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to)
-            for b in passenger.benefits
-        ],
-        local_day,
-        rules=rules,
-    )
+    pickup = _pickup(req, passenger)
+    category, _ = _category_on(passenger, pickup_at, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
     refusals += rules_check.check_booking(
         rules_check.BookingRequest(
@@ -546,22 +556,9 @@ def _prepare_static(
     conn: psycopg.Connection, *, req: TripRequest, rules: Rules, graph: GraphLike | None
 ) -> Any:
     """The planned route of a series (pickup and destination do not change between dates)."""
-    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
-    if passenger is None:
-        raise NotFound("Пассажир не найден", code="not_found")
-    dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
-    if dest is None:
-        raise NotFound("Социальный объект не найден", code="not_found")
-    if req.pickup_lat is not None and req.pickup_lon is not None:
-        orig = (req.pickup_lat, req.pickup_lon)
-    elif passenger.home_lat is not None and passenger.home_lon is not None:
-        orig = (passenger.home_lat, passenger.home_lon)
-    else:
-        raise Invalid(
-            "У пассажира нет домашнего адреса с координатами: укажите адрес подачи",
-            code="no_pickup",
-        )
-    return _plan_route(graph, orig, (dest.lat, dest.lon), rules)
+    passenger, dest = _load(conn, req=req)
+    _, lat, lon = _pickup(req, passenger)
+    return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
 
 
 class PassengerQuota(BaseModel):
@@ -592,15 +589,7 @@ def passenger_quota(
     passenger = pstore.get_passenger(conn, passenger_id=passenger_id)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
-    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
-    category = rules_check.active_category(
-        [
-            rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to)
-            for b in passenger.benefits
-        ],
-        local_day,
-        rules=rules,
-    )
+    category, local_day = _category_on(passenger, at, rules)
     if category is None:
         raise Invalid(
             f"У пассажира нет действующей льготной категории на {local_day:%d.%m.%Y}",

@@ -324,3 +324,25 @@ def test_passenger_card_shows_trips_left(api, ids):
     assert q["quota"]["month_left"] == 4 and q["quota"]["year_used"] == 1
     r = api.get(f"passengers/{ids['passenger']}/quota", params={"object_type": "casino"})
     assert r.status_code == 422
+
+
+def test_recurring_with_half_a_pickup_is_refused_as_a_whole(api):
+    """A pickup latitude without a longitude is a bad request, not a series of refused dates
+    (nor a recurrence row with no trips)."""
+    ids = seed_basics(api)
+    body = {
+        "passenger_id": ids["passenger"],
+        "destination_id": ids["clinic"],
+        "weekdays": [1],
+        "local_time": "10:00",
+        "start": "2026-03-17",
+        "until": "2026-03-24",
+        "pickup_lat": 60.05,
+    }
+    r = api.post("trips/recurring", json=body)
+    assert r.status_code == 422 and r.json()["code"] == "bad_coords"
+    body |= {"pickup_lon": 30.44}  # coordinates without an address
+    r = api.post("trips/recurring", json=body)
+    assert r.status_code == 422 and r.json()["code"] == "pickup_address_required"
+    with psycopg.connect(api.db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM recurrences").fetchone() == (0,)
