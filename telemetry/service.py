@@ -311,9 +311,11 @@ class IngestService:
     def _ack(self, batch: Sequence[Inbound]) -> None:
         if self.acker is None:
             return
-        n = 0
-        for m in batch:
-            n += self.acker.ack(m)
+        many = getattr(self.acker, "ack_many", None)
+        if many is not None:
+            n = many(batch)
+        else:
+            n = sum(1 for m in batch if self.acker.ack(m))
         self.counters.messages_acked += n
 
     def _count_dead(self, letters: Sequence[DeadLetter]) -> None:
