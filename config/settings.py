@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         description="An OSM file (.osm, .osm.bz2, .osm.gz, .osm.pbf) or a place name to download.",
     )
     map_cache_dir: Path = Path.home() / ".cache" / "socialtaxi" / "maps"
+    map_speeds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Speed defaults overriding routing.SpeedDefaults, km/h, e.g. "
+        '{"urban_kmh": 50, "residential": 25} (JSON in SOCIALTAXI_MAP_SPEEDS).',
+    )
 
     timezone: str = "Europe/Moscow"
     rules_file: Path = DEFAULT_RULES_FILE

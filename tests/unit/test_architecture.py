@@ -38,6 +38,11 @@ PURE_MODULES = [
     "telemetry/decode.py",
     "routing/speeds.py",
     "routing/paths.py",
+    "routing/ch.py",
+    "routing/graph.py",
+    "routing/osmfilter.py",
+    "routing/synthetic.py",
+    "routing/errors.py",
 ]
 
 
