@@ -187,6 +187,7 @@ def load(conn: psycopg.Connection, data: dict) -> None:
 
 SEARCH_INDEXES = (
     "passengers_name_trgm",
+    "passengers_name_words",
     "passengers_name_birth",
     "passengers_birth",
     "passenger_phones_norm",

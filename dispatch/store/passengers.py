@@ -2,7 +2,8 @@
 
 Search relies on the indexes of migration 0001: ``passenger_phones.phone_norm`` (btree
 ``text_pattern_ops`` for prefixes, gin trigram for substrings), ``passengers.name_norm`` (gin
-trigram) and ``passengers (name_norm, birth_date)`` / ``passengers (birth_date)``.
+trigram) and ``passengers (name_norm, birth_date)`` / ``passengers (birth_date)``; and of 0202:
+the words of ``passengers.name_norm`` (gin ``to_tsvector('simple', ...)``).
 """
 
 from __future__ import annotations
@@ -176,6 +177,11 @@ def search_by_phone(
     return [PassengerHit.model_validate(r) for r in rows]
 
 
+WORDS_ACCEPT_SCORE = 0.75
+"""A word-index match this good (one typo in a three-word ФИО scores ~0.8) is taken as the
+answer; below it the trigram search runs."""
+
+
 def search_by_name(
     conn: psycopg.Connection,
     *,
@@ -187,23 +193,48 @@ def search_by_name(
     """Passengers whose normalised ФИО matches ``name_norm`` exactly or approximately.
 
     The score is ``word_similarity`` (pg_trgm): a partial name ("иванов") or a typo ("иваноф иван")
-    still scores high. With a birth date the candidate set is that day's passengers (btree);
-    without one, the trigram index finds candidates with the ``<%`` operator.
+    still scores high. With a birth date the candidate set is that day's passengers (btree).
+    Without one, the passengers who have two of its words exactly (a typo in the third; for a
+    one-word query, that word) are taken first from the word index of migration 0202; when the
+    best of them scores under :data:`WORDS_ACCEPT_SCORE` (several typos, a partial word), the
+    trigram index finds candidates with the ``<%`` operator.
     """
     params: dict[str, Any] = {"q": name_norm, "bd": birth_date, "s": min_score, "limit": limit}
-    score = "GREATEST(word_similarity(%(q)s, p.name_norm), similarity(%(q)s, p.name_norm))"
     if birth_date is not None:
-        where = (
+        return _name_hits(
+            conn,
             "p.birth_date = %(bd)s AND (p.name_norm = %(q)s"
-            " OR word_similarity(%(q)s, p.name_norm) >= %(s)s)"
+            " OR word_similarity(%(q)s, p.name_norm) >= %(s)s)",
+            params,
         )
-    else:
-        with db_errors():
-            conn.execute(
-                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
-                (str(min_score),),
+    words = name_norm.split()[:4]
+    if words:
+        tsq = (
+            " || ".join(
+                f"(plainto_tsquery('simple', %(w{i})s) && plainto_tsquery('simple', %(w{j})s))"
+                for i in range(len(words))
+                for j in range(i + 1, len(words))
             )
-        where = "%(q)s <%% p.name_norm"
+            or "plainto_tsquery('simple', %(w0)s)"
+        )
+        hits = _name_hits(
+            conn,
+            f"to_tsvector('simple', p.name_norm) @@ ({tsq})"
+            " AND word_similarity(%(q)s, p.name_norm) >= %(s)s",
+            params | {f"w{i}": w for i, w in enumerate(words)},
+        )
+        if hits and hits[0].score >= WORDS_ACCEPT_SCORE:
+            return hits
+    with db_errors():
+        conn.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+            (str(min_score),),
+        )
+    return _name_hits(conn, "%(q)s <%% p.name_norm", params)
+
+
+def _name_hits(conn: psycopg.Connection, where: str, params: dict[str, Any]) -> list[PassengerHit]:
+    score = "GREATEST(word_similarity(%(q)s, p.name_norm), similarity(%(q)s, p.name_norm))"
     rows = fetch_all(
         conn,
         _HIT_SELECT + f"CASE WHEN p.name_norm = %(q)s THEN 1.0 ELSE {score} END AS score"

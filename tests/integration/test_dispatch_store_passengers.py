@@ -75,3 +75,36 @@ def test_constraint_violations_become_dispatch_errors(conn):
                 phones=[],
                 benefits=[BenefitIn(category="nobody", valid_from=date(2025, 1, 1))],
             )
+
+
+def test_name_only_search_takes_two_exact_words_from_the_word_index(conn, monkeypatch):
+    """Without a birth date, two exact words of three (a typo in the third) are answered by the
+    word index (migration 0202); only a weaker match falls back to the trigram scan."""
+    a = _add(conn, "Кузнецова", "Анна", "Ильинична", date(1940, 5, 5), ["79210000001"])
+    _add(conn, "Кузьмина", "Анна", "Ильинична", date(1944, 1, 1), ["79210000002"])
+    assert conn.execute(
+        "SELECT 1 FROM pg_indexes WHERE indexname = 'passengers_name_words'"
+    ).fetchone()
+    calls: list[str] = []
+    real = pstore._name_hits
+
+    def spy(c, where, params):  # type: ignore[no-untyped-def]
+        calls.append("words" if "to_tsvector" in where else "trigram")
+        return real(c, where, params)
+
+    monkeypatch.setattr(pstore, "_name_hits", spy)
+
+    def search(text: str) -> list[int]:
+        q = normalize_name(text)
+        return [
+            h.id
+            for h in pstore.search_by_name(
+                conn, name_norm=q, birth_date=None, min_score=0.5, limit=5
+            )
+        ]
+
+    assert search("Кузнецава Анна Ильинична")[0] == a and calls == ["words"]
+    calls.clear()
+    assert search("кузнецова")[0] == a and calls == ["words"]
+    calls.clear()
+    assert search("Кузнецава Ана Ильинична")[0] == a and calls == ["words", "trigram"]
