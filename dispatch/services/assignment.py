@@ -256,7 +256,9 @@ def assign_vehicle(
     override), in which case it is made and the conflicts are returned and recorded in the event.
     """
     trip = get_trip(conn, trip_id=trip_id, lock=True)
-    vehicle = rstore.get(conn, table="vehicles", row_id=vehicle_id)
+    # Serialise assignments to one vehicle: two dispatchers giving it two overlapping trips at
+    # the same moment would each check its day without the other's trip.
+    vehicle = rstore.get(conn, table="vehicles", row_id=vehicle_id, lock=True)
     if vehicle is None:
         raise NotFound("Автомобиль не найден", code="not_found")
     if not vehicle.active:

@@ -28,10 +28,12 @@ def update(conn: psycopg.Connection, *, table: str, row_id: int, values: dict[st
     return None if row is None else MODELS[table].model_validate(row)
 
 
-def get(conn: psycopg.Connection, *, table: str, row_id: int) -> Any:
-    row = fetch_one(
-        conn, sql.SQL("SELECT * FROM {} WHERE id = %s").format(sql.Identifier(table)), (row_id,)
+def get(conn: psycopg.Connection, *, table: str, row_id: int, lock: bool = False) -> Any:
+    """One row as its model, or ``None``; ``lock`` holds it (``FOR UPDATE``) until commit."""
+    q = sql.SQL("SELECT * FROM {} WHERE id = %s" + (" FOR UPDATE" if lock else "")).format(
+        sql.Identifier(table)
     )
+    row = fetch_one(conn, q, (row_id,))
     return None if row is None else MODELS[table].model_validate(row)
 
 
