@@ -90,7 +90,9 @@ def status_ru(status: TripStatus | str) -> str:
     return _STATUS_RU[TripStatus(status)]
 
 
-def transition(current: TripStatus | str, action: TripAction | str, *, reason: str | None = None) -> Transition:
+def transition(
+    current: TripStatus | str, action: TripAction | str, *, reason: str | None = None
+) -> Transition:
     """The transition ``action`` makes from ``current``, or :class:`IllegalTransition`.
 
     Cancellation and no-show need a non-empty ``reason``.
