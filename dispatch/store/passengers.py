@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from dispatch.errors import Conflict
 from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
 from dispatch.store.models import Benefit, BenefitIn, Passenger, PassengerHit
 
@@ -43,6 +44,7 @@ def insert_passenger(
     benefits: Sequence[BenefitIn],
 ) -> int:
     """Insert one passenger with phones (first is primary) and benefits; return the id."""
+    _check_snils_free(conn, fields.get("snils"))
     row = insert_row(
         conn, "passengers", {k: fields[k] for k in _COLUMNS if k in fields}, returning="id"
     )
@@ -56,7 +58,25 @@ def update_passenger(
     conn: psycopg.Connection, *, passenger_id: int, fields: dict[str, Any]
 ) -> bool:
     values = {k: fields[k] for k in _COLUMNS if k in fields}
+    _check_snils_free(conn, values.get("snils"), passenger_id=passenger_id)
     return update_row(conn, "passengers", passenger_id, values, touch=True) is not None
+
+
+def _check_snils_free(
+    conn: psycopg.Connection, snils: str | None, *, passenger_id: int | None = None
+) -> None:
+    """Refuse a СНИЛС another passenger has, *before* the insert: a unique violation would put
+    the СНИЛС in clear into the PostgreSQL server log (``DETAIL: Key (snils)=(...)``). The unique
+    constraint stays as the guard against a concurrent duplicate."""
+    if not snils:
+        return
+    taken = fetch_one(
+        conn,
+        "SELECT 1 FROM passengers WHERE snils = %s AND id IS DISTINCT FROM %s",
+        (snils, passenger_id),
+    )
+    if taken is not None:
+        raise Conflict("Пассажир с таким СНИЛС уже есть в реестре", code="duplicate")
 
 
 def set_active(conn: psycopg.Connection, *, table: str, row_id: int, active: bool) -> bool:

@@ -108,3 +108,17 @@ def test_name_only_search_takes_two_exact_words_from_the_word_index(conn, monkey
     assert search("кузнецова")[0] == a and calls == ["words"]
     calls.clear()
     assert search("Кузнецава Ана Ильинична")[0] == a and calls == ["words", "trigram"]
+
+
+def test_duplicate_snils_is_refused_before_the_database_sees_it(conn):
+    """No unique violation (whose DETAIL would log the СНИЛС in clear on the server): the
+    duplicate is found by a query, so the transaction is not even aborted."""
+    a = _add(conn, "Иванов", "Иван", None, date(1940, 1, 1), [], snils="11223344595")
+    b = _add(conn, "Петров", "Пётр", None, date(1941, 1, 1), [])
+    with pytest.raises(Conflict, match="СНИЛС"):
+        _add(conn, "Сидоров", "Сидор", None, date(1940, 1, 1), [], snils="11223344595")
+    with pytest.raises(Conflict, match="СНИЛС"):
+        pstore.update_passenger(conn, passenger_id=b, fields={"snils": "11223344595"})
+    # the same СНИЛС on its own passenger is no conflict
+    assert pstore.update_passenger(conn, passenger_id=a, fields={"snils": "11223344595"})
+    assert conn.execute("SELECT count(*) FROM passengers").fetchone() == (2,)
