@@ -283,15 +283,21 @@ class SocialObject(_Record):
 
 
 # --- Carriers, vehicles, drivers ------------------------------------------------------------------
-class _DepotPair(_Frozen):
+class _Depot(_Frozen):
+    """A carrier's depot, optional; its coordinates are given (or cleared) together."""
+
+    depot_address: Annotated[str, Field(max_length=500)] | None = None
+    depot_lat: Lat | None = None
+    depot_lon: Lon | None = None
+
     @model_validator(mode="after")
     def _depot_together(self) -> Any:
-        if (self.depot_lat is None) != (self.depot_lon is None):  # type: ignore[attr-defined]
+        if (self.depot_lat is None) != (self.depot_lon is None):
             raise ValueError("Координаты базы указываются парой: широта и долгота")
         return self
 
 
-class CarrierIn(_DepotPair):
+class CarrierIn(_Depot):
     """A carrier. ``depot_*``: where its vehicles stand overnight — day planning starts a vehicle
     that has not reported a position yet from here."""
 
@@ -299,21 +305,15 @@ class CarrierIn(_DepotPair):
     inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
     contract_no: Annotated[str, Field(max_length=100)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
-    depot_address: Annotated[str, Field(max_length=500)] | None = None
-    depot_lat: Lat | None = None
-    depot_lon: Lon | None = None
 
 
-class CarrierPatch(_DepotPair):
+class CarrierPatch(_Depot):
     """Change a carrier. The depot's coordinates are set (or cleared) together."""
 
     name: Annotated[str, Field(min_length=1, max_length=300)] | None = None
     inn: Annotated[str, Field(pattern=r"^[0-9]{10}([0-9]{2})?$")] | None = None
     contract_no: Annotated[str, Field(max_length=100)] | None = None
     phone: Annotated[str, Field(max_length=40)] | None = None
-    depot_address: Annotated[str, Field(max_length=500)] | None = None
-    depot_lat: Lat | None = None
-    depot_lon: Lon | None = None
 
 
 class Carrier(_Record):
