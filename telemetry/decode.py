@@ -257,7 +257,7 @@ def vehicle_event(obj: Any) -> VehicleEvent:
         raise _Bad(Reason.INVALID, f"an event must be a JSON object, got {type(obj).__name__}")
     raw_type = obj.get("type")
     try:
-        etype = EventType(raw_type)
+        etype = EventType(str(raw_type))
     except ValueError:
         raise _Bad(Reason.INVALID, f"unknown event type {raw_type!r}") from None
     trip_id = _int(obj, "trip_id", required=etype not in SHIFT_EVENTS)
@@ -270,7 +270,7 @@ def vehicle_event(obj: Any) -> VehicleEvent:
         if amount_kop is not None and amount_kop < 0:
             raise _Bad(Reason.OUT_OF_RANGE, "field 'amount_kop' must not be negative")
         try:
-            method = PaymentMethod(obj.get("method"))
+            method = PaymentMethod(str(obj.get("method")))
         except ValueError:
             raise _Bad(Reason.INVALID, "field 'method' must be 'cash' or 'card'") from None
     reason = obj.get("reason")

@@ -219,5 +219,5 @@ class MqttReceiver:
     def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
         topic = m._topic.decode("utf-8", "replace")  # noqa: SLF001 - avoid raising on bad UTF-8
         self._on_inbound(
-            Inbound(topic, m.payload, datetime.now(UTC), m.mid, m.qos, self._generation)
+            Inbound(topic, bytes(m.payload), datetime.now(UTC), m.mid, m.qos, self._generation)
         )

@@ -107,7 +107,7 @@ def dead_letter_key(dl: DeadLetter) -> str:
 def copy_lines(positions: Positions) -> str:
     """The staging rows in COPY text format (numbers only, nothing to escape)."""
     N = "\\N"  # noqa: N806 - COPY's NULL
-    out = []
+    out: list[str] = []
     append = out.append
     for vid, f, flag in zip(
         positions.vehicle_id.tolist(), positions.fixes, positions.implausible.tolist(), strict=True
