@@ -220,3 +220,30 @@ def test_fleet_writes_need_admin_or_supervisor(api):
     r = api.post("carriers", role="operator", json={"name": "ООО Тест"})
     assert r.status_code == 403 and "Недостаточно прав" in r.json()["detail"]
     assert api.post("carriers", role="supervisor", json={"name": "ООО Тест"}).status_code == 201
+
+
+def test_social_object_and_driver_csv_import(api):
+    ids = seed_basics(api)
+    objects = (
+        "name;type;address;lat;lon;radius_m\n"
+        "Поликлиника №2;medical;Мурино, ул. Тихая, 2;60,051;30,445;150\n"
+        "Кафе;restaurant;Мурино;60.05;30.44;\n"
+        "МФЦ Девяткино;mfc;Мурино;91;30.44;\n"
+    )
+    out = api.ok(
+        "POST", "social-objects/import", files={"file": ("o.csv", objects.encode(), "text/csv")}
+    )
+    assert out["created"] == 1 and [e["line"] for e in out["errors"]] == [3, 4]
+    assert "Неизвестный тип" in out["errors"][0]["message"]
+    got = api.ok("GET", f"social-objects/{out['ids'][0]}")
+    assert (got["lat"], got["lon"], got["object_type"]) == (60.051, 30.445, "medical")
+    drivers = (
+        "carrier_id,full_name,license_no,phone\n"
+        f"{ids['carrier']},Сидоров Сидор,47 00 000001,\n"
+        f"{ids['carrier']},Двойник,47 12 345678,\n"  # the seeded driver's licence
+        "9999,Нет Перевозчика,47 00 000002,\n"
+    )
+    out = api.ok("POST", "drivers/import", files={"file": ("d.csv", drivers.encode(), "text/csv")})
+    assert out["created"] == 1 and [e["line"] for e in out["errors"]] == [3, 4]
+    assert "удостоверения" in out["errors"][0]["message"]
+    assert "Перевозчик не найден" in out["errors"][1]["message"]
