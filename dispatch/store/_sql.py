@@ -35,6 +35,11 @@ _FK_RU = {
 }
 
 
+def unique_message(constraint: str) -> str:
+    """The Russian message for a duplicate refused by unique ``constraint``."""
+    return _UNIQUE_RU.get(constraint, "Такая запись уже существует")
+
+
 @contextmanager
 def db_errors() -> Iterator[None]:
     """Turn constraint violations into :class:`Conflict` / :class:`Invalid` with Russian text."""
@@ -42,9 +47,7 @@ def db_errors() -> Iterator[None]:
         yield
     except pg_errors.UniqueViolation as exc:
         name = exc.diag.constraint_name or ""
-        raise Conflict(
-            _UNIQUE_RU.get(name, "Такая запись уже существует"), code="duplicate"
-        ) from None
+        raise Conflict(unique_message(name), code="duplicate") from None
     except pg_errors.ForeignKeyViolation as exc:
         name = exc.diag.constraint_name or ""
         raise Invalid(

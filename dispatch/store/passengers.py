@@ -15,7 +15,14 @@ from typing import Any
 import psycopg
 
 from dispatch.errors import Conflict
-from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
+from dispatch.store._sql import (
+    db_errors,
+    fetch_all,
+    fetch_one,
+    insert_row,
+    unique_message,
+    update_row,
+)
 from dispatch.store.models import Benefit, BenefitIn, Passenger, PassengerHit
 
 _COLUMNS = (
@@ -76,7 +83,7 @@ def _check_snils_free(
         (snils, passenger_id),
     )
     if taken is not None:
-        raise Conflict("Пассажир с таким СНИЛС уже есть в реестре", code="duplicate")
+        raise Conflict(unique_message("passengers_snils_key"), code="duplicate")
 
 
 def set_active(conn: psycopg.Connection, *, table: str, row_id: int, active: bool) -> bool:

@@ -7,7 +7,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dispatch.store._sql import fetch_all, fetch_one, insert_row, update_row
+from dispatch.errors import Conflict
+from dispatch.store._sql import fetch_all, fetch_one, insert_row, unique_message, update_row
 from dispatch.store.models import Carrier, Driver, SocialObject, Vehicle, VehiclePosition
 
 MODELS: dict[str, type[SocialObject] | type[Carrier] | type[Vehicle] | type[Driver]] = {
@@ -19,11 +20,35 @@ MODELS: dict[str, type[SocialObject] | type[Carrier] | type[Vehicle] | type[Driv
 _TOUCHES = {"social_objects"}  # tables with an updated_at column
 
 
+# Unique columns, checked by a query before writing: a unique violation's DETAIL would put the
+# value (a driver's licence number) in clear into the PostgreSQL server log.
+_UNIQUE: dict[str, tuple[tuple[str, str], ...]] = {
+    "drivers": (("license_no", "drivers_license_no_key"),),
+    "carriers": (("inn", "carriers_inn_key"),),
+    "vehicles": (("plate", "vehicles_plate_key"), ("mqtt_id", "vehicles_mqtt_id_key")),
+}
+
+
+def _check_unique(
+    conn: psycopg.Connection, table: str, values: dict[str, Any], row_id: int | None = None
+) -> None:
+    for col, constraint in _UNIQUE.get(table, ()):
+        if values.get(col) is None:
+            continue
+        q = sql.SQL("SELECT 1 FROM {} WHERE {} = %s AND id IS DISTINCT FROM %s").format(
+            sql.Identifier(table), sql.Identifier(col)
+        )
+        if fetch_one(conn, q, (values[col], row_id)) is not None:
+            raise Conflict(unique_message(constraint), code="duplicate")
+
+
 def insert(conn: psycopg.Connection, *, table: str, values: dict[str, Any]) -> Any:
+    _check_unique(conn, table, values)
     return MODELS[table].model_validate(insert_row(conn, table, values))
 
 
 def update(conn: psycopg.Connection, *, table: str, row_id: int, values: dict[str, Any]) -> Any:
+    _check_unique(conn, table, values, row_id)
     row = update_row(conn, table, row_id, values, touch=table in _TOUCHES)
     return None if row is None else MODELS[table].model_validate(row)
 
