@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 import psycopg
 
 from telemetry.model import DeadLetter, Reason, from_epoch_us
-from telemetry.pipeline import Inbound, LastFix, Limits, devices, process
+from telemetry.pipeline import Inbound, LastFix, Limits, Processed, devices, process
 from telemetry.store import TelemetryStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class IngestService:
         self._last: dict[int, LastFix] = {}
         self._vehicles_loaded_at = clock()
         self._lock = threading.Lock()  # guards counters read by the metrics thread
+        self._state = threading.Lock()  # guards _vehicles and _last (writer and committer)
+        # the writer's own connection, for vehicle look-ups while the committer writes
+        self._reader = TelemetryStore(store.url) if isinstance(store, TelemetryStore) else store
 
     # --- called from the MQTT thread -------------------------------------------------------
     def on_inbound(self, msg: Inbound) -> None:
@@ -176,8 +180,19 @@ class IngestService:
     # --- the writer loop ---------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Flush batches until ``stop`` is set, then flush what is queued (bounded by
-        ``shutdown_flush_timeout_s``) and return."""
+        ``shutdown_flush_timeout_s``) and return.
+
+        Two stages overlap: this thread drains and prepares batch N+1 (decode, validate,
+        plausibility: Python) while the committer thread writes batch N (waiting on PostgreSQL)
+        and then acknowledges it. One batch at most waits between them.
+        """
         cfg = self.config
+        handoff: queue.Queue[tuple[list[Inbound], Processed | None] | None] = queue.Queue(1)
+        abort = threading.Event()  # set when the shutdown flush runs out of time
+        committer = threading.Thread(
+            target=self._commit_loop, args=(handoff, abort), name="ingest-commit", daemon=True
+        )
+        committer.start()
         first_seen: float | None = None
         next_log = self._clock() + cfg.log_every_s
         while not stop.is_set():
@@ -189,7 +204,8 @@ class IngestService:
                 n and first_seen is not None and now - first_seen >= cfg.flush_interval_s
             )
             if due:
-                self._flush(self._drain(), stop)
+                batch = self._drain()
+                self._hand(handoff, (batch, self._prepare_here(batch, stop)), stop)
                 first_seen = None
                 continue
             if now >= next_log:
@@ -203,17 +219,58 @@ class IngestService:
             self._wake.wait(max(0.005, min(wait, cfg.flush_interval_s, 0.2)))  # 0.2: see stop
             self._wake.clear()
         # graceful shutdown: what is queued now is flushed and acknowledged
-        deadline = self._clock() + cfg.shutdown_flush_timeout_s
-        final = threading.Event()
-        timer = threading.Timer(cfg.shutdown_flush_timeout_s, final.set)
+        timer = threading.Timer(cfg.shutdown_flush_timeout_s, abort.set)
         timer.daemon = True
         timer.start()
         try:
-            while self._queue and self._clock() < deadline and not final.is_set():
-                self._flush(self._drain(), final)
+            while self._queue and not abort.is_set():
+                batch = self._drain()
+                self._hand(handoff, (batch, self._prepare_here(batch, abort)), abort)
+            self._hand(handoff, None, abort)
+            committer.join(cfg.shutdown_flush_timeout_s + 1)
         finally:
             timer.cancel()
+            if self._reader is not self.store:
+                self._reader.close()
         self.log_counters()
+
+    @staticmethod
+    def _hand(
+        handoff: queue.Queue,
+        item: tuple[list[Inbound], Processed | None] | None,
+        stop: threading.Event,
+    ) -> bool:
+        """Give ``item`` to the committer; give up (nothing acknowledged) once ``stop`` is set."""
+        while True:
+            try:
+                handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                if stop.is_set() and item is not None:
+                    return False
+
+    def _commit_loop(self, handoff: queue.Queue, abort: threading.Event) -> None:
+        while True:
+            item = handoff.get()
+            if item is None:
+                return
+            batch, prepared = item
+            self._flush(batch, abort, prepared)
+
+    def _prepare_here(self, batch: list[Inbound], stop: threading.Event) -> Processed | None:
+        """Prepare ``batch`` in this thread; ``None`` leaves it to the committer (a look-up
+        that cannot reach the database, or a processing error to isolate)."""
+        delay = self.config.db_retry_min_s
+        while True:
+            try:
+                return self._prepare(batch, self._reader)
+            except psycopg.OperationalError:
+                self._reader.close()
+                if stop.wait(delay):
+                    return None
+                delay = min(delay * 2, self.config.db_retry_max_s)
+            except Exception:  # noqa: BLE001 - the committer isolates the message
+                return None
 
     def _drain(self) -> list[Inbound]:
         out: list[Inbound] = []
@@ -227,14 +284,16 @@ class IngestService:
         return out
 
     # --- one batch ---------------------------------------------------------------------------
-    def _flush(self, batch: list[Inbound], stop: threading.Event) -> bool:
+    def _flush(
+        self, batch: list[Inbound], stop: threading.Event, prepared: Processed | None = None
+    ) -> bool:
         """Commit ``batch`` (retrying while the database is down) and acknowledge it. Returns
         ``False`` when ``stop`` was set before it could be committed (nothing acknowledged)."""
         delay = self.config.db_retry_min_s
         attempts_failed = 0
         while True:
             try:
-                self._commit(batch)
+                self._commit(batch, prepared)
                 return True
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 self.counters.db_errors += 1
@@ -283,24 +342,31 @@ class IngestService:
         mid = len(batch) // 2
         return self._flush(batch[:mid], stop) and self._flush(batch[mid:], stop)
 
-    def _commit(self, batch: Sequence[Inbound]) -> None:
+    def _prepare(self, batch: Sequence[Inbound], store: TelemetryStore) -> Processed:
+        """Look up the devices the batch names (with ``store``), run the pipeline, and move the
+        last known fixes forward (they are plausibility context only)."""
         cfg = self.config
-        if self._clock() - self._vehicles_loaded_at > cfg.vehicles_ttl_s:
-            self._vehicles.clear()
-            self._vehicles_loaded_at = self._clock()
-        missing = devices(batch, cfg.limits) - self._vehicles.keys()
-        if missing:
-            for mqtt_id, info in self.store.lookup_vehicles(missing).items():
-                self._vehicles[mqtt_id] = info.id
-                known = self._last.get(info.id)
-                if info.last is not None and (known is None or known.ts_us < info.last.ts_us):
-                    self._last[info.id] = info.last
-        result = process(batch, limits=cfg.limits, vehicles=self._vehicles, last=self._last)
+        with self._state:
+            if self._clock() - self._vehicles_loaded_at > cfg.vehicles_ttl_s:
+                self._vehicles.clear()
+                self._vehicles_loaded_at = self._clock()
+            missing = devices(batch, cfg.limits) - self._vehicles.keys()
+            if missing:
+                for mqtt_id, info in store.lookup_vehicles(missing).items():
+                    self._vehicles[mqtt_id] = info.id
+                    known = self._last.get(info.id)
+                    if info.last is not None and (known is None or known.ts_us < info.last.ts_us):
+                        self._last[info.id] = info.last
+            result = process(batch, limits=cfg.limits, vehicles=self._vehicles, last=self._last)
+            for vid, lf in result.latest.items():
+                known = self._last.get(vid)
+                if known is None or known.ts_us < lf.ts_us:
+                    self._last[vid] = lf
+        return result
+
+    def _commit(self, batch: Sequence[Inbound], prepared: Processed | None = None) -> None:
+        result = prepared if prepared is not None else self._prepare(batch, self.store)
         written = self.store.write(result)
-        for vid, lf in result.latest.items():
-            known = self._last.get(vid)
-            if known is None or known.ts_us < lf.ts_us:
-                self._last[vid] = lf
         newest_us = int(result.positions.ts_us.max()) if len(result.positions) else None
         self._account(
             batch, result.fixes_received, result.duplicates, result.implausible, written, newest_us
