@@ -40,6 +40,10 @@ class CandidateView(BaseModel):
     empty_m: float
     arrival_at: datetime
     lateness_s: float
+    start: str = Field(
+        description="Откуда считается порожний пробег: position — последняя отметка, depot — "
+        "база перевозчика, first_pickup — место неизвестно (такие машины в конце списка)"
+    )
 
 
 class ConflictView(BaseModel):
@@ -216,7 +220,7 @@ def propose_vehicles(
     travel = _travel(graph)
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
-    states, vehicles, _ = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
+    states, vehicles, kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
     schedule: dict[int, list[algo.TripJob]] = defaultdict(list)
     for t in tstore.open_trips_between(conn, start=start, end=end):
         if t.vehicle_id is not None and t.id != trip.id:
@@ -224,6 +228,15 @@ def propose_vehicles(
     if not states:
         return []
     cands = algo.propose(_job(trip), states, schedule, travel)
+
+    # A vehicle whose start is unknown "costs nothing" to reach its first pickup of the day: when
+    # this trip would be that first pickup, its zero is not comparable — list it after the ones
+    # whose empty driving is real (stable: each group keeps the planner's order).
+    def unknown_leg(c: algo.Candidate) -> bool:
+        earlier = (j for j in schedule.get(c.vehicle_id, ()) if j.pickup_at < trip.pickup_at)
+        return kinds[c.vehicle_id] == START_FIRST_PICKUP and next(earlier, None) is None
+
+    cands.sort(key=unknown_leg)
     return [
         CandidateView(
             vehicle_id=c.vehicle_id,
@@ -232,6 +245,7 @@ def propose_vehicles(
             empty_m=c.empty_m,
             arrival_at=c.arrival_at,
             lateness_s=c.lateness_s,
+            start=kinds[c.vehicle_id],
         )
         for c in cands[:limit]
     ]

@@ -210,3 +210,27 @@ def test_carrier_depot_in_csv_import(api):
     assert out["created"] == 1 and [e["line"] for e in out["errors"]] == [3]
     got = api.ok("GET", f"carriers/{out['ids'][0]}")
     assert (got["depot_lat"], got["depot_lon"], got["depot_address"]) == (60.05, 30.44, "Мурино")
+
+
+def test_a_vehicle_of_unknown_whereabouts_is_proposed_after_located_ones(api, ids):
+    """Its zero empty driving to a first pickup is not real: it must not outrank a located car."""
+    other = api.ok("POST", "carriers", 201, json={"name": "ООО Без базы"})
+    nowhere = api.ok(
+        "POST",
+        "vehicles",
+        201,
+        json={
+            "carrier_id": other["id"],
+            "plate": "М777ММ47",
+            "vehicle_type": "car",
+            "seats": 4,
+            "mqtt_id": "car-3",
+        },
+    )
+    t = api.ok("POST", "trips", 201, json=trip_body(ids))
+    c = api.ok("GET", f"trips/{t['id']}/candidates", role="dispatcher")
+    assert [(x["vehicle_id"], x["start"]) for x in c] == [
+        (ids["car"], "position"),
+        (nowhere["id"], "first_pickup"),
+    ]
+    assert c[0]["empty_m"] > 0 and c[1]["empty_m"] == 0
