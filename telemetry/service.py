@@ -255,7 +255,10 @@ class IngestService:
             if item is None:
                 return
             batch, prepared = item
-            self._flush(batch, abort, prepared)
+            try:
+                self._flush(batch, abort, prepared)
+            except Exception:  # noqa: BLE001 - keep committing; the batch stays unacknowledged
+                log.exception("batch of %d messages not committed", len(batch))
 
     def _prepare_here(self, batch: list[Inbound], stop: threading.Event) -> Processed | None:
         """Prepare ``batch`` in this thread; ``None`` leaves it to the committer (a look-up
