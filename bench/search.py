@@ -304,7 +304,8 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("VACUUM ANALYZE passengers")
             admin.execute("VACUUM ANALYZE passenger_phones")
-            phones = admin.execute("SELECT count(*) FROM passenger_phones").fetchone()[0]
+            row = admin.execute("SELECT count(*) FROM passenger_phones").fetchone()
+            phones = row[0] if row else 0
         print(
             f"registry: {args.passengers:,} passengers, {phones:,} phones "
             f"(generated {t1 - t0:.1f} s, COPY {t2 - t1:.1f} s); seed {SEED}"
