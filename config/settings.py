@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     mqtt_topic_prefix: str = "socialtaxi/v1"
     mqtt_client_id: str = "socialtaxi-ingest"
-    mqtt_share_group: str = "ingest"
+    # Empty: one ingest process on a plain subscription, lossless across broker restarts.
+    # Set a group name (e.g. "ingest") to run several processes on one $share subscription
+    # (see docs/telemetry.md for Mosquitto's restart caveat with shared subscriptions).
+    mqtt_share_group: str = ""
 
     map_source: str = Field(
         "",
