@@ -139,7 +139,8 @@ def register(root: typer.Typer) -> None:
         """Migrate, import the map, seed demo data, then run web and ingest until Ctrl-C."""
         from config.rules import load_rules
         from config.settings import get_settings
-        from routing import RoutingError, load_graph
+        from routing import RoutingError, SpeedDefaults
+        from routing.sources import load_map_source
         from socialtaxi.db import DatabaseUnavailable, connect, migrate
         from socialtaxi.db.seed import sync_rules
         from socialtaxi.demo_data import DEMO_USERS
@@ -160,7 +161,8 @@ def register(root: typer.Typer) -> None:
             migrate.upgrade(s.database_url)
             typer.echo("Схема базы данных актуальна.")
             typer.echo(f"Дорожный граф: {source} ...")
-            graph = load_graph(source, cache_dir=s.map_cache_dir, progress=True)
+            speeds = SpeedDefaults.from_mapping(s.map_speeds) if s.map_speeds else None
+            graph = load_map_source(source, cache_dir=s.map_cache_dir, speeds=speeds, progress=True)
             typer.echo(f"  узлов {graph.node_count}, рёбер {graph.edge_count}")
             with connect(s.database_url) as conn:
                 sync_rules(conn, rules)
