@@ -26,9 +26,13 @@ def load_map(settings: Settings) -> Any:
     if not settings.map_source:
         log.warning("no map configured (SOCIALTAXI_MAP_SOURCE): routing is unavailable")
         return None
-    from routing import load_graph
+    from routing import SpeedDefaults
+    from routing.sources import load_map_source
 
-    return load_graph(settings.map_source, cache_dir=settings.map_cache_dir)
+    speeds = SpeedDefaults.from_mapping(settings.map_speeds) if settings.map_speeds else None
+    graph = load_map_source(settings.map_source, cache_dir=settings.map_cache_dir, speeds=speeds)
+    # Build the snapping index and load the compiled search now, not on the first request.
+    return graph.warm_up()
 
 
 def _document_errors(app: FastAPI) -> None:
