@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 
 from telemetry.model import (
@@ -225,6 +226,115 @@ def _fix_of(obj: Any, *, owntracks: bool) -> Fix:
     if owntracks or "_type" in obj:
         return owntracks_fix(obj)
     return native_fix(obj)
+
+
+#: the float columns of :func:`native_columns`, in ``Fix`` order after ``ts_us``
+NUM_FIELDS = ("lat", "lon", "speed_kmh", "heading_deg", "accuracy_m", "hdop", "odometer_m")
+_NOT_NATIVE = {"_type": None}  # stands in for an item that is not a JSON object
+_F, _N, _I = float, type(None), int
+_MAX_MS = _MAX_US // 1000
+
+
+def _float_column(values: list[Any], required: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``values`` as float64 (None → NaN) and the rows the fast path cannot take (``None``: all
+    fine). Only ``float`` (and ``None`` when not ``required``) is taken as is; anything else
+    (ints, text, booleans) is left to :func:`native_fix`, which checks and explains."""
+    types = set(map(type, values))
+    if types <= ({_F} if required else {_F, _N}):
+        return np.array(values, np.float64), None
+    ok = {_F} if required else {_F, _N}
+    slow = np.fromiter((type(v) not in ok for v in values), bool, len(values))
+    clean = [None if type(v) not in ok else v for v in values]
+    return np.array(clean, np.float64), slow
+
+
+def native_columns(objs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decode decoded-JSON position items into columns at once (no per-fix Python object).
+
+    Returns ``ts_us`` (int64, epoch microseconds), ``num`` (float64, shape (n, 8): the
+    :data:`NUM_FIELDS` and ``satellites``, NaN where absent) and ``slow`` (bool): the rows this
+    fast path does not take — not a plain native object, time not integer epoch milliseconds,
+    a field of another type. The caller decodes those with :func:`native_fix` (which raises the
+    reason when the item is bad). Values of ``slow`` rows in the columns are meaningless.
+    """
+    n = len(objs)
+    ds = [o if type(o) is dict and "_type" not in o else _NOT_NATIVE for o in objs]
+    slow = np.fromiter((d is _NOT_NATIVE for d in ds), bool, n)
+    ts = [d.get("ts") for d in ds]
+    if set(map(type, ts)) <= {_I}:
+        try:
+            ms = np.array(ts, np.int64)
+        except OverflowError:
+            ms = None
+    else:
+        ms = None
+    if ms is None:
+        ms = np.array([v if type(v) is int and -_MAX_MS < v < _MAX_MS else 0 for v in ts], np.int64)
+        slow |= np.fromiter((not (type(v) is int and -_MAX_MS < v < _MAX_MS) for v in ts), bool, n)
+    else:
+        slow |= (ms <= -_MAX_MS) | (ms >= _MAX_MS)
+    num = np.empty((n, 8), np.float64)
+    for j, key in enumerate(NUM_FIELDS):
+        col, bad = _float_column([d.get(key) for d in ds], j < 2)
+        num[:, j] = col
+        if bad is not None:
+            slow |= bad
+    sats = [d.get("satellites") for d in ds]
+    if set(map(type, sats)) <= {_I, _N} and all(v is None or -(2**31) < v < 2**31 for v in sats):
+        num[:, 7] = np.array(sats, np.float64)
+    else:
+        okv = [type(v) in (_I, _N) and (v is None or -(2**31) < v < 2**31) for v in sats]
+        slow |= ~np.array(okv, bool)
+        num[:, 7] = np.array([v if k else None for v, k in zip(sats, okv, strict=True)], np.float64)
+    return np.where(slow, 0, ms) * 1000, num, slow
+
+
+def position_items(payload: bytes) -> tuple[list[Any], bool]:
+    """The items of a position payload (one object → one item) and whether it was an array;
+    raises :class:`DecodeError` for a payload that is not strict UTF-8 JSON."""
+    try:
+        return _items(_load(payload))
+    except _Bad as bad:
+        raise DecodeError(bad.reason, bad.detail) from None
+
+
+def decode_items(objs: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Problem]]:
+    """Position items (native or OwnTracks objects, as ``orjson`` made them) → columns.
+
+    Returns ``ts_us`` (int64), ``num`` (float64 (n, 8), NaN where absent; see
+    :func:`native_columns`), ``owntracks`` (bool: the row came in OwnTracks form) and the
+    problems of the rows that are not fixes (row → :class:`Problem` without index). Plain native
+    objects take the vectorised path; the rest goes through :func:`native_fix` /
+    :func:`owntracks_fix` one by one.
+    """
+    ts_us, num, slow = native_columns(objs)
+    owntracks = np.zeros(len(objs), bool)
+    bad: dict[int, Problem] = {}
+    for r in np.nonzero(slow)[0].tolist():
+        try:
+            fix = _fix_of(objs[r], owntracks=False)
+        except _Bad as exc:
+            bad[r] = Problem(exc.reason, exc.detail)
+            continue
+        ts_us[r] = fix.ts_us
+        num[r] = fix_values(fix)
+        owntracks[r] = fix.source is Source.OWNTRACKS
+    return ts_us, num, owntracks, bad
+
+
+class DecodeError(Exception):
+    """A payload that is not JSON at all (``reason``: :attr:`Reason.MALFORMED`)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def fix_values(fix: Fix) -> tuple[float, ...]:
+    """The ``num`` row of :func:`native_columns` for a decoded ``fix`` (NaN where absent)."""
+    nan = math.nan
+    return tuple(nan if v is None else float(v) for v in fix[1:9])
 
 
 def decode_positions(payload: bytes, *, owntracks: bool = False) -> Decoded:

@@ -18,12 +18,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from telemetry.decode import Route, decode, parse_topic
+from telemetry.decode import (
+    DecodeError,
+    Route,
+    decode,
+    decode_items,
+    fix_values,
+    parse_topic,
+    position_items,
+)
 from telemetry.model import (
     DeadLetter,
     Fix,
     Problem,
     Reason,
+    Source,
     VehicleEvent,
     to_epoch_us,
 )
@@ -75,27 +84,59 @@ class PositionRow(NamedTuple):
     implausible: bool
 
 
+def row_fix(ts_us: int, values: Sequence[float], owntracks: bool) -> Fix:
+    """The :class:`Fix` of one column row (``values``: lat, lon, speed, heading, accuracy,
+    hdop, odometer, satellites; NaN = absent)."""
+    opt = [None if v != v else v for v in values[2:]]  # noqa: PLR0124 - NaN test
+    sats = opt[5]
+    return Fix(
+        int(ts_us),
+        values[0],
+        values[1],
+        opt[0],
+        opt[1],
+        opt[2],
+        opt[3],
+        opt[4],
+        None if sats is None else int(sats),
+        Source.OWNTRACKS if owntracks else Source.NATIVE,
+    )
+
+
 @dataclass(frozen=True)
 class Positions:
-    """The fixes of a batch to store, as columns: ``vehicle_id`` (int64) and ``implausible``
-    (bool) arrays aligned with ``fixes``."""
+    """The fixes of a batch to store, as aligned columns (no per-fix Python object):
+    ``vehicle_id`` and ``ts_us`` (int64, epoch microseconds), ``num`` (float64, shape (n, 8):
+    lat, lon in WGS 84 degrees, speed_kmh, heading_deg, accuracy_m, hdop, odometer_m,
+    satellites; NaN where the device sent nothing), ``owntracks`` (bool: the source) and
+    ``implausible`` (bool). :attr:`fixes` and :meth:`rows` give :class:`Fix` values."""
 
     vehicle_id: np.ndarray
-    fixes: tuple[Fix, ...]
+    ts_us: np.ndarray
+    num: np.ndarray
+    owntracks: np.ndarray
     implausible: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.fixes)
+        return len(self.ts_us)
+
+    def fix(self, i: int) -> Fix:
+        return row_fix(int(self.ts_us[i]), self.num[i].tolist(), bool(self.owntracks[i]))
+
+    @property
+    def fixes(self) -> tuple[Fix, ...]:
+        return tuple(
+            row_fix(t, v, o)
+            for t, v, o in zip(
+                self.ts_us.tolist(), self.num.tolist(), self.owntracks.tolist(), strict=True
+            )
+        )
 
     def rows(self) -> Iterator[PositionRow]:
         for vid, fix, flag in zip(
             self.vehicle_id.tolist(), self.fixes, self.implausible.tolist(), strict=True
         ):
             yield PositionRow(vid, fix, flag)
-
-    @property
-    def ts_us(self) -> np.ndarray:
-        return np.fromiter((f.ts_us for f in self.fixes), np.int64, len(self.fixes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +164,7 @@ class _Item:
     __slots__ = (
         "msg",
         "route",
-        "fixes",
+        "n_fixes",
         "events",
         "index",
         "is_array",
@@ -135,7 +176,7 @@ class _Item:
     def __init__(self, msg: Inbound) -> None:
         self.msg = msg
         self.route: Route | None = None
-        self.fixes: list[Fix] = []
+        self.n_fixes = 0  # fixes decoded (their rows are in the batch's columns)
         self.events: list[VehicleEvent] = []
         self.index: tuple[int, ...] = ()  # array position of each fix or event
         self.is_array = False
@@ -146,7 +187,7 @@ class _Item:
     def reject(self, reason: Reason, detail: str) -> None:
         self.problems.append(Problem(reason, detail))
         self.rejected = True
-        self.fixes, self.events = [], []
+        self.n_fixes, self.events = 0, []
 
 
 _EMPTY_I = np.zeros(0, np.int64)
@@ -161,16 +202,23 @@ class _Batch:
     vehicles: Mapping[str, int]
     last: Mapping[int, LastFix]
     fixes_received: int = 0
-    # the fix columns, filled by ``to_columns``
-    fixes: list[Fix] = field(default_factory=list)
+    # the fix columns, filled by ``decode_payload`` (all decoded fixes) and ``to_columns``
+    # (those of live messages)
     item: np.ndarray = field(default_factory=lambda: _EMPTY_I)  # index into ``items``
     pos: np.ndarray = field(default_factory=lambda: _EMPTY_I)  # position in the payload array
     vid: np.ndarray = field(default_factory=lambda: _EMPTY_I)
     ts_us: np.ndarray = field(default_factory=lambda: _EMPTY_I)
     num: np.ndarray = field(default_factory=lambda: _EMPTY_F.reshape(0, 8))  # Fix[1:9], NaN=None
+    owntracks: np.ndarray = field(default_factory=lambda: _EMPTY_B)
     keep: np.ndarray = field(default_factory=lambda: _EMPTY_B)
     flags: np.ndarray = field(default_factory=lambda: _EMPTY_B)
     duplicates: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def fix(self, r: int) -> Fix:
+        return row_fix(int(self.ts_us[r]), self.num[r].tolist(), bool(self.owntracks[r]))
 
     def live(self) -> list[_Item]:
         return [it for it in self.items if not it.rejected]
@@ -200,18 +248,78 @@ def route_topic(batch: _Batch) -> None:
 
 
 def decode_payload(batch: _Batch) -> None:
-    """Decode each payload with the decoder of its format."""
-    for it in batch.live():
+    """Decode each payload with the decoder of its format. The items of all native position
+    payloads are decoded together, into the batch's columns (:func:`decode_items`)."""
+    objs: list = []  # position items of the whole batch
+    obj_item: list[int] = []
+    obj_pos: list[int] = []
+    other: list[tuple[int, int, Fix]] = []  # (item, pos, fix) decoded one message at a time
+    for k, it in enumerate(batch.items):
+        if it.rejected:
+            continue
         assert it.route is not None
+        if it.route.kind == "position":
+            try:
+                items, it.is_array = position_items(it.msg.payload)
+            except DecodeError as exc:
+                it.problems.append(Problem(exc.reason, exc.detail))
+                it.rejected = True
+                continue
+            if it.is_array and not items:
+                it.problems.append(Problem(Reason.INVALID, "empty array"))
+                it.rejected = True
+                continue
+            objs.extend(items)
+            obj_item.extend([k] * len(items))
+            obj_pos.extend(range(len(items)))
+            continue
         d = decode(it.route, it.msg.payload)
-        it.fixes, it.events = list(d.fixes), list(d.events)
+        it.events = list(d.events)
         it.index, it.is_array = d.index, d.is_array
         it.problems.extend(d.problems)
+        if d.fixes:  # OwnTracks topics (events have no fixes)
+            other.extend((k, p, f) for p, f in zip(d.index, d.fixes, strict=True))
+        it.n_fixes = len(d.fixes)
         batch.fixes_received += len(d.fixes) + sum(1 for p in d.problems if p.index is not None)
         if not d.fixes and not d.events:
             it.rejected = True
             if not d.problems:
                 it.problems.append(Problem(Reason.INVALID, "nothing to store"))
+    ts_us, num, owntracks, bad = decode_items(objs)
+    good = np.ones(len(objs), bool)
+    for r, problem in bad.items():  # in row order: per message, in array order
+        it = batch.items[obj_item[r]]
+        pos = obj_pos[r]
+        it.problems.append(Problem(problem.reason, problem.detail, pos if it.is_array else None))
+        good[r] = False
+        batch.fixes_received += it.is_array
+    item = np.asarray(obj_item, np.int64)
+    counts = np.bincount(item[good], minlength=len(batch.items)) if len(objs) else None
+    if counts is not None:
+        batch.fixes_received += int(good.sum())
+        for k in np.unique(item).tolist():
+            it = batch.items[k]
+            it.n_fixes = int(counts[k])
+            if not it.n_fixes:
+                it.rejected = True
+    m = len(other)
+    batch.item = np.concatenate((item[good], np.fromiter((o[0] for o in other), np.int64, m)))
+    batch.pos = np.concatenate(
+        (np.asarray(obj_pos, np.int64)[good], np.fromiter((o[1] for o in other), np.int64, m))
+    )
+    batch.ts_us = np.concatenate(
+        (ts_us[good], np.fromiter((o[2].ts_us for o in other), np.int64, m))
+    )
+    batch.num = np.concatenate(
+        (num[good], np.array([fix_values(o[2]) for o in other], np.float64).reshape(m, 8))
+    )
+    batch.owntracks = np.concatenate(
+        (owntracks[good], np.fromiter((o[2].source is Source.OWNTRACKS for o in other), bool, m))
+    )
+    if m:  # back to receive order (the first of repeated fixes wins)
+        order = np.lexsort((batch.pos, batch.item))
+        batch.item, batch.pos, batch.ts_us = batch.item[order], batch.pos[order], batch.ts_us[order]
+        batch.num, batch.owntracks = batch.num[order], batch.owntracks[order]
 
 
 def resolve_vehicle(batch: _Batch) -> None:
@@ -226,24 +334,21 @@ def resolve_vehicle(batch: _Batch) -> None:
 
 
 def to_columns(batch: _Batch) -> None:
-    """Lay the fixes of all live messages out as numpy columns for the vectorised steps."""
+    """Keep the fix columns of the live messages only (a message refused since decoding takes
+    its fixes with it) and add the vehicle id column, for the vectorised steps."""
     items = batch.items
-    live = [i for i, it in enumerate(items) if not it.rejected and it.fixes]
-    counts = np.fromiter((len(items[i].fixes) for i in live), np.int64, len(live))
-    fixes: list[Fix] = []
-    for i in live:
-        fixes.extend(items[i].fixes)
-    n = len(fixes)
-    batch.fixes = fixes
-    batch.item = np.repeat(np.asarray(live, np.int64), counts)
-    batch.pos = (
-        np.fromiter((p for i in live for p in items[i].index), np.int64, n) if n else _EMPTY_I
+    vids = np.fromiter(
+        (-1 if it.rejected or it.vehicle_id is None else it.vehicle_id for it in items),
+        np.int64,
+        len(items),
     )
-    batch.vid = np.repeat(
-        np.fromiter((items[i].vehicle_id for i in live), np.int64, len(live)), counts
-    )
-    batch.ts_us = np.fromiter((f[0] for f in fixes), np.int64, n)
-    batch.num = np.array([f[1:9] for f in fixes], dtype=np.float64) if n else _EMPTY_F.reshape(0, 8)
+    vid = vids[batch.item]
+    live = vid >= 0
+    if not live.all():
+        batch.item, batch.pos, batch.ts_us = batch.item[live], batch.pos[live], batch.ts_us[live]
+        batch.num, batch.owntracks, vid = batch.num[live], batch.owntracks[live], vid[live]
+    batch.vid = vid
+    n = len(vid)
     batch.keep = np.ones(n, dtype=bool)
     batch.flags = np.zeros(n, dtype=bool)
 
@@ -298,10 +403,10 @@ def validate_values(batch: _Batch) -> None:
     ``max_future_s`` nor beyond retention. A bad fix of an array is set aside with its reason;
     its neighbours go on."""
     lim = batch.limits
-    if len(batch.fixes):
+    if len(batch):
         for r in np.nonzero(_bad_rows(batch))[0].tolist():
             it = batch.items[int(batch.item[r])]
-            fix = batch.fixes[r]
+            fix = batch.fix(r)
             bad = _range_problem(fix) or _time_problem(fix.ts, it.msg.received_at, lim)
             if bad is None:  # NaN-safe double check disagreed: keep the fix
                 continue
@@ -408,8 +513,7 @@ def _latest(batch: _Batch) -> dict[int, LastFix]:
         vid, ts = int(batch.vid[i]), int(batch.ts_us[i])
         prev = batch.last.get(vid)
         if prev is None or ts > prev.ts_us:
-            fix = batch.fixes[i]
-            out[vid] = LastFix(ts, fix.lat, fix.lon)
+            out[vid] = LastFix(ts, float(batch.num[i, 0]), float(batch.num[i, 1]))
     return out
 
 
@@ -438,10 +542,11 @@ def process(
     for step in steps:
         step(batch)
     keep = np.nonzero(batch.keep)[0]
-    fixes = batch.fixes
     positions = Positions(
         vehicle_id=batch.vid[keep],
-        fixes=tuple(fixes[i] for i in keep.tolist()),
+        ts_us=batch.ts_us[keep],
+        num=batch.num[keep],
+        owntracks=batch.owntracks[keep],
         implausible=batch.flags[keep],
     )
     events = tuple(

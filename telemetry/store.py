@@ -1,6 +1,6 @@
 """The telemetry writer: one PostgreSQL transaction per batch.
 
-Fixes go by ``COPY`` into a temporary staging table, then ``INSERT ... SELECT ... ON CONFLICT
+Fixes go by binary ``COPY`` into a temporary staging table, then ``INSERT ... SELECT ... ON CONFLICT
 DO NOTHING`` into ``vehicle_positions`` (idempotent on (vehicle, time): redelivered messages never
 double a row). In the same transaction: ``vehicle_last_position`` moves forward, dead letters and
 vehicle events (with their trip changes and payments) are written. The caller acknowledges the
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -31,26 +32,26 @@ from telemetry.pipeline import EventRow, LastFix, Positions, Processed
 log = logging.getLogger(__name__)
 
 _STAGE_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS telemetry_stage (
-    vehicle_id bigint, ts_us bigint, lat double precision, lon double precision,
+CREATE TEMP TABLE IF NOT EXISTS telemetry_stage_bin (
+    vehicle_id bigint, ts timestamptz, lat double precision, lon double precision,
     speed_kmh real, heading_deg real, accuracy_m real, hdop real, odometer_m double precision,
-    satellites smallint, implausible boolean, source text
+    satellites smallint, implausible boolean, owntracks boolean
 ) ON COMMIT DELETE ROWS
 """
 
 _COPY = (
-    "COPY telemetry_stage (vehicle_id, ts_us, lat, lon, speed_kmh, heading_deg, accuracy_m, hdop,"
-    " odometer_m, satellites, implausible, source) FROM STDIN"
+    "COPY telemetry_stage_bin (vehicle_id, ts, lat, lon, speed_kmh, heading_deg, accuracy_m, hdop,"
+    " odometer_m, satellites, implausible, owntracks) FROM STDIN (FORMAT binary)"
 )
 
 _INSERT_POSITIONS = """
 INSERT INTO vehicle_positions (vehicle_id, ts, lat, lon, speed_kmh, heading_deg, accuracy_m, hdop,
                                odometer_m, satellites, implausible, source, received_at)
-SELECT vehicle_id, timestamptz 'epoch' + ts_us * interval '1 microsecond', lat, lon, speed_kmh,
-       heading_deg, accuracy_m, hdop, odometer_m, satellites, implausible, source,
+SELECT vehicle_id, ts, lat, lon, speed_kmh, heading_deg, accuracy_m, hdop, odometer_m, satellites,
+       implausible, CASE WHEN owntracks THEN 'owntracks' ELSE 'native' END,
        statement_timestamp()
-FROM telemetry_stage
-ORDER BY vehicle_id, ts_us
+FROM telemetry_stage_bin
+ORDER BY vehicle_id, ts
 ON CONFLICT DO NOTHING
 """
 
@@ -58,11 +59,10 @@ ON CONFLICT DO NOTHING
 # vehicle order so concurrent ingest processes lock them in the same order (no deadlock).
 _UPSERT_LAST = """
 INSERT INTO vehicle_last_position (vehicle_id, ts, lat, lon, speed_kmh, heading_deg, updated_at)
-SELECT DISTINCT ON (vehicle_id) vehicle_id, timestamptz 'epoch' + ts_us * interval '1 microsecond',
-       lat, lon, speed_kmh, heading_deg, now()
-FROM telemetry_stage
+SELECT DISTINCT ON (vehicle_id) vehicle_id, ts, lat, lon, speed_kmh, heading_deg, now()
+FROM telemetry_stage_bin
 WHERE NOT implausible
-ORDER BY vehicle_id, ts_us DESC
+ORDER BY vehicle_id, ts DESC
 ON CONFLICT (vehicle_id) DO UPDATE
 SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon, speed_kmh = EXCLUDED.speed_kmh,
     heading_deg = EXCLUDED.heading_deg, updated_at = EXCLUDED.updated_at
@@ -104,23 +104,57 @@ def dead_letter_key(dl: DeadLetter) -> str:
     return h.hexdigest()
 
 
-def copy_lines(positions: Positions) -> str:
-    """The staging rows in COPY text format (numbers only, nothing to escape)."""
-    N = "\\N"  # noqa: N806 - COPY's NULL
-    out: list[str] = []
-    append = out.append
-    for vid, f, flag in zip(
-        positions.vehicle_id.tolist(), positions.fixes, positions.implausible.tolist(), strict=True
-    ):
-        ts_us, lat, lon, speed, heading, acc, hdop, odo, sats, source = f
-        append(
-            f"{vid}\t{ts_us}\t{lat!r}\t{lon!r}\t"
-            f"{N if speed is None else speed}\t{N if heading is None else heading}\t"
-            f"{N if acc is None else acc}\t{N if hdop is None else hdop}\t"
-            f"{N if odo is None else odo}\t{N if sats is None else sats}\t"
-            f"{'t' if flag else 'f'}\t{source}\n"
-        )
-    return "".join(out)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, no extension
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's timestamp zero
+#: binary types of the optional columns, in ``Positions.num`` order from column 2
+_OPTIONAL = ((">f4", 4), (">f4", 4), (">f4", 4), (">f4", 4), (">f8", 8), (">i2", 2))
+
+
+def copy_binary(positions: Positions) -> bytes:
+    """The staging rows in PostgreSQL's binary COPY format, built with numpy (no per-row Python).
+
+    A binary row has a fixed layout once its NULLs are known, so the rows are grouped by which
+    optional fields they lack (usually one or two groups) and each group is laid out as a
+    big-endian numpy record array.
+    """
+    num = positions.num
+    absent = np.isnan(num[:, 2:])
+    pattern = absent @ (1 << np.arange(absent.shape[1]))
+    parts = [_COPY_HEADER]
+    for code in np.unique(pattern).tolist():
+        rows = np.nonzero(pattern == code)[0] if len(pattern) else pattern
+        fields: list[tuple[str, str]] = [
+            ("n", ">i2"),
+            ("l0", ">i4"), ("vid", ">i8"),
+            ("l1", ">i4"), ("ts", ">i8"),
+            ("l2", ">i4"), ("lat", ">f8"),
+            ("l3", ">i4"), ("lon", ">f8"),
+        ]  # fmt: skip
+        sizes = [8, 8, 8, 8]
+        for j, (fmt, size) in enumerate(_OPTIONAL):
+            fields.append((f"l{j + 4}", ">i4"))
+            if not code >> j & 1:
+                fields.append((f"v{j}", fmt))
+            sizes.append(-1 if code >> j & 1 else size)
+        fields += [("l10", ">i4"), ("flag", "u1"), ("l11", ">i4"), ("ot", "u1")]
+        sizes += [1, 1]
+        rec = np.empty(len(rows), np.dtype(fields))
+        rec["n"] = 12
+        for j, size in enumerate(sizes):
+            rec[f"l{j}"] = size
+        rec["vid"] = positions.vehicle_id[rows]
+        rec["ts"] = positions.ts_us[rows] - _PG_EPOCH_US
+        rec["lat"] = num[rows, 0]
+        rec["lon"] = num[rows, 1]
+        for j in range(len(_OPTIONAL)):
+            if not code >> j & 1:
+                rec[f"v{j}"] = num[rows, 2 + j]
+        rec["flag"] = positions.implausible[rows]
+        rec["ot"] = positions.owntracks[rows]
+        parts.append(rec.tobytes())
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -234,7 +268,7 @@ class TelemetryStore:
             with conn.cursor() as cur:
                 if batch.positions:
                     with cur.copy(_COPY) as cp:
-                        cp.write(copy_lines(batch.positions))
+                        cp.write(copy_binary(batch.positions))
                     cur.execute(_INSERT_POSITIONS)
                     stored = cur.rowcount
                     cur.execute(_UPSERT_LAST)

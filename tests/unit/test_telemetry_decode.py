@@ -159,3 +159,44 @@ def test_events():
 def test_bad_events(payload):
     d = decode_events(payload)
     assert not d.events and d.problems
+
+
+def test_columns_decode_as_one_fix_at_a_time():
+    """The vectorised batch decoder gives the values, sources and reasons of the per-fix one,
+    whatever the mix of plain, odd and bad items."""
+    import math
+
+    import orjson
+
+    from telemetry.decode import _fix_of, _Bad, decode_items, fix_values
+
+    items = [
+        {"ts": 1772439330000, "lat": 59.9, "lon": 30.3, "speed_kmh": 1.5, "satellites": 9},
+        {"ts": 1772439331000, "lat": 59.9, "lon": 30.3, "hdop": None, "odometer_m": 12.0},
+        {"ts": "2026-03-02T08:15:30.250Z", "lat": 59, "lon": 30.3, "satellites": 7.0},
+        {"ts": 1772439332000, "lat": "59.9", "lon": 30.3},
+        {"ts": 1772439333000, "lat": 59.9, "lon": 30.3, "speed_kmh": True},
+        {"ts": 10**30, "lat": 59.9, "lon": 30.3},
+        {"ts": 1772439334000.5, "lat": 59.9, "lon": 30.3, "heading_deg": 3},
+        {"ts": 1772439335000, "lat": 59.9},
+        {"ts": 1772439336000, "lat": 59.9, "lon": 30.3, "satellites": 2**40},
+        orjson.loads(OWNTRACKS),
+        [1, 2],
+        None,
+    ]
+    ts_us, num, owntracks, bad = decode_items(items)
+    for r, obj in enumerate(items):
+        try:
+            fix = _fix_of(obj, owntracks=False)
+        except _Bad as exc:
+            assert (bad[r].reason, bad[r].detail) == (exc.reason, exc.detail)
+            continue
+        assert r not in bad
+        assert ts_us[r] == fix.ts_us
+        assert owntracks[r] == (fix.source is Source.OWNTRACKS)
+        want = fix_values(fix)
+        assert all(
+            (math.isnan(a) and math.isnan(b)) or a == b
+            for a, b in zip(num[r].tolist(), want, strict=True)
+        )
+    assert set(bad) == {3, 4, 5, 7, 10, 11}
