@@ -168,7 +168,7 @@ def test_columns_decode_as_one_fix_at_a_time():
 
     import orjson
 
-    from telemetry.decode import _fix_of, _Bad, decode_items, fix_values
+    from telemetry.decode import _Bad, _fix_of, decode_items, fix_values
 
     items = [
         {"ts": 1772439330000, "lat": 59.9, "lon": 30.3, "speed_kmh": 1.5, "satellites": 9},
