@@ -473,7 +473,7 @@ def _query(  # type: ignore[no-untyped-def]
     hk2,
     hv2,
 ):
-    """Bidirectional upward search. Returns (cost, meeting node, hk1, hv1, hk2, hv2, n_touched)."""
+    """Bidirectional upward search. Returns (cost, meeting node, n_touched)."""
     df[s] = 0.0
     touched[0] = s
     nt = 1
@@ -547,7 +547,7 @@ def _query(  # type: ignore[no-untyped-def]
                     db[x] = nd
                     pb[x] = b_e[j]
                     hk2, hv2, s2 = _heap_push(hk2, hv2, s2, nd, x)
-    return best, meet, hk1, hv1, hk2, hv2, nt
+    return best, meet, nt
 
 
 @nb.njit(cache=True, inline="always")
@@ -737,44 +737,67 @@ def _many_to_many(  # type: ignore[no-untyped-def]
     return dur, met
 
 
-_INT_SECTIONS = ("f_ptr", "f_to", "f_e", "b_ptr", "b_to", "b_e", "e_tail", "e_head", "e_c1", "e_c2")
-_FLOAT_SECTIONS = ("f_w", "b_w", "f_d", "b_d")
+#: sections of the packed query buffer (one int64 array per hierarchy; float sections hold
+#: float64 bit patterns and are read through ``.view(np.float64)``)
+_SECTIONS = (
+    "f_ptr", "f_to", "f_e", "b_ptr", "b_to", "b_e", "e_tail", "e_head", "e_c1", "e_c2",
+    "f_w", "b_w", "f_d", "b_d",
+)  # fmt: skip
+_FLOAT_SECTIONS = frozenset({"f_w", "b_w", "f_d", "b_d"})
 _NARROW = frozenset({"f_to", "b_to", "e_tail", "e_head"})  # saved as int32
+#: packed buffer header: node count, original edge count, then section offsets
+_G_N, _G_M0, _G_OFF = 0, 1, 2
+
+#: regions of a workspace buffer (int64; the first four hold float64), in order, and their sizes
+#: in terms of n (nodes), nf / nb (upward / downward CH edges)
+_W_DF, _W_DB, _W_HK1, _W_HK2 = 0, 1, 2, 3  # distances and heap keys (float64)
+_W_PF, _W_PB, _W_TOUCHED, _W_HV1, _W_HV2 = 4, 5, 6, 7, 8  # parent edges, touched nodes, heap items
+_W_CHPATH, _W_STACK, _W_OUT_E, _W_OUT_N, _W_LABELS, _W_OUT_IDS = 9, 10, 11, 12, 13, 14
+_W_REGIONS = 15
+
+
+def _workspace_sizes(n: int, nf: int, nb_: int) -> list[int]:
+    # a search pushes at most one heap entry per upward edge plus the start node
+    return [n, n, nf + 2, nb_ + 2, n, n, n, nf + 2, nb_ + 2, n, 2 * n + 2, n, n + 1, n, n + 1]
 
 
 @nb.njit(cache=True)
-def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
-    """One point-to-point query: returns (cost, k) and writes the path into ``wi``.
+def _route(s, t, g, w):  # type: ignore[no-untyped-def]
+    """One point-to-point query on the packed graph ``g`` with the workspace ``w``.
 
-    The ``k`` original edge ids and ``k + 1`` node indices go to the output regions at the end
-    of ``wi`` (see :class:`_Workspace`); ``k = -1`` when ``t`` is unreachable. All arrays
-    arrive packed in four buffers, only scalars come back and nothing is allocated: boxing
-    arrays and allocating cost more than the whole search on a small graph.
+    Returns ``(cost, k)``: the ``k`` original edge ids, the ``k + 1`` node indices and their
+    labels (OSM ids) are written to the output regions of ``w``; ``k = -1`` when ``t`` is
+    unreachable, ``k = -2`` when ``s`` or ``t`` is not a node index. Two buffers and two
+    integers in, two scalars out, nothing allocated: on a small graph numba's per-argument
+    unboxing and any allocation would cost more than the search itself.
     """
-    f_ptr = ints[ints[0] : ints[1]]
-    f_to = ints[ints[1] : ints[2]]
-    f_e = ints[ints[2] : ints[3]]
-    b_ptr = ints[ints[3] : ints[4]]
-    b_to = ints[ints[4] : ints[5]]
-    b_e = ints[ints[5] : ints[6]]
-    e_tail = ints[ints[6] : ints[7]]
-    e_head = ints[ints[7] : ints[8]]
-    e_c1 = ints[ints[8] : ints[9]]
-    e_c2 = ints[ints[9] : ints[10]]
-    nf = f_to.shape[0]
-    nb_ = b_to.shape[0]
-    f_w = floats[0:nf]
-    b_w = floats[nf : nf + nb_]
-    df = wf[0:n]
-    db = wf[n : 2 * n]
-    hk1 = wf[2 * n : 2 * n + nf + 2]
-    hk2 = wf[2 * n + nf + 2 : 2 * n + nf + nb_ + 4]
-    pf = wi[0:n]
-    pb = wi[n : 2 * n]
-    touched = wi[2 * n : 3 * n]
-    hv1 = wi[3 * n : 3 * n + nf + 2]
-    hv2 = wi[3 * n + nf + 2 : 3 * n + nf + nb_ + 4]
-    best, meet, _a, _b, _c, _d, nt = _query(
+    n = g[_G_N]
+    if s < 0 or s >= n or t < 0 or t >= n:
+        return np.nan, -2
+    m0 = g[_G_M0]
+    o = _G_OFF
+    f_ptr = g[g[o] : g[o + 1]]
+    f_to = g[g[o + 1] : g[o + 2]]
+    f_e = g[g[o + 2] : g[o + 3]]
+    b_ptr = g[g[o + 3] : g[o + 4]]
+    b_to = g[g[o + 4] : g[o + 5]]
+    b_e = g[g[o + 5] : g[o + 6]]
+    e_tail = g[g[o + 6] : g[o + 7]]
+    e_head = g[g[o + 7] : g[o + 8]]
+    e_c1 = g[g[o + 8] : g[o + 9]]
+    e_c2 = g[g[o + 9] : g[o + 10]]
+    f_w = g[g[o + 10] : g[o + 11]].view(np.float64)
+    b_w = g[g[o + 11] : g[o + 12]].view(np.float64)
+    df = w[w[_W_DF] : w[_W_DF + 1]].view(np.float64)
+    db = w[w[_W_DB] : w[_W_DB + 1]].view(np.float64)
+    hk1 = w[w[_W_HK1] : w[_W_HK1 + 1]].view(np.float64)
+    hk2 = w[w[_W_HK2] : w[_W_HK2 + 1]].view(np.float64)
+    pf = w[w[_W_PF] : w[_W_PF + 1]]
+    pb = w[w[_W_PB] : w[_W_PB + 1]]
+    touched = w[w[_W_TOUCHED] : w[_W_TOUCHED + 1]]
+    hv1 = w[w[_W_HV1] : w[_W_HV1 + 1]]
+    hv2 = w[w[_W_HV2] : w[_W_HV2 + 1]]
+    best, meet, nt = _query(
         s,
         t,
         f_ptr,
@@ -798,12 +821,12 @@ def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
     if meet < 0:
         _reset(nt, touched, df, db, pf, pb)
         return best, -1
-    # scratch after the heaps: the CH path (n) and the unpacking stack (2n + 2); no allocation
-    base = 3 * n + nf + nb_ + 4
-    chpath = wi[base : base + n]
-    stack = wi[base + n : base + 3 * n + 2]
-    out_e = wi[base + 3 * n + 2 : base + 4 * n + 2]
-    out_n = wi[base + 4 * n + 2 : base + 5 * n + 3]
+    chpath = w[w[_W_CHPATH] : w[_W_CHPATH + 1]]
+    stack = w[w[_W_STACK] : w[_W_STACK + 1]]
+    out_e = w[w[_W_OUT_E] : w[_W_OUT_E + 1]]
+    out_n = w[w[_W_OUT_N] : w[_W_OUT_N + 1]]
+    labels = w[w[_W_LABELS] : w[_W_LABELS + 1]]
+    out_ids = w[w[_W_OUT_IDS] : w[_W_OUT_IDS + 1]]
     nc = 0
     x = meet
     while x != s:  # forward half, collected backwards
@@ -825,6 +848,7 @@ def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
     _reset(nt, touched, df, db, pf, pb)
     k = 0
     out_n[0] = s
+    out_ids[0] = labels[s]
     for i in range(nc):
         sp = 1
         stack[0] = chpath[i]
@@ -834,7 +858,9 @@ def _route(s, t, ints, floats, wf, wi, n, m0):  # type: ignore[no-untyped-def]
             if e < m0:
                 out_e[k] = e
                 k += 1
-                out_n[k] = e_head[e]
+                x = e_head[e]
+                out_n[k] = x
+                out_ids[k] = labels[x]
             else:
                 stack[sp] = e_c2[e]
                 stack[sp + 1] = e_c1[e]
@@ -860,14 +886,13 @@ _ROUTE_ENTRY: Any = None
 def _route_entry() -> Any:
     """The compiled :func:`_route` itself, without numba's per-call type dispatch.
 
-    Dispatch costs ~1.5 us per call, as much as a whole query on a small graph. Its one
-    signature is fixed (all arguments are int64 or packed int64/float64 buffers), so we
-    compile it once and keep the machine-code entry point; the dispatcher is the fallback.
+    Dispatch costs ~0.2 us per call plus the type checks of every argument. Its one
+    signature is fixed (two int64 and two packed int64 buffers), so we compile it once and
+    keep the machine-code entry point; the dispatcher is the fallback.
     """
     global _ROUTE_ENTRY
     if _ROUTE_ENTRY is None:
-        sig = (nb.int64, nb.int64, nb.int64[::1], nb.float64[::1], nb.float64[::1],
-               nb.int64[::1], nb.int64, nb.int64)  # fmt: skip
+        sig = (nb.int64, nb.int64, nb.int64[::1], nb.int64[::1])
         try:
             _route.compile(sig)
             _ROUTE_ENTRY = _route.overloads[sig].entry_point  # type: ignore[attr-defined]
@@ -876,17 +901,32 @@ def _route_entry() -> Any:
     return _ROUTE_ENTRY
 
 
-class _Workspace:
-    """Per-thread scratch buffers for point-to-point queries (kept clean between queries)."""
+class Workspace:
+    """Scratch buffers of point-to-point queries for one thread (kept clean between queries).
 
-    def __init__(self, n: int, nf: int, nb_: int) -> None:
-        self.n = n
-        self.wf = np.full(2 * n + nf + nb_ + 4, INF)
-        # pf, pb, touched, two heaps, CH path, unpacking stack, n edge ids, n + 1 node indices
-        base = 3 * n + nf + nb_ + 4
-        self.wi = np.full(base + 5 * n + 3, -1, np.int64)
-        self.out_edges = self.wi[base + 3 * n + 2 : base + 4 * n + 2]
-        self.out_nodes = self.wi[base + 4 * n + 2 : base + 5 * n + 3]
+    ``route(s, t, graph, buf)`` is the compiled query (see :meth:`Hierarchy.query`); after a
+    query that returned ``(cost, k)`` with ``k >= 0`` the path is in ``out_edges[:k]``
+    (original edge ids), ``out_nodes[:k + 1]`` (node indices) and ``out_ids[:k + 1]`` (the
+    nodes' labels, e.g. OSM ids), until the next query on this workspace.
+    """
+
+    __slots__ = ("route", "graph", "buf", "out_edges", "out_nodes", "out_ids")
+
+    def __init__(self, graph: np.ndarray, nf: int, nb_: int, labels: np.ndarray | None) -> None:
+        n = int(graph[_G_N])
+        sizes = _workspace_sizes(n, nf, nb_)
+        offsets = np.cumsum([_W_REGIONS + 1, *sizes])
+        buf = np.full(int(offsets[-1]), -1, np.int64)
+        buf[: _W_REGIONS + 1] = offsets
+        buf[offsets[_W_DF] : offsets[_W_HK2 + 1]].view(np.float64)[:] = INF
+        region = [buf[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        region[_W_LABELS][:] = np.arange(n) if labels is None else labels
+        self.route = _route_entry()
+        self.graph = graph
+        self.buf = buf
+        self.out_edges = region[_W_OUT_E]
+        self.out_nodes = region[_W_OUT_N]
+        self.out_ids = region[_W_OUT_IDS]
 
 
 @dataclass(frozen=True)
@@ -924,25 +964,26 @@ class Hierarchy:
     b_w: np.ndarray
     b_d: np.ndarray
     b_e: np.ndarray
-    _ints: np.ndarray = field(init=False, repr=False)
-    _floats: np.ndarray = field(init=False, repr=False)
+    _packed: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # pack the query arrays into two buffers; the named fields become views into them
-        ints = [np.asarray(getattr(self, k), np.int64) for k in _INT_SECTIONS]
-        header = len(_INT_SECTIONS) + 1
-        offsets = np.cumsum([header] + [a.shape[0] for a in ints])
-        packed_i = np.concatenate([offsets.astype(np.int64), *ints])
-        floats = [np.asarray(getattr(self, k), np.float64) for k in _FLOAT_SECTIONS]
-        packed_f = np.concatenate(floats)
-        object.__setattr__(self, "_ints", packed_i)
-        object.__setattr__(self, "_floats", packed_f)
-        for k, start, end in zip(_INT_SECTIONS, offsets[:-1], offsets[1:], strict=True):
-            object.__setattr__(self, k, packed_i[start:end])
-        start = 0
-        for k, a in zip(_FLOAT_SECTIONS, floats, strict=True):
-            object.__setattr__(self, k, packed_f[start : start + a.shape[0]])
-            start += a.shape[0]
+        # pack the query arrays into one int64 buffer (the float sections as float64 bit
+        # patterns); the named fields become views into it
+        parts = [np.asarray(getattr(self, k), np.float64 if k in _FLOAT_SECTIONS else np.int64)
+                 for k in _SECTIONS]  # fmt: skip
+        header = _G_OFF + len(_SECTIONS) + 1
+        offsets = np.cumsum([header] + [a.shape[0] for a in parts])
+        packed = np.empty(int(offsets[-1]), np.int64)
+        packed[_G_N] = self.n
+        packed[_G_M0] = self.m0
+        packed[_G_OFF:header] = offsets
+        for k, a, start, end in zip(_SECTIONS, parts, offsets[:-1], offsets[1:], strict=True):
+            view = packed[start:end]
+            if k in _FLOAT_SECTIONS:
+                view = view.view(np.float64)
+            view[:] = a
+            object.__setattr__(self, k, view)
+        object.__setattr__(self, "_packed", packed)
 
     @classmethod
     def build(
@@ -1013,18 +1054,32 @@ class Hierarchy:
 
     @property
     def nbytes(self) -> int:
-        return int(self.rank.nbytes + self._ints.nbytes + self._floats.nbytes)
+        return int(self.rank.nbytes + self._packed.nbytes)
 
-    def workspace(self) -> _Workspace:
-        """Fresh scratch buffers for :meth:`path` (one per thread)."""
-        return _Workspace(self.n, self.f_to.shape[0], self.b_to.shape[0])
+    def workspace(self, labels: np.ndarray | None = None) -> Workspace:
+        """Fresh scratch buffers for :meth:`query` and :meth:`path` (one per thread).
 
-    def query(self, s: int, t: int, ws: _Workspace) -> tuple[float, int]:
-        """Lean query: ``(cost, k)``; the path is in ``ws.out_edges[:k]`` and
-        ``ws.out_nodes[:k + 1]`` until the next query on ``ws``; ``k = -1`` if unreachable."""
-        return _route_entry()(s, t, self._ints, self._floats, ws.wf, ws.wi, self.n, self.m0)  # type: ignore[no-any-return]
+        ``labels`` (``n`` int64, e.g. OSM node ids) are copied into the workspace; queries
+        write the path's labels to ``out_ids``. Default: the node indices.
+        """
+        return Workspace(self._packed, self.f_to.shape[0], self.b_to.shape[0], labels)
 
-    def path(self, s: int, t: int, ws: _Workspace) -> PathResult | None:
+    def query(self, s: int, t: int, ws: Workspace) -> tuple[float, int]:
+        """Lean query: ``(cost, k)``; the path is in ``ws.out_edges[:k]``,
+        ``ws.out_nodes[:k + 1]`` and ``ws.out_ids[:k + 1]`` until the next query on ``ws``;
+        ``k = -1`` if unreachable.
+
+        Raises
+        ------
+        IndexError
+            When ``s`` or ``t`` is not a node index (``0 <= s, t < n``).
+        """
+        cost, k = ws.route(s, t, ws.graph, ws.buf)
+        if k == -2:
+            raise IndexError(f"node index out of range 0..{self.n - 1}: {s}, {t}")
+        return cost, k
+
+    def path(self, s: int, t: int, ws: Workspace) -> PathResult | None:
         """Fastest path from node ``s`` to node ``t``, or None when ``t`` is unreachable."""
         cost, k = self.query(s, t, ws)
         if k < 0:

@@ -202,6 +202,13 @@ def largest_scc(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+class _PerThread(threading.local):
+    """Query scratch space, created on first use in each thread."""
+
+    def __init__(self, hierarchy: Hierarchy, labels: np.ndarray) -> None:
+        self.ws = hierarchy.workspace(labels)
+
+
 class RoadGraph:
     """A drivable road network ready for routing.
 
@@ -235,7 +242,7 @@ class RoadGraph:
         self.geom_lat: np.ndarray
         self.hierarchy = hierarchy
         self.meta = dict(meta)
-        self._local = threading.local()
+        self._local = _PerThread(hierarchy, self.node_id)
         self._lock = threading.Lock()
         self._snap_index: tuple[Transformer, shapely.STRtree, np.ndarray, np.ndarray] | None = None
 
@@ -404,13 +411,6 @@ class RoadGraph:
 
     # ---- routes --------------------------------------------------------------------------
 
-    def _workspace(self) -> Any:
-        ws = getattr(self._local, "ws", None)
-        if ws is None:
-            ws = self.hierarchy.workspace()
-            self._local.ws = ws
-        return ws
-
     def route_nodes(self, orig_index: int, dest_index: int) -> Route:
         """Fastest route between two internal node indices.
 
@@ -419,7 +419,7 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
-        res = self.hierarchy.path(int(orig_index), int(dest_index), self._workspace())
+        res = self.hierarchy.path(orig_index, dest_index, self._local.ws)
         if res is None:
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
         return make_route(
@@ -444,16 +444,19 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
-        ws = self._workspace()
-        cost, k = self.hierarchy.query(int(orig_index), int(dest_index), ws)
+        # the body of Hierarchy.query, inlined: this is the hot path (one Python call less)
+        ws = self._local.ws
+        cost, k = ws.route(orig_index, dest_index, ws.graph, ws.buf)
         if k < 0:
+            if k == -2:
+                raise IndexError(f"node index out of range: {orig_index}, {dest_index}")
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
-        return cost, self.node_id[ws.out_nodes[: k + 1]].tolist()
+        return cost, ws.out_ids[: k + 1].tolist()
 
     def travel_time(self, orig_index: int, dest_index: int) -> float:
         """Cost (s) of the fastest path between two node indices (``inf`` if unreachable)."""
-        res = self.hierarchy.path(int(orig_index), int(dest_index), self._workspace())
-        return float("inf") if res is None else res.duration_s
+        cost, k = self.hierarchy.query(orig_index, dest_index, self._local.ws)
+        return float("inf") if k < 0 else float(cost)
 
     def route(
         self,

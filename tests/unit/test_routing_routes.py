@@ -179,3 +179,24 @@ def test_concurrent_queries_from_threads_agree(murino: RoadGraph):
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda p: murino.fastest_path(*p), pairs))
     assert got == expected
+
+
+def test_fastest_path_is_the_route_without_geometry(murino: RoadGraph):
+    rng = np.random.default_rng(13)
+    for s, t in rng.integers(0, murino.node_count, size=(200, 2)):
+        cost, nodes = murino.fastest_path(s, t)  # numpy integers are accepted
+        r = murino.route_nodes(int(s), int(t))
+        assert cost == murino.travel_time(int(s), int(t)) == pytest.approx(r.duration_s, rel=1e-12)
+        assert nodes == r.nodes
+        assert all(type(x) is int for x in nodes)
+
+
+@pytest.mark.parametrize("bad", [(-1, 0), (0, -1), (10**6, 0), (0, 10**6)])
+def test_node_indices_out_of_range_are_refused(murino: RoadGraph, bad: tuple[int, int]):
+    s, t = bad
+    with pytest.raises(IndexError):
+        murino.fastest_path(s, t)
+    with pytest.raises(IndexError):
+        murino.travel_time(s, t)
+    with pytest.raises(IndexError):
+        murino.route_nodes(s, t)
