@@ -64,6 +64,23 @@ def _heap_push(hk, hv, size, key, item):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, inline="always")
+def _heap_push_fixed(hk, hv, size, key, item):  # type: ignore[no-untyped-def]
+    """:func:`_heap_push` into heaps known to be large enough: no reallocation, so the
+    compiled query keeps no array references to count (measurably faster on small graphs)."""
+    i = size
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[i] = hk[parent]
+        hv[i] = hv[parent]
+        i = parent
+    hk[i] = key
+    hv[i] = item
+    return size + 1
+
+
+@nb.njit(cache=True, inline="always")
 def _heap_pop(hk, hv, size):  # type: ignore[no-untyped-def]
     key = hk[0]
     item = hv[0]
@@ -473,7 +490,10 @@ def _query(  # type: ignore[no-untyped-def]
     hk2,
     hv2,
 ):
-    """Bidirectional upward search. Returns (cost, meeting node, n_touched)."""
+    """Bidirectional upward search. Returns (cost, meeting node, n_touched).
+
+    The heaps must hold one entry per upward edge plus one (a node's edges are relaxed once).
+    """
     df[s] = 0.0
     touched[0] = s
     nt = 1
@@ -484,8 +504,8 @@ def _query(  # type: ignore[no-untyped-def]
     pb[t] = -1
     s1 = 0
     s2 = 0
-    hk1, hv1, s1 = _heap_push(hk1, hv1, s1, 0.0, s)
-    hk2, hv2, s2 = _heap_push(hk2, hv2, s2, 0.0, t)
+    s1 = _heap_push_fixed(hk1, hv1, s1, 0.0, s)
+    s2 = _heap_push_fixed(hk2, hv2, s2, 0.0, t)
     best = INF
     meet = -1
     while s1 > 0 or s2 > 0:
@@ -518,7 +538,7 @@ def _query(  # type: ignore[no-untyped-def]
                         nt += 1
                     df[x] = nd
                     pf[x] = f_e[j]
-                    hk1, hv1, s1 = _heap_push(hk1, hv1, s1, nd, x)
+                    s1 = _heap_push_fixed(hk1, hv1, s1, nd, x)
         else:
             k, u, s2 = _heap_pop(hk2, hv2, s2)
             if k > db[u]:
@@ -546,7 +566,7 @@ def _query(  # type: ignore[no-untyped-def]
                         nt += 1
                     db[x] = nd
                     pb[x] = b_e[j]
-                    hk2, hv2, s2 = _heap_push(hk2, hv2, s2, nd, x)
+                    s2 = _heap_push_fixed(hk2, hv2, s2, nd, x)
     return best, meet, nt
 
 
