@@ -61,6 +61,49 @@ def shared(topic: str, group: str | None) -> str:
 
 
 _PUBACK = struct.Struct("!BBH")  # fixed header 0x40, remaining length 2, packet id
+_READ_CHUNK = 256 * 1024
+
+
+class _BufferedSocket:
+    """The broker connection with a read buffer.
+
+    paho reads a packet with several small ``recv`` calls (the command byte, each byte of the
+    remaining length, the body): one system call each, after one ``select`` per packet. This
+    wrapper reads what the kernel has (up to 256 KiB) in one call and serves paho's small reads
+    from it; :meth:`pending` tells paho's loop that bytes are waiting (paho asks every socket
+    that has the method, as it does for TLS), so nothing stays unread in the buffer.
+    Everything else is the socket's own.
+    """
+
+    __slots__ = ("_sock", "_buf", "_pos")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, bufsize: int) -> bytes:
+        pos = self._pos
+        if pos >= len(self._buf):
+            data = self._sock.recv(max(bufsize, _READ_CHUNK))
+            if len(data) <= bufsize:
+                self._buf, self._pos = b"", 0
+                return data
+            self._buf, self._pos = data, bufsize
+            return data[:bufsize]
+        end = min(pos + bufsize, len(self._buf))
+        self._pos = end
+        return self._buf[pos:end]
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)
+        return self.buffered() + (inner() if inner is not None else 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class _Client(mqtt.Client):
@@ -72,7 +115,10 @@ class _Client(mqtt.Client):
     * :meth:`ack_many`: the PUBACKs of a committed batch go out as one write, instead of one
       queued packet, one wake-up of the network thread and one ``send`` per message (~10 %).
 
-    Both use private parts of paho 2.x (pinned ``<3``); :class:`MqttReceiver` falls back to the
+    * a read buffer (:class:`_BufferedSocket`): one ``recv`` for many packets instead of three
+      or more per packet, and :meth:`loop_read` handles every whole packet already read.
+
+    These use private parts of paho 2.x (pinned ``<3``); :class:`MqttReceiver` falls back to the
     public API when they are missing.
     """
 
@@ -81,6 +127,25 @@ class _Client(mqtt.Client):
         if mids:
             data = b"".join([_PUBACK.pack(0x40, 2, mid) for mid in mids])
             self._packet_queue(0x40, data, 0, 1)
+
+    def _create_socket(self) -> Any:
+        sock = super()._create_socket()
+        return sock if self._transport == "websockets" else _BufferedSocket(sock)
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        sock = self._sock
+        n = 0
+        while (
+            rc == mqtt.MQTT_ERR_SUCCESS
+            and isinstance(sock, _BufferedSocket)
+            and sock.buffered()
+            and self._sock is sock
+            and n < 10_000  # let the loop send acks and keep-alives now and then
+        ):
+            rc = super().loop_read(1)
+            n += 1
+        return rc
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
         on_message = self.on_message
@@ -108,7 +173,7 @@ class MqttReceiver:
         self._generation = 0  # bumped on every (re)connection: acks never cross connections
         self._connected = threading.Event()
         self.subscribed = threading.Event()  # the subscriptions of the current connection
-        private = ("_handle_on_message", "_packet_queue")
+        private = ("_handle_on_message", "_packet_queue", "_create_socket", "loop_read")
         client_cls = _Client if all(hasattr(mqtt.Client, a) for a in private) else mqtt.Client
         c = client_cls(
             CallbackAPIVersion.VERSION2,
