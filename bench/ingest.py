@@ -30,6 +30,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import select
 import shutil
 import signal
 import socket
@@ -197,11 +198,137 @@ def publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, rate_hz, t_sta
     out_q.put({"first": first, "last": last, "msgs": n_msgs, "bytes": sizes})
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n % 128, n // 128
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _packet(fixed: int, body: bytes) -> bytes:
+    return bytes((fixed,)) + _varint(len(body)) + body
+
+
+def _read_packets(buf: bytearray) -> tuple[list[int], int]:
+    """The packet types of the whole packets at the start of ``buf`` and the bytes they take."""
+    types, i, n = [], 0, len(buf)
+    while i + 2 <= n:
+        j, length, shift = i + 1, 0, 0
+        while j < n:
+            b = buf[j]
+            length |= (b & 0x7F) << shift
+            shift += 7
+            j += 1
+            if not b & 0x80:
+                break
+        else:
+            break
+        if j + length > n:
+            break
+        types.append(buf[i] >> 4)
+        i = j + length
+    return types, i
+
+
+def raw_publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, barrier, out_q):
+    """Publish like :func:`publisher` (as fast as the broker takes), without paho.
+
+    Bench tooling, not product code: Python paho publishes ~6 k messages/s per process (it
+    builds, queues and tracks each packet in Python, and wakes its network thread per publish),
+    which capped the live single-fix figure below ingest's capacity. Here every MQTT 5 QoS 1
+    PUBLISH packet is encoded before the clock starts; the timed loop writes them in 64 KiB
+    slices on a plain socket, keeping at most 20,000 unacknowledged, and counts the broker's
+    PUBACKs. The figure still ends only when every publish is acknowledged.
+    """
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cid = f"rawpub-{uuid.uuid4().hex[:8]}".encode()
+    # CONNECT: "MQTT", level 5, clean start, keep-alive 60 s, no properties, client id
+    sock.sendall(
+        _packet(0x10, b"\x00\x04MQTT\x05\x02\x00\x3c\x00" + len(cid).to_bytes(2, "big") + cid)
+    )
+    buf = bytearray()
+    while True:
+        buf += sock.recv(4096)
+        types, used = _read_packets(buf)
+        if types:
+            assert types[0] == 2 and buf[3] == 0, f"CONNACK refused: {bytes(buf[:8])!r}"
+            del buf[:used]
+            break
+    topics = [f"{prefix}/vehicles/veh{v:05d}/position".encode() for v in vehicles]
+    base_ms = int(time.time() * 1000) - per_vehicle * 1000 - 60_000
+    packets, sizes, mid = [], 0, 0
+    for seq0 in range(0, per_vehicle, fixes_per_msg):
+        for k, v in enumerate(vehicles):
+            fixes = [
+                _fix(v, s, base_ms + s * 1000)
+                for s in range(seq0, min(seq0 + fixes_per_msg, per_vehicle))
+            ]
+            body = json.dumps(
+                fixes[0] if fixes_per_msg == 1 else fixes, separators=(",", ":")
+            ).encode()
+            mid = mid % 65535 + 1
+            t = topics[k]
+            packets.append(
+                _packet(
+                    0x32, len(t).to_bytes(2, "big") + t + mid.to_bytes(2, "big") + b"\x00" + body
+                )
+            )
+            sizes += len(body)
+    window = 20_000
+    barrier.wait()
+    first = time.time()
+    sent = acked = 0
+    total = len(packets)
+    sock.setblocking(False)
+    pending = b""
+    while acked < total:
+        if not pending and sent < total and sent - acked < window:
+            upto = min(total, acked + window, sent + 500)
+            pending = b"".join(packets[sent:upto])
+            sent = upto
+        wl = [sock] if pending else []
+        r, w, _ = select.select([sock], wl, [], 5.0)
+        if w:
+            try:
+                k = sock.send(pending[:65536])
+                pending = pending[k:]
+            except BlockingIOError:
+                pass
+        if r:
+            data = sock.recv(262144)
+            if not data:
+                raise ConnectionError("broker closed the connection")
+            buf += data
+            types, used = _read_packets(buf)
+            del buf[:used]
+            acked += types.count(4)
+    last = time.time()
+    sock.setblocking(True)
+    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
+    out_q.put({"first": first, "last": last, "msgs": total, "bytes": sizes})
+
+
 def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, rate_hz=None):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     t_start = time.time() + 1.0
     parts = [list(range(n_vehicles))[i::n_pub] for i in range(n_pub)]
+    if rate_hz is None:  # as fast as the broker takes: the lean publisher
+        barrier = ctx.Barrier(n_pub)
+        procs = [
+            ctx.Process(
+                target=raw_publisher,
+                args=(port, prefix, part, per_vehicle, fixes_per_msg, barrier, q),
+            )
+            for part in parts
+        ]
+        for p in procs:
+            p.start()
+        return procs, q
     procs = [
         ctx.Process(
             target=publisher,
@@ -233,20 +360,30 @@ def collect(procs, q):
 
 # --- bare subscriber (separate process) ------------------------------------------------------
 def bare_subscriber(port, topic, expected_msgs, ready, go, out_q, drain):
-    """Count messages (paho, QoS 1, auto-ack), store nothing. In ``drain`` mode: subscribe with
-    a persistent session, go offline until ``go`` is set (the stream queues up in the broker),
-    then come back and drain it."""
+    """Count messages, store nothing. The same MQTT client as ingest (paho with ingest's read
+    buffer, QoS 1, MQTT 5, Receive Maximum 65,535) and the same batched acknowledgements
+    (``ack_many``, every 500 messages and after each loop pass): the fastest Python consumer
+    of the stream we have, so the ratio shows the cost of storing and nothing else. In
+    ``drain`` mode: subscribe with a persistent session, go offline until ``go`` is set (the
+    stream queues up in the broker), then come back and drain it."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    state = {"n": 0, "first": 0.0, "last": 0.0, "subscribed": False}
+    from telemetry.mqtt import _Client
 
-    def on_message(_c, _u, m):
+    state = {"n": 0, "first": 0.0, "last": 0.0, "subscribed": False}
+    mids: list[int] = []
+
+    def on_message(c, _u, m):
         if state["n"] == 0:
             state["first"] = time.time()
         state["n"] += 1
+        mids.append(m.mid)
+        if len(mids) >= 500:
+            c.ack_many(mids)
+            mids.clear()
         if state["n"] >= expected_msgs:
             state["last"] = time.time()
 
@@ -259,7 +396,9 @@ def bare_subscriber(port, topic, expected_msgs, ready, go, out_q, drain):
     cid = f"bare-{uuid.uuid4().hex[:8]}"
 
     def client():
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        c = _Client(
+            CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5, manual_ack=True
+        )
         c.on_message, c.on_connect, c.on_subscribe = on_message, on_connect, on_subscribe
         props = Properties(PacketTypes.CONNECT)
         props.ReceiveMaximum = 65535
@@ -280,6 +419,10 @@ def bare_subscriber(port, topic, expected_msgs, ready, go, out_q, drain):
     t_end = time.time() + 600
     while state["n"] < expected_msgs and time.time() < t_end:
         c.loop(0.1)
+        if mids:
+            c.ack_many(mids)
+            mids.clear()
+    c.loop(0.1)
     c.disconnect()
     out_q.put({"n": state["n"], "first": state["first"], "last": state["last"]})
 
