@@ -772,28 +772,31 @@ _G_N, _G_M0, _G_OFF = 0, 1, 2
 #: in terms of n (nodes), nf / nb (upward / downward CH edges)
 _W_DF, _W_DB, _W_HK1, _W_HK2 = 0, 1, 2, 3  # distances and heap keys (float64)
 _W_PF, _W_PB, _W_TOUCHED, _W_HV1, _W_HV2 = 4, 5, 6, 7, 8  # parent edges, touched nodes, heap items
-_W_CHPATH, _W_STACK, _W_OUT_E, _W_OUT_N, _W_LABELS, _W_OUT_IDS = 9, 10, 11, 12, 13, 14
-_W_REGIONS = 15
+_W_CHPATH, _W_STACK, _W_OUT_E, _W_OUT_N, _W_LABELS = 9, 10, 11, 12, 13
+_W_REGIONS = 14
 
 
 def _workspace_sizes(n: int, nf: int, nb_: int) -> list[int]:
     # a search pushes at most one heap entry per upward edge plus the start node
-    return [n, n, nf + 2, nb_ + 2, n, n, n, nf + 2, nb_ + 2, n, 2 * n + 2, n, n + 1, n, n + 1]
+    return [n, n, nf + 2, nb_ + 2, n, n, n, nf + 2, nb_ + 2, n, 2 * n + 2, n, n + 1, n]
 
 
 @nb.njit(cache=True)
 def _route(s, t, g, w):  # type: ignore[no-untyped-def]
     """One point-to-point query on the packed graph ``g`` with the workspace ``w``.
 
-    Returns ``(cost, k)``: the ``k`` original edge ids, the ``k + 1`` node indices and their
-    labels (OSM ids) are written to the output regions of ``w``; ``k = -1`` when ``t`` is
-    unreachable, ``k = -2`` when ``s`` or ``t`` is not a node index. Two buffers and two
-    integers in, two scalars out, nothing allocated: on a small graph numba's per-argument
-    unboxing and any allocation would cost more than the search itself.
+    Returns ``(cost, ids)``: ``ids`` is a new list of the ``k + 1`` path nodes' labels (OSM
+    ids), and the ``k`` original edge ids and ``k + 1`` node indices are written to the output
+    regions of ``w``. ``ids`` is empty when ``t`` is unreachable (``cost`` is ``inf``) or when
+    ``s`` or ``t`` is not a node index (``cost`` is NaN). Two buffers and two integers in, nothing allocated but the list: on a
+    small graph numba's per-argument unboxing, array views and allocations would cost more than
+    the search itself. (A list built here and boxed by numba costs less than slicing an array
+    and calling ``tolist`` for the paths of a few dozen nodes that dominate small graphs.)
     """
     n = g[_G_N]
+    labels = w[w[_W_LABELS] : w[_W_LABELS + 1]]
     if s < 0 or s >= n or t < 0 or t >= n:
-        return np.nan, -2
+        return np.nan, [labels[0]] * 0
     m0 = g[_G_M0]
     o = _G_OFF
     f_ptr = g[g[o] : g[o + 1]]
@@ -840,13 +843,11 @@ def _route(s, t, g, w):  # type: ignore[no-untyped-def]
     )
     if meet < 0:
         _reset(nt, touched, df, db, pf, pb)
-        return best, -1
+        return best, [labels[0]] * 0
     chpath = w[w[_W_CHPATH] : w[_W_CHPATH + 1]]
     stack = w[w[_W_STACK] : w[_W_STACK + 1]]
     out_e = w[w[_W_OUT_E] : w[_W_OUT_E + 1]]
     out_n = w[w[_W_OUT_N] : w[_W_OUT_N + 1]]
-    labels = w[w[_W_LABELS] : w[_W_LABELS + 1]]
-    out_ids = w[w[_W_OUT_IDS] : w[_W_OUT_IDS + 1]]
     nc = 0
     x = meet
     while x != s:  # forward half, collected backwards
@@ -868,7 +869,6 @@ def _route(s, t, g, w):  # type: ignore[no-untyped-def]
     _reset(nt, touched, df, db, pf, pb)
     k = 0
     out_n[0] = s
-    out_ids[0] = labels[s]
     for i in range(nc):
         sp = 1
         stack[0] = chpath[i]
@@ -878,14 +878,15 @@ def _route(s, t, g, w):  # type: ignore[no-untyped-def]
             if e < m0:
                 out_e[k] = e
                 k += 1
-                x = e_head[e]
-                out_n[k] = x
-                out_ids[k] = labels[x]
+                out_n[k] = e_head[e]
             else:
                 stack[sp] = e_c2[e]
                 stack[sp + 1] = e_c1[e]
                 sp += 2
-    return best, k
+    ids = [labels[s]] * (k + 1)  # presized: appending costs more
+    for i in range(1, k + 1):
+        ids[i] = labels[out_n[i]]
+    return best, ids
 
 
 # --------------------------------------------------------------------------------------------
@@ -924,13 +925,13 @@ def _route_entry() -> Any:
 class Workspace:
     """Scratch buffers of point-to-point queries for one thread (kept clean between queries).
 
-    ``route(s, t, graph, buf)`` is the compiled query (see :meth:`Hierarchy.query`); after a
-    query that returned ``(cost, k)`` with ``k >= 0`` the path is in ``out_edges[:k]``
-    (original edge ids), ``out_nodes[:k + 1]`` (node indices) and ``out_ids[:k + 1]`` (the
-    nodes' labels, e.g. OSM ids), until the next query on this workspace.
+    ``route(s, t, graph, buf)`` is the compiled query (see :func:`_route`); after a query
+    that returned ``(cost, ids)`` with ``k = len(ids) - 1 >= 0`` the path is in
+    ``out_edges[:k]`` (original edge ids) and ``out_nodes[:k + 1]`` (node indices) until the
+    next query on this workspace; ``ids`` lists the nodes' labels (e.g. OSM ids).
     """
 
-    __slots__ = ("route", "graph", "buf", "out_edges", "out_nodes", "out_ids")
+    __slots__ = ("route", "graph", "buf", "out_edges", "out_nodes")
 
     def __init__(self, graph: np.ndarray, nf: int, nb_: int, labels: np.ndarray | None) -> None:
         n = int(graph[_G_N])
@@ -946,7 +947,6 @@ class Workspace:
         self.buf = buf
         self.out_edges = region[_W_OUT_E]
         self.out_nodes = region[_W_OUT_N]
-        self.out_ids = region[_W_OUT_IDS]
 
 
 @dataclass(frozen=True)
@@ -1080,30 +1080,32 @@ class Hierarchy:
         """Fresh scratch buffers for :meth:`query` and :meth:`path` (one per thread).
 
         ``labels`` (``n`` int64, e.g. OSM node ids) are copied into the workspace; queries
-        write the path's labels to ``out_ids``. Default: the node indices.
+        return the path's labels. Default: the node indices.
         """
         return Workspace(self._packed, self.f_to.shape[0], self.b_to.shape[0], labels)
 
-    def query(self, s: int, t: int, ws: Workspace) -> tuple[float, int]:
-        """Lean query: ``(cost, k)``; the path is in ``ws.out_edges[:k]``,
-        ``ws.out_nodes[:k + 1]`` and ``ws.out_ids[:k + 1]`` until the next query on ``ws``;
-        ``k = -1`` if unreachable.
+    def query(self, s: int, t: int, ws: Workspace) -> tuple[float, list[int]]:
+        """Lean query: ``(cost, labels)`` of the fastest path, ``labels`` being those of its
+        ``k + 1`` nodes (see :meth:`workspace`); its edges are in ``ws.out_edges[:k]`` and its
+        node indices in ``ws.out_nodes[:k + 1]`` until the next query on ``ws``. ``labels`` is
+        empty (and ``cost`` infinite) when ``t`` is unreachable.
 
         Raises
         ------
         IndexError
             When ``s`` or ``t`` is not a node index (``0 <= s, t < n``).
         """
-        cost, k = ws.route(s, t, ws.graph, ws.buf)
-        if k == -2:
+        res = ws.route(s, t, ws.graph, ws.buf)
+        if not res[1] and res[0] != res[0]:  # NaN: refused index
             raise IndexError(f"node index out of range 0..{self.n - 1}: {s}, {t}")
-        return cost, k
+        return res  # type: ignore[no-any-return]
 
     def path(self, s: int, t: int, ws: Workspace) -> PathResult | None:
         """Fastest path from node ``s`` to node ``t``, or None when ``t`` is unreachable."""
-        cost, k = self.query(s, t, ws)
-        if k < 0:
+        cost, labels = self.query(s, t, ws)
+        if not labels:
             return None
+        k = len(labels) - 1
         return PathResult(
             duration_s=cost, edges=ws.out_edges[:k].copy(), nodes=ws.out_nodes[: k + 1].copy()
         )

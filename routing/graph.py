@@ -446,17 +446,16 @@ class RoadGraph:
         """
         # the body of Hierarchy.query, inlined: this is the hot path (one Python call less)
         ws = self._local.ws
-        cost, k = ws.route(orig_index, dest_index, ws.graph, ws.buf)
-        if k < 0:
-            if k == -2:
-                raise IndexError(f"node index out of range: {orig_index}, {dest_index}")
-            raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
-        return cost, ws.out_ids[: k + 1].tolist()
+        res = ws.route(orig_index, dest_index, ws.graph, ws.buf)
+        if res[1]:
+            return res  # type: ignore[no-any-return]
+        if res[0] != res[0]:  # NaN: refused index
+            raise IndexError(f"node index out of range: {orig_index}, {dest_index}")
+        raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
 
     def travel_time(self, orig_index: int, dest_index: int) -> float:
         """Cost (s) of the fastest path between two node indices (``inf`` if unreachable)."""
-        cost, k = self.hierarchy.query(orig_index, dest_index, self._local.ws)
-        return float("inf") if k < 0 else float(cost)
+        return float(self.hierarchy.query(orig_index, dest_index, self._local.ws)[0])
 
     def route(
         self,
