@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,13 @@ def register(root: typer.Typer) -> None:
             ", ".join(subscriptions(s.mqtt_topic_prefix, ot)),
             f"http://{metrics_host}:{metrics_port}/metrics" if server else "off",
         )
+        # Everything imported so far lives as long as the process: keep it out of the collector's
+        # scans, and collect young objects less often (ingest allocates a few per message and
+        # makes no reference cycles in its hot path; py-spy showed the collections at ~10 % of
+        # the writer under a backlog).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         receiver.start()
         try:
             service.run(stop)

@@ -9,6 +9,7 @@ buffered offline); each item is decoded on its own, so one bad item does not sin
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,8 +49,10 @@ class Route:
     device: str  # vehicles.mqtt_id (for OwnTracks: the {device} level)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_topic(topic: str, *, prefix: str, owntracks_prefix: str | None) -> Route | None:
-    """Route of ``topic``, or ``None`` when it is none of ours.
+    """Route of ``topic``, or ``None`` when it is none of ours (memoised: a fleet uses a few
+    thousand topics over and over).
 
     ``{prefix}/vehicles/{mqtt_id}/position``, ``{prefix}/vehicles/{mqtt_id}/event`` and
     ``{owntracks_prefix}/{user}/{device}`` (device = mqtt_id).

@@ -39,12 +39,12 @@ from telemetry.model import (
 from telemetry.plausibility import implausible_jumps
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
     """One message as received: what ``on_message`` enqueues.
 
     ``received_at`` is the local receive time (UTC); ``mid``/``qos``/``generation`` identify the
-    MQTT delivery to acknowledge once its rows are committed.
+    MQTT delivery to acknowledge once its rows are committed. (A named tuple: one is made per
+    message in paho's network thread, three times cheaper than a frozen dataclass.)
     """
 
     topic: str
