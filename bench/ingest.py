@@ -633,6 +633,10 @@ def run_latency(port, url, prefix, n_vehicles, seconds, n_pub):
     }
 
 
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vehicles", type=int, default=2000)
@@ -642,7 +646,7 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", choices=["single", "batched", "scaling", "latency"], action="append")
-    ap.add_argument("--profile", help="cProfile output of the (first) ingest process")
+    ap.add_argument("--profile", help="py-spy (or, *.prof: cProfile) output of the drain runs")
     a = ap.parse_args()
     if a.quick:
         a.fixes, a.latency_seconds = 60_000, 10
@@ -653,25 +657,31 @@ def main() -> None:
         f"{a.publishers} publisher processes, {os.cpu_count()} cores "
         f"(broker, database, publishers and ingest share them)"
     )
+    print(
+        "bare subscriber = ingest's own MQTT client (paho + read buffer, batched acks), "
+        "storing nothing"
+    )
+
+    def prefix() -> str:
+        return f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1"
+
+    results: dict[tuple[str, str], tuple[dict, dict]] = {}
+    scaling: dict[tuple[str, int], dict] = {}
+    lat = None
+    sizes = {"single": 1, "batched": a.batch}
     with broker() as port, database(a.vehicles) as url:
-        for name, fpm in (("single", 1), ("batched", a.batch)):
+        for name, fpm in sizes.items():
             if name not in only:
                 continue
             for mode in ("live", "drain"):
                 drain = mode == "drain"
                 bare = run_bare(
-                    port,
-                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
-                    a.vehicles,
-                    per_vehicle,
-                    fpm,
-                    a.publishers,
-                    drain=drain,
+                    port, prefix(), a.vehicles, per_vehicle, fpm, a.publishers, drain=drain
                 )
                 ing = run_ingest(
                     port,
                     url,
-                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
+                    prefix(),
                     a.vehicles,
                     per_vehicle,
                     fpm,
@@ -680,6 +690,7 @@ def main() -> None:
                     a.profile if drain else None,
                     drain=drain,
                 )
+                results[name, mode] = (bare, ing)
                 what = (
                     "first publish → last commit, publishers running"
                     if not drain
@@ -702,34 +713,32 @@ def main() -> None:
                 print(f"  ratio ingest / bare: {ing['rate'] / bare['rate']:.2f}")
                 sys.stdout.flush()
         if "scaling" in only:
-            fpm = a.batch
-            print(f"\n[scaling] {fpm} fixes/message, drain of a queued stream, shared subscription")
-            for n in (1, 2):
-                ing = run_ingest(
-                    port,
-                    url,
-                    f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
-                    a.vehicles,
-                    per_vehicle,
-                    fpm,
-                    a.publishers,
-                    n,
-                    drain=True,
-                )
+            for name, fpm in sizes.items():
                 print(
-                    f"  {n} ingest process(es): {ing['rate']:,.0f} fixes/s "
-                    f"(loss {ing['loss']}, {ing['seconds']:.2f} s, per process {ing['per_proc']})"
+                    f"\n[scaling] {fpm} fix(es)/message, drain of a queued stream, "
+                    "one shared subscription"
                 )
-                sys.stdout.flush()
+                for n in (1, 2):
+                    ing = run_ingest(
+                        port,
+                        url,
+                        prefix(),
+                        a.vehicles,
+                        per_vehicle,
+                        fpm,
+                        a.publishers,
+                        n,
+                        drain=True,
+                    )
+                    scaling[name, n] = ing
+                    print(
+                        f"  {n} ingest process(es): {ing['rate']:,.0f} fixes/s "
+                        f"(loss {ing['loss']}, {ing['seconds']:.2f} s, "
+                        f"per process {ing['per_proc']})"
+                    )
+                    sys.stdout.flush()
         if "latency" in only:
-            lat = run_latency(
-                port,
-                url,
-                f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
-                a.vehicles,
-                a.latency_seconds,
-                a.publishers,
-            )
+            lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds, a.publishers)
             print(
                 f"\n[latency] {a.vehicles} vehicles at 1 Hz for {a.latency_seconds} s "
                 f"(offered {lat['offered_rate']:,.0f} fixes/s, {lat['msg_bytes']:.0f} B/msg)"
@@ -738,6 +747,47 @@ def main() -> None:
                 f"  publish→commit p50 {lat['p50_s'] * 1000:.0f} ms, "
                 f"p99 {lat['p99_s'] * 1000:.0f} ms, max {lat['max_s'] * 1000:.0f} ms; "
                 f"stored {lat['stored']:,} of {lat['fixes']:,}"
+            )
+    print("\nSUMMARY (targets of the issue)")
+    for name, fpm in sizes.items():
+        if (name, "live") not in results:
+            continue
+        live = results[name, "live"][1]["rate"]
+        drain = results[name, "drain"][1]["rate"]
+        print(
+            f"  ≥ 10,000 fixes/s sustained, {fpm} fix(es)/msg: {_verdict(min(live, drain) >= 1e4)}"
+            f" — live {live:,.0f}, drain {drain:,.0f} fixes/s"
+        )
+    for name, fpm in sizes.items():
+        if (name, "live") not in results:
+            continue
+        ratios = {
+            m: results[name, m][1]["rate"] / results[name, m][0]["rate"] for m in ("live", "drain")
+        }
+        print(
+            f"  ratio ≥ 0.7 to the bare subscriber, {fpm} fix(es)/msg: "
+            f"{_verdict(min(ratios.values()) >= 0.7)} — live {ratios['live']:.2f} "
+            f"({results[name, 'live'][1]['rate']:,.0f} / {results[name, 'live'][0]['rate']:,.0f}), "
+            f"drain {ratios['drain']:.2f} "
+            f"({results[name, 'drain'][1]['rate']:,.0f} / {results[name, 'drain'][0]['rate']:,.0f})"
+        )
+    runs = [r[1] for r in results.values()] + list(scaling.values())
+    lost = sum(r["loss"] for r in runs) + (lat["fixes"] - lat["stored"] if lat else 0)
+    total = sum(r["fixes"] for r in runs) + (lat["fixes"] if lat else 0)
+    print(f"  zero loss: {_verdict(lost == 0)} — {lost} of {total:,} fixes lost over all runs")
+    if lat:
+        print(
+            f"  p99 < 2 s at 2,000 fixes/s: {_verdict(lat['p99_s'] < 2.0)} — p50 "
+            f"{lat['p50_s'] * 1000:.0f} ms, p99 {lat['p99_s'] * 1000:.0f} ms at "
+            f"{lat['offered_rate']:,.0f} fixes/s offered"
+        )
+    for name, fpm in sizes.items():
+        if (name, 1) in scaling:
+            one, two = scaling[name, 1]["rate"], scaling[name, 2]["rate"]
+            print(
+                f"  2 processes on a shared subscription scale the rate, {fpm} fix(es)/msg: "
+                f"{'shown' if two > 1.2 * one else 'NOT shown'} — {one:,.0f} → {two:,.0f} "
+                f"fixes/s (×{two / one:.2f}; per process {scaling[name, 2]['per_proc']})"
             )
 
 
