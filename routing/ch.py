@@ -788,10 +788,12 @@ def _route(s, t, g, w):  # type: ignore[no-untyped-def]
     Returns ``(cost, ids)``: ``ids`` is a new list of the ``k + 1`` path nodes' labels (OSM
     ids), and the ``k`` original edge ids and ``k + 1`` node indices are written to the output
     regions of ``w``. ``ids`` is empty when ``t`` is unreachable (``cost`` is ``inf``) or when
-    ``s`` or ``t`` is not a node index (``cost`` is NaN). Two buffers and two integers in, nothing allocated but the list: on a
-    small graph numba's per-argument unboxing, array views and allocations would cost more than
-    the search itself. (A list built here and boxed by numba costs less than slicing an array
-    and calling ``tolist`` for the paths of a few dozen nodes that dominate small graphs.)
+    ``s`` or ``t`` is not a node index (``cost`` is NaN).
+
+    Two buffers and two integers in, nothing allocated but the list: on a small graph numba's
+    per-argument unboxing and any allocation cost as much as the search itself (each array
+    argument ~0.05 us, each int ~0.02 us). The list is presized and filled here; numba boxes
+    it faster than ``ndarray.tolist`` of a slice (measured: 0.42 vs 0.58 us for 8 ids).
     """
     n = g[_G_N]
     labels = w[w[_W_LABELS] : w[_W_LABELS + 1]]
