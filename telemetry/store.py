@@ -35,13 +35,13 @@ _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS telemetry_stage_bin (
     vehicle_id bigint, ts timestamptz, lat double precision, lon double precision,
     speed_kmh real, heading_deg real, accuracy_m real, hdop real, odometer_m double precision,
-    satellites smallint, implausible boolean, owntracks boolean
+    satellites smallint, implausible boolean, owntracks boolean, is_last boolean
 ) ON COMMIT DELETE ROWS
 """
 
 _COPY = (
     "COPY telemetry_stage_bin (vehicle_id, ts, lat, lon, speed_kmh, heading_deg, accuracy_m, hdop,"
-    " odometer_m, satellites, implausible, owntracks) FROM STDIN (FORMAT binary)"
+    " odometer_m, satellites, implausible, owntracks, is_last) FROM STDIN (FORMAT binary)"
 )
 
 _INSERT_POSITIONS = """
@@ -54,15 +54,18 @@ FROM telemetry_stage_bin
 ORDER BY vehicle_id, ts
 ON CONFLICT DO NOTHING
 """
+# the staging rows are written in (vehicle_id, ts) order when they make one layout group (see
+# copy_binary): then the heap scan of the fresh temporary table is already in that order
+_INSERT_POSITIONS_SORTED = _INSERT_POSITIONS.replace("ORDER BY vehicle_id, ts\n", "")
 
 # Only ever forward in time; implausible fixes never move the live map. Rows are taken in
 # vehicle order so concurrent ingest processes lock them in the same order (no deadlock).
 _UPSERT_LAST = """
 INSERT INTO vehicle_last_position (vehicle_id, ts, lat, lon, speed_kmh, heading_deg, updated_at)
-SELECT DISTINCT ON (vehicle_id) vehicle_id, ts, lat, lon, speed_kmh, heading_deg, now()
+SELECT vehicle_id, ts, lat, lon, speed_kmh, heading_deg, now()
 FROM telemetry_stage_bin
-WHERE NOT implausible
-ORDER BY vehicle_id, ts DESC
+WHERE is_last
+ORDER BY vehicle_id
 ON CONFLICT (vehicle_id) DO UPDATE
 SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon, speed_kmh = EXCLUDED.speed_kmh,
     heading_deg = EXCLUDED.heading_deg, updated_at = EXCLUDED.updated_at
@@ -111,19 +114,34 @@ _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's timestamp zer
 _OPTIONAL = ((">f4", 4), (">f4", 4), (">f4", 4), (">f4", 4), (">f8", 8), (">i2", 2))
 
 
-def copy_binary(positions: Positions) -> bytes:
-    """The staging rows in PostgreSQL's binary COPY format, built with numpy (no per-row Python).
+def newest_plausible(positions: Positions, order: np.ndarray) -> np.ndarray:
+    """Mask of the newest plausible fix of each vehicle (``order``: rows by vehicle, time)."""
+    ok = order[~positions.implausible[order]]
+    last = np.zeros(len(positions), bool)
+    if len(ok):
+        v = positions.vehicle_id[ok]
+        last[ok[np.concatenate((v[1:] != v[:-1], [True]))]] = True
+    return last
+
+
+def copy_binary(positions: Positions) -> tuple[bytes, bool]:
+    """The staging rows in PostgreSQL's binary COPY format, built with numpy (no per-row Python),
+    and whether they are in (vehicle, time) order.
 
     A binary row has a fixed layout once its NULLs are known, so the rows are grouped by which
-    optional fields they lack (usually one or two groups) and each group is laid out as a
-    big-endian numpy record array.
+    optional fields they lack (usually one group) and each group is laid out as a big-endian
+    numpy record array; rows are written in (vehicle, time) order within a group. ``is_last``
+    marks each vehicle's newest plausible fix (for ``vehicle_last_position``).
     """
     num = positions.num
-    absent = np.isnan(num[:, 2:])
+    order = np.lexsort((positions.ts_us, positions.vehicle_id))
+    is_last = newest_plausible(positions, order)
+    absent = np.isnan(num[order, 2:])
     pattern = absent @ (1 << np.arange(absent.shape[1]))
     parts = [_COPY_HEADER]
-    for code in np.unique(pattern).tolist():
-        rows = np.nonzero(pattern == code)[0] if len(pattern) else pattern
+    codes = np.unique(pattern).tolist()
+    for code in codes:
+        rows = order[pattern == code] if len(codes) > 1 else order
         fields: list[tuple[str, str]] = [
             ("n", ">i2"),
             ("l0", ">i4"), ("vid", ">i8"),
@@ -138,9 +156,10 @@ def copy_binary(positions: Positions) -> bytes:
                 fields.append((f"v{j}", fmt))
             sizes.append(-1 if code >> j & 1 else size)
         fields += [("l10", ">i4"), ("flag", "u1"), ("l11", ">i4"), ("ot", "u1")]
-        sizes += [1, 1]
+        fields += [("l12", ">i4"), ("last", "u1")]
+        sizes += [1, 1, 1]
         rec = np.empty(len(rows), np.dtype(fields))
-        rec["n"] = 12
+        rec["n"] = 13
         for j, size in enumerate(sizes):
             rec[f"l{j}"] = size
         rec["vid"] = positions.vehicle_id[rows]
@@ -152,9 +171,10 @@ def copy_binary(positions: Positions) -> bytes:
                 rec[f"v{j}"] = num[rows, 2 + j]
         rec["flag"] = positions.implausible[rows]
         rec["ot"] = positions.owntracks[rows]
+        rec["last"] = is_last[rows]
         parts.append(rec.tobytes())
     parts.append(_COPY_TRAILER)
-    return b"".join(parts)
+    return b"".join(parts), len(codes) <= 1
 
 
 @dataclass(frozen=True)
@@ -267,9 +287,10 @@ class TelemetryStore:
         with conn.transaction():
             with conn.cursor() as cur:
                 if batch.positions:
+                    data, in_order = copy_binary(batch.positions)
                     with cur.copy(_COPY) as cp:
-                        cp.write(copy_binary(batch.positions))
-                    cur.execute(_INSERT_POSITIONS)
+                        cp.write(data)
+                    cur.execute(_INSERT_POSITIONS_SORTED if in_order else _INSERT_POSITIONS)
                     stored = cur.rowcount
                     cur.execute(_UPSERT_LAST)
                 if batch.dead_letters:
