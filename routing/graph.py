@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components
 
-from routing.ch import Hierarchy
+from routing.ch import Hierarchy, Workspace
 from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
@@ -202,13 +202,6 @@ def largest_scc(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-class _PerThread(threading.local):
-    """Query scratch space, created on first use in each thread."""
-
-    def __init__(self, hierarchy: Hierarchy, labels: np.ndarray) -> None:
-        self.ws = hierarchy.workspace(labels)
-
-
 class RoadGraph:
     """A drivable road network ready for routing.
 
@@ -242,7 +235,7 @@ class RoadGraph:
         self.geom_lat: np.ndarray
         self.hierarchy = hierarchy
         self.meta = dict(meta)
-        self._local = _PerThread(hierarchy, self.node_id)
+        self._local = threading.local()  # .ws: query scratch space, made on first use
         self._lock = threading.Lock()
         self._snap_index: tuple[Transformer, shapely.STRtree, np.ndarray, np.ndarray] | None = None
 
@@ -411,6 +404,13 @@ class RoadGraph:
 
     # ---- routes --------------------------------------------------------------------------
 
+    def _workspace(self) -> Workspace:
+        try:
+            return self._local.ws  # type: ignore[no-any-return]
+        except AttributeError:
+            ws = self._local.ws = self.hierarchy.workspace(self.node_id)
+            return ws
+
     def route_nodes(self, orig_index: int, dest_index: int) -> Route:
         """Fastest route between two internal node indices.
 
@@ -419,7 +419,7 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
-        res = self.hierarchy.path(orig_index, dest_index, self._local.ws)
+        res = self.hierarchy.path(orig_index, dest_index, self._workspace())
         if res is None:
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
         return make_route(
@@ -444,8 +444,11 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
-        # the body of Hierarchy.query, inlined: this is the hot path (one Python call less)
-        ws = self._local.ws
+        # _workspace and the body of Hierarchy.query, inlined: this is the hot path
+        try:
+            ws = self._local.ws
+        except AttributeError:
+            ws = self._workspace()
         res = ws.route(orig_index, dest_index, ws.graph, ws.buf)
         if res[1]:
             return res  # type: ignore[no-any-return]
@@ -455,7 +458,7 @@ class RoadGraph:
 
     def travel_time(self, orig_index: int, dest_index: int) -> float:
         """Cost (s) of the fastest path between two node indices (``inf`` if unreachable)."""
-        return float(self.hierarchy.query(orig_index, dest_index, self._local.ws)[0])
+        return float(self.hierarchy.query(orig_index, dest_index, self._workspace())[0])
 
     def route(
         self,
