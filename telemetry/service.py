@@ -52,6 +52,7 @@ class IngestConfig:
     vehicles_ttl_s: float = 300.0  # forget the mqtt_id → id map this often
     log_every_s: float = 30.0
     shutdown_flush_timeout_s: float = 15.0
+    committers: int = 2  # batches committed at once, each on its own connection
 
 
 @dataclass
@@ -158,6 +159,9 @@ class IngestService:
         self._vehicles_loaded_at = clock()
         self._lock = threading.Lock()  # guards counters read by the metrics thread
         self._state = threading.Lock()  # guards _vehicles and _last (writer and committer)
+        self._local = threading.local()  # .store: the committer thread's own store
+        self._turn = threading.Condition()  # acknowledgements in batch order
+        self._acked_through = 0  # sequence number of the last batch whose turn is over
         # the writer's own connection, for vehicle look-ups while the committer writes
         self._reader = TelemetryStore(store.url) if isinstance(store, TelemetryStore) else store
 
@@ -183,16 +187,33 @@ class IngestService:
         ``shutdown_flush_timeout_s``) and return.
 
         Two stages overlap: this thread drains and prepares batch N+1 (decode, validate,
-        plausibility: Python) while the committer thread writes batch N (waiting on PostgreSQL)
-        and then acknowledges it. One batch at most waits between them.
+        plausibility: Python) while ``committers`` threads, each with its own connection, write
+        earlier batches (waiting on PostgreSQL) and then acknowledge them — in batch order:
+        a committer waits for the earlier batches' turn before it acknowledges (MQTT wants
+        PUBACKs in the order of the PUBLISHes), and a batch with vehicle events is written only
+        after every earlier batch (events apply in arrival order). Positions commute: their
+        batches may commit out of order (the live map only moves forward in time).
         """
         cfg = self.config
-        handoff: queue.Queue[tuple[list[Inbound], Processed | None] | None] = queue.Queue(1)
-        abort = threading.Event()  # set when the shutdown flush runs out of time
-        committer = threading.Thread(
-            target=self._commit_loop, args=(handoff, abort), name="ingest-commit", daemon=True
+        stores: list[Any] = [self.store]
+        if isinstance(self.store, TelemetryStore):
+            stores += [TelemetryStore(self.store.url) for _ in range(cfg.committers - 1)]
+        handoff: queue.Queue[tuple[int, list[Inbound], Processed | None] | None] = queue.Queue(
+            len(stores)
         )
-        committer.start()
+        abort = threading.Event()  # set when the shutdown flush runs out of time
+        committers = [
+            threading.Thread(
+                target=self._commit_loop,
+                args=(handoff, abort, st),
+                name=f"ingest-commit-{i}",
+                daemon=True,
+            )
+            for i, st in enumerate(stores)
+        ]
+        for t in committers:
+            t.start()
+        seq = self._acked_through
         first_seen: float | None = None
         next_log = self._clock() + cfg.log_every_s
         while not stop.is_set():
@@ -205,7 +226,8 @@ class IngestService:
             )
             if due:
                 batch = self._drain()
-                self._hand(handoff, (batch, self._prepare_here(batch, stop)), stop)
+                seq += 1
+                self._hand(handoff, (seq, batch, self._prepare_here(batch, stop)), stop)
                 first_seen = None
                 continue
             if now >= next_log:
@@ -225,40 +247,72 @@ class IngestService:
         try:
             while self._queue and not abort.is_set():
                 batch = self._drain()
-                self._hand(handoff, (batch, self._prepare_here(batch, abort)), abort)
-            self._hand(handoff, None, abort)
-            committer.join(cfg.shutdown_flush_timeout_s + 1)
+                seq += 1
+                self._hand(handoff, (seq, batch, self._prepare_here(batch, abort)), abort)
+            for _ in committers:
+                self._hand(handoff, None, abort)
+            for t in committers:
+                t.join(cfg.shutdown_flush_timeout_s + 1)
         finally:
             timer.cancel()
             if self._reader is not self.store:
                 self._reader.close()
+            for st in stores[1:]:
+                st.close()
         self.log_counters()
 
-    @staticmethod
     def _hand(
+        self,
         handoff: queue.Queue,
-        item: tuple[list[Inbound], Processed | None] | None,
+        item: tuple[int, list[Inbound], Processed | None] | None,
         stop: threading.Event,
     ) -> bool:
-        """Give ``item`` to the committer; give up (nothing acknowledged) once ``stop`` is set."""
+        """Give ``item`` to a committer; give up (nothing acknowledged) once ``stop`` is set."""
         while True:
             try:
                 handoff.put(item, timeout=0.2)
                 return True
             except queue.Full:
                 if stop.is_set() and item is not None:
+                    self._turn_over(item[0])  # later batches may acknowledge
                     return False
 
-    def _commit_loop(self, handoff: queue.Queue, abort: threading.Event) -> None:
+    def _commit_loop(self, handoff: queue.Queue, abort: threading.Event, store: Any) -> None:
+        self._local.store = store
         while True:
             item = handoff.get()
             if item is None:
                 return
-            batch, prepared = item
+            seq, batch, prepared = item
+            self._local.seq = seq
             try:
                 self._flush(batch, abort, prepared)
             except Exception:  # noqa: BLE001 - keep committing; the batch stays unacknowledged
                 log.exception("batch of %d messages not committed", len(batch))
+            finally:
+                self._turn_over(seq)
+
+    # --- acknowledgements in batch order (MQTT: PUBACKs in the order of the PUBLISHes) -------
+    def _wait_turn(self) -> None:
+        """Block until every earlier batch is acknowledged (or given up)."""
+        seq = getattr(self._local, "seq", None)
+        if seq is None:
+            return
+        with self._turn:
+            while self._acked_through < seq - 1:
+                self._turn.wait(0.5)
+
+    def _turn_over(self, seq: int) -> None:
+        with self._turn:
+            while self._acked_through < seq - 1:
+                self._turn.wait(0.5)
+            self._acked_through = max(self._acked_through, seq)
+            self._turn.notify_all()
+
+    @property
+    def _store(self) -> Any:
+        """The calling committer's store (``self.store`` outside the committer threads)."""
+        return getattr(self._local, "store", self.store)
 
     def _prepare_here(self, batch: list[Inbound], stop: threading.Event) -> Processed | None:
         """Prepare ``batch`` in this thread; ``None`` leaves it to the committer (a look-up
@@ -301,7 +355,7 @@ class IngestService:
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 self.counters.db_errors += 1
                 log.info("batch retried after %s", type(exc).__name__)
-                self.store.reset_cache()
+                self._store.reset_cache()
                 continue
             except psycopg.OperationalError as exc:
                 self.counters.db_errors += 1
@@ -311,10 +365,10 @@ class IngestService:
                     text.splitlines()[0] if text else type(exc).__name__,
                     delay,
                 )
-                self.store.close()
+                self._store.close()
             except Exception as exc:  # noqa: BLE001 - a refused row or a bug: isolate it
                 self.counters.db_errors += 1
-                self.store.reset_cache()
+                self._store.reset_cache()
                 attempts_failed += 1
                 if attempts_failed < 2:
                     continue  # e.g. a partition created concurrently: once more
@@ -332,10 +386,10 @@ class IngestService:
             dl = DeadLetter(msg.topic, msg.payload, Reason.STORE_ERROR, str(exc)[:2000])
             while True:
                 try:
-                    self.store.write_dead_letters([dl])
+                    self._store.write_dead_letters([dl])
                     break
                 except psycopg.Error:
-                    self.store.close()
+                    self._store.close()
                     if stop.wait(self.config.db_retry_min_s):
                         return False
             self.counters.store_errors += 1
@@ -368,8 +422,10 @@ class IngestService:
         return result
 
     def _commit(self, batch: Sequence[Inbound], prepared: Processed | None = None) -> None:
-        result = prepared if prepared is not None else self._prepare(batch, self.store)
-        written = self.store.write(result)
+        result = prepared if prepared is not None else self._prepare(batch, self._store)
+        if result.events:  # events apply in arrival order: every earlier batch commits first
+            self._wait_turn()
+        written = self._store.write(result)
         newest_us = int(result.positions.ts_us.max()) if len(result.positions) else None
         self._account(
             batch, result.fixes_received, result.duplicates, result.implausible, written, newest_us
@@ -380,6 +436,7 @@ class IngestService:
     def _ack(self, batch: Sequence[Inbound]) -> None:
         if self.acker is None:
             return
+        self._wait_turn()
         many = getattr(self.acker, "ack_many", None)
         if many is not None:
             n = many(batch)
