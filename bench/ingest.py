@@ -531,6 +531,14 @@ def metrics(port: int) -> dict:
         return json.loads(r.read())
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v) - idle, sum(v)
+
+
 def wait_stored(ports, expected, timeout_s=600.0):
     t_end = time.time() + timeout_s
     last_change, last_total = time.time(), -1
@@ -570,7 +578,9 @@ def run_ingest(
         procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
         pub = collect(procs, pq)
         with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
+            cpu0 = cpu_times()
             _, stored = wait_stored(ports, fixes)
+            cpu1 = cpu_times()
             snaps = [metrics(p) for p in ports]
         t0 = min(
             datetime.fromisoformat(m["first_message_at"]).timestamp()
@@ -586,7 +596,9 @@ def run_ingest(
         with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
             procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
             pub = collect(procs, pq)
+            cpu0 = cpu_times()
             _, stored = wait_stored(ports, fixes)
+            cpu1 = cpu_times()
             snaps = [metrics(p) for p in ports]
         t0 = pub["first"]
         t1 = max(
@@ -606,6 +618,7 @@ def run_ingest(
         "pub": pub,
         "msg_bytes": pub["bytes"] / pub["msgs"],
         "per_proc": [m["fixes_stored"] for m in snaps],
+        "cpu_busy": (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]),
     }
 
 
@@ -642,6 +655,12 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=2000)
     ap.add_argument("--fixes", type=int, default=200_000, help="fixes per throughput run")
     ap.add_argument("--batch", type=int, default=10, help="fixes per message, batched runs")
+    ap.add_argument(
+        "--batched-scale",
+        type=int,
+        default=3,
+        help="batched runs publish this many times more fixes (else they last ~1 s)",
+    )
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--latency-seconds", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
@@ -653,7 +672,8 @@ def main() -> None:
     only = set(a.only or ["single", "batched", "scaling", "latency"])
     per_vehicle = max(1, a.fixes // a.vehicles)
     print(
-        f"bench/ingest: {a.vehicles} vehicles, {a.vehicles * per_vehicle} fixes per run, "
+        f"bench/ingest: {a.vehicles} vehicles, {a.vehicles * per_vehicle:,} fixes per run "
+        f"({a.vehicles * per_vehicle * a.batched_scale:,} batched), "
         f"{a.publishers} publisher processes, {os.cpu_count()} cores "
         f"(broker, database, publishers and ingest share them)"
     )
@@ -669,6 +689,7 @@ def main() -> None:
     scaling: dict[tuple[str, int], dict] = {}
     lat = None
     sizes = {"single": 1, "batched": a.batch}
+    pv = {"single": per_vehicle, "batched": per_vehicle * a.batched_scale}
     with broker() as port, database(a.vehicles) as url:
         for name, fpm in sizes.items():
             if name not in only:
@@ -676,14 +697,14 @@ def main() -> None:
             for mode in ("live", "drain"):
                 drain = mode == "drain"
                 bare = run_bare(
-                    port, prefix(), a.vehicles, per_vehicle, fpm, a.publishers, drain=drain
+                    port, prefix(), a.vehicles, pv[name], fpm, a.publishers, drain=drain
                 )
                 ing = run_ingest(
                     port,
                     url,
                     prefix(),
                     a.vehicles,
-                    per_vehicle,
+                    pv[name],
                     fpm,
                     a.publishers,
                     1,
@@ -710,7 +731,10 @@ def main() -> None:
                     f"({ing['stored']:,} of {ing['fixes']:,} in {ing['seconds']:.2f} s, "
                     f"loss {ing['loss']})"
                 )
-                print(f"  ratio ingest / bare: {ing['rate'] / bare['rate']:.2f}")
+                print(
+                    f"  ratio ingest / bare: {ing['rate'] / bare['rate']:.2f} "
+                    f"(all cores {ing['cpu_busy']:.0%} busy while ingest ran)"
+                )
                 sys.stdout.flush()
         if "scaling" in only:
             for name, fpm in sizes.items():
@@ -724,7 +748,7 @@ def main() -> None:
                         url,
                         prefix(),
                         a.vehicles,
-                        per_vehicle,
+                        pv[name],
                         fpm,
                         a.publishers,
                         n,
@@ -734,7 +758,7 @@ def main() -> None:
                     print(
                         f"  {n} ingest process(es): {ing['rate']:,.0f} fixes/s "
                         f"(loss {ing['loss']}, {ing['seconds']:.2f} s, "
-                        f"per process {ing['per_proc']})"
+                        f"per process {ing['per_proc']}; all cores {ing['cpu_busy']:.0%} busy)"
                     )
                     sys.stdout.flush()
         if "latency" in only:
@@ -784,10 +808,12 @@ def main() -> None:
     for name, fpm in sizes.items():
         if (name, 1) in scaling:
             one, two = scaling[name, 1]["rate"], scaling[name, 2]["rate"]
+            busy = scaling[name, 1]["cpu_busy"]
             print(
                 f"  2 processes on a shared subscription scale the rate, {fpm} fix(es)/msg: "
                 f"{'shown' if two > 1.2 * one else 'NOT shown'} — {one:,.0f} → {two:,.0f} "
-                f"fixes/s (×{two / one:.2f}; per process {scaling[name, 2]['per_proc']})"
+                f"fixes/s (×{two / one:.2f}; per process {scaling[name, 2]['per_proc']}; "
+                f"with 1 process the {os.cpu_count()} cores were already {busy:.0%} busy)"
             )
 
 

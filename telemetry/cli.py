@@ -32,6 +32,9 @@ def register(root: typer.Typer) -> None:
         ),
         batch_max: int = typer.Option(5000, min=1, help="Flush after this many messages."),
         flush_ms: int = typer.Option(100, min=1, help="...or when the oldest waited this long."),
+        committers: int = typer.Option(
+            2, min=1, max=8, help="Batches written at once, each on its own connection."
+        ),
         metrics_host: str = typer.Option("127.0.0.1", help="Address of the metrics endpoint."),
         metrics_port: int = typer.Option(
             9310, min=0, max=65535, help="Port of /metrics and /metrics.json (0: off)."
@@ -74,6 +77,7 @@ def register(root: typer.Typer) -> None:
             batch_max_messages=batch_max,
             flush_interval_s=flush_ms / 1000,
             log_every_s=log_every,
+            committers=committers,
         )
         service = IngestService(config, TelemetryStore(s.database_url))
         receiver = MqttReceiver(
