@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -35,7 +36,7 @@ from routing import RoadGraph, load_graph  # noqa: E402
 from routing.store import read_graph, save_graph  # noqa: E402
 from routing.synthetic import grid_network  # noqa: E402
 
-OSM = REPO.parent / "shared" / "data" / "osm"
+OSM = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", REPO.parent / "shared" / "data")) / "osm"
 MAPS = {
     "murino": "murino_lo_osmnx.osm",
     "spb_nevsky": "spb_nevsky_center.osm",
