@@ -37,6 +37,8 @@ from routing.store import read_graph, save_graph  # noqa: E402
 from routing.synthetic import grid_network  # noqa: E402
 
 OSM = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", REPO.parent / "shared" / "data")) / "osm"
+ROUNDS = 5  # interleaved measurement blocks per graph
+
 MAPS = {
     "murino": "murino_lo_osmnx.osm",
     "spb_nevsky": "spb_nevsky_center.osm",
@@ -71,43 +73,47 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
     n = g.node_count
     ref = g.to_networkx()
 
-    # networkx: bidirectional Dijkstra on a DiGraph with the same weights
+    # networkx: bidirectional Dijkstra on a DiGraph with the same weights, and on a MultiDiGraph
+    # (the graph type osmnx builds; weight = min over parallel edges); ours: the same pairs for
+    # the cost comparison, many more for the latency. The latencies are taken in ROUNDS
+    # interleaved blocks (networkx, MultiDiGraph, ours, ours s == t), so a change of the shared
+    # machine's load during the run hits both sides alike.
     pairs = rng.integers(0, n, size=(nx_pairs, 2))
+    more = rng.integers(0, n, size=(ours_pairs, 2))
+    multi = nx.MultiDiGraph(ref)
+    g.route_nodes(0, min(1, n - 1))  # warm up the compiled code
     nx_times: list[float] = []
     nx_costs: list[float] = []
-    for s, t in pairs.tolist():
-        t0 = time.perf_counter()
-        path = nx.shortest_path(ref, s, t, weight="travel_time")
-        nx_times.append(time.perf_counter() - t0)
-        nx_costs.append(nx.path_weight(ref, path, weight="travel_time"))
-
-    # networkx on a MultiDiGraph, the graph type osmnx builds (weight = min over parallel edges)
-    multi = nx.MultiDiGraph(ref)
     multi_times: list[float] = []
-    for s, t in pairs.tolist():
-        t0 = time.perf_counter()
-        nx.shortest_path(multi, s, t, weight="travel_time")
-        multi_times.append(time.perf_counter() - t0)
+    node_times: list[float] = []
+    same_times: list[float] = []  # s == t: the fixed cost of a call (no search to speak of)
+    for r in range(ROUNDS):
+        chunk = pairs[r::ROUNDS].tolist()
+        for s, t in chunk:
+            t0 = time.perf_counter()
+            path = nx.shortest_path(ref, s, t, weight="travel_time")
+            nx_times.append(time.perf_counter() - t0)
+            nx_costs.append(nx.path_weight(ref, path, weight="travel_time"))
+        for s, t in chunk:
+            t0 = time.perf_counter()
+            nx.shortest_path(multi, s, t, weight="travel_time")
+            multi_times.append(time.perf_counter() - t0)
+        ours = more[r::ROUNDS].tolist()
+        for s, t in ours:
+            t0 = time.perf_counter()
+            g.fastest_path(s, t)
+            node_times.append(time.perf_counter() - t0)
+        for s, _t in ours:
+            t0 = time.perf_counter()
+            g.fastest_path(s, s)
+            same_times.append(time.perf_counter() - t0)
     del multi
-
-    # ours: same pairs first (for the cost comparison), then many more for the latency
-    g.route_nodes(0, min(1, n - 1))  # warm up the compiled code
     worst = 0.0
-    for (s, t), c in zip(pairs, nx_costs, strict=True):
+    done = np.concatenate([pairs[r::ROUNDS] for r in range(ROUNDS)])
+    for (s, t), c in zip(done, nx_costs, strict=True):
         got = g.travel_time(int(s), int(t))
         if c > 0:
             worst = max(worst, abs(got - c) / c)
-    more = rng.integers(0, n, size=(ours_pairs, 2))
-    node_times: list[float] = []
-    for s, t in more.tolist():
-        t0 = time.perf_counter()
-        g.fastest_path(s, t)
-        node_times.append(time.perf_counter() - t0)
-    same_times: list[float] = []  # s == t: the fixed cost of a call (no search to speak of)
-    for s, _t in more.tolist():
-        t0 = time.perf_counter()
-        g.fastest_path(s, s)
-        same_times.append(time.perf_counter() - t0)
     route_times: list[float] = []
     for s, t in more[: max(100, ours_pairs // 4)]:
         t0 = time.perf_counter()
