@@ -196,8 +196,9 @@ class IngestService:
         """
         cfg = self.config
         stores: list[Any] = [self.store]
-        if isinstance(self.store, TelemetryStore):
-            stores += [TelemetryStore(self.store.url) for _ in range(cfg.committers - 1)]
+        clone = getattr(self.store, "clone", None)
+        if clone is not None:
+            stores += [clone() for _ in range(cfg.committers - 1)]
         handoff: queue.Queue[tuple[int, list[Inbound], Processed | None] | None] = queue.Queue(
             len(stores)
         )

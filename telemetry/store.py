@@ -210,6 +210,10 @@ class TelemetryStore:
         self._conn: psycopg.Connection | None = None
         self._series: TimeSeriesStore | None = None
 
+    def clone(self) -> TelemetryStore:
+        """Another store on the same database (its own connection, opened on first use)."""
+        return TelemetryStore(self.url, connect_timeout_s=self.connect_timeout_s)
+
     # --- connection ------------------------------------------------------------------------
     @property
     def connected(self) -> bool:

@@ -190,3 +190,40 @@ def test_pure_modules_import_no_io(module):
             names.add(node.module)
     bad = {n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN)}
     assert not bad
+
+
+class SlowFirstStore(FakeStore):
+    """Shared by two committers (``clone`` returns itself); the first write is slow, so the
+    second batch commits first."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+        self.lock = threading.Lock()
+        self.order: list[int] = []  # first mid of each committed batch, in commit order
+
+    def clone(self):
+        return self
+
+    def write(self, batch):
+        with self.lock:
+            self.writes += 1
+            first = self.writes == 1
+        if first:
+            threading.Event().wait(0.3)
+        with self.lock:
+            self.order.append(min(r.fix.ts_us for r in batch.positions.rows()))
+            return super().write(batch)
+
+
+def test_two_committers_acknowledge_in_batch_order():
+    store = SlowFirstStore()
+    svc = make(store)
+    svc.config = IngestConfig(
+        limits=Limits(prefix=P), batch_max_messages=5, flush_interval_s=0.01, log_every_s=3600
+    )
+    for i in range(1, 11):  # two batches of 5
+        svc.on_inbound(inbound(i))
+    run_until(svc, lambda: len(svc.acker.acked) == 10)
+    assert store.order[0] > store.order[1]  # the second batch committed first...
+    assert svc.acker.acked == list(range(1, 11))  # ...and was acknowledged after the first
