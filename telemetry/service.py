@@ -162,6 +162,7 @@ class IngestService:
         self._local = threading.local()  # .store: the committer thread's own store
         self._turn = threading.Condition()  # acknowledgements in batch order
         self._acked_through = 0  # sequence number of the last batch whose turn is over
+        self._skipped: set[int] = set()  # batches given up at shutdown, their turn not yet due
         # the writer's own connection, for vehicle look-ups while the committer writes
         self._reader = TelemetryStore(store.url) if isinstance(store, TelemetryStore) else store
 
@@ -275,7 +276,7 @@ class IngestService:
                 return True
             except queue.Full:
                 if stop.is_set() and item is not None:
-                    self._turn_over(item[0])  # later batches may acknowledge
+                    self._turn_over(item[0], wait=False)  # later batches may acknowledge
                     return False
 
     def _commit_loop(self, handoff: queue.Queue, abort: threading.Event, store: Any) -> None:
@@ -303,11 +304,19 @@ class IngestService:
             while self._acked_through < seq - 1:
                 self._turn.wait(0.5)
 
-    def _turn_over(self, seq: int) -> None:
+    def _turn_over(self, seq: int, *, wait: bool = True) -> None:
+        """End batch ``seq``'s turn (after the earlier ones; ``wait=False``: whenever they end,
+        for a batch given up at shutdown — the caller must not block)."""
         with self._turn:
-            while self._acked_through < seq - 1:
-                self._turn.wait(0.5)
-            self._acked_through = max(self._acked_through, seq)
+            if wait:
+                while self._acked_through < seq - 1:
+                    self._turn.wait(0.5)
+                self._acked_through = max(self._acked_through, seq)
+            else:
+                self._skipped.add(seq)
+            while self._acked_through + 1 in self._skipped:
+                self._acked_through += 1
+                self._skipped.discard(self._acked_through)
             self._turn.notify_all()
 
     @property
