@@ -112,12 +112,11 @@ def fetch_cmd(
     """Download a place's roads with osmnx (needs internet), save OSM XML, then import it."""
     from routing import _io
     from routing.errors import RoutingError
+    from routing.sources import place_download_path
     from routing.store import import_graph
 
     directory = _cache_dir(cache_dir)
-    target = out or directory / "downloads" / (
-        "".join(c if c.isalnum() else "_" for c in place).strip("_")[:80] + ".osm"
-    )
+    target = out or place_download_path(place, directory)
     try:
         _io.fetch_place(place, target, network_type=network_type)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - network, geocoding and Overpass errors vary
