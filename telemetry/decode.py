@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -340,28 +341,33 @@ def fix_values(fix: Fix) -> tuple[float, ...]:
     return tuple(nan if v is None else float(v) for v in fix[1:9])
 
 
-def decode_positions(payload: bytes, *, owntracks: bool = False) -> Decoded:
-    """Fixes of a position payload: a native object, an array of them (buffered batch), or
-    OwnTracks location JSON (always on an OwnTracks topic, or recognised by its ``_type``)."""
+def _decode_items(payload: bytes, parse: Callable[[Any], Any]) -> tuple[tuple, Decoded]:
+    """Parse every item of a payload (one object or an array) with ``parse``; a bad item is a
+    problem of its own (with its array index), the good ones are kept with theirs."""
     try:
         doc = _load(payload)
     except _Bad as bad:
-        return Decoded(problems=(Problem(bad.reason, bad.detail),))
+        return (), Decoded(problems=(Problem(bad.reason, bad.detail),))
     items, is_array = _items(doc)
-    fixes: list[Fix] = []
+    parsed: list[Any] = []
     index: list[int] = []
     problems: list[Problem] = []
     for i, obj in enumerate(items):
         try:
-            fixes.append(_fix_of(obj, owntracks=owntracks))
+            parsed.append(parse(obj))
             index.append(i)
         except _Bad as bad:
             problems.append(Problem(bad.reason, bad.detail, i if is_array else None))
     if is_array and not items:
         problems.append(Problem(Reason.INVALID, "empty array"))
-    return Decoded(
-        fixes=tuple(fixes), problems=tuple(problems), is_array=is_array, index=tuple(index)
-    )
+    return tuple(parsed), Decoded(problems=tuple(problems), is_array=is_array, index=tuple(index))
+
+
+def decode_positions(payload: bytes, *, owntracks: bool = False) -> Decoded:
+    """Fixes of a position payload: a native object, an array of them (buffered batch), or
+    OwnTracks location JSON (always on an OwnTracks topic, or recognised by its ``_type``)."""
+    fixes, decoded = _decode_items(payload, lambda obj: _fix_of(obj, owntracks=owntracks))
+    return replace(decoded, fixes=fixes)
 
 
 def vehicle_event(obj: Any) -> VehicleEvent:
@@ -406,25 +412,8 @@ def vehicle_event(obj: Any) -> VehicleEvent:
 
 def decode_events(payload: bytes) -> Decoded:
     """Events of an event payload: one object or an array of them."""
-    try:
-        doc = _load(payload)
-    except _Bad as bad:
-        return Decoded(problems=(Problem(bad.reason, bad.detail),))
-    items, is_array = _items(doc)
-    events: list[VehicleEvent] = []
-    index: list[int] = []
-    problems: list[Problem] = []
-    for i, obj in enumerate(items):
-        try:
-            events.append(vehicle_event(obj))
-            index.append(i)
-        except _Bad as bad:
-            problems.append(Problem(bad.reason, bad.detail, i if is_array else None))
-    if is_array and not items:
-        problems.append(Problem(Reason.INVALID, "empty array"))
-    return Decoded(
-        events=tuple(events), problems=tuple(problems), is_array=is_array, index=tuple(index)
-    )
+    events, decoded = _decode_items(payload, vehicle_event)
+    return replace(decoded, events=events)
 
 
 def decode(route: Route, payload: bytes) -> Decoded:
