@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
@@ -64,8 +65,7 @@ def dispatch_response(exc: DispatchError) -> JSONResponse:
             {"code": r.code, "field": r.field, "message": r.message} for r in exc.refusals
         ]
     if isinstance(exc, QuotaExceeded):
-        q = exc.quota
-        extra["quota"] = q.model_dump(mode="json") if hasattr(q, "model_dump") else q
+        extra["quota"] = jsonable_encoder(exc.quota)
     if isinstance(exc, AssignmentConflicts):
         extra["conflicts"] = [
             c.model_dump(mode="json") if hasattr(c, "model_dump") else c for c in exc.conflicts

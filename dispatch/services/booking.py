@@ -90,23 +90,6 @@ class RecurringRequest(TripRequest):
     until: SaneDate
 
 
-class QuotaView(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    month_used: int
-    month_limit: int
-    month_left: int
-    year_used: int
-    year_limit: int | None
-    year_left: int | None
-    type_year_used: int
-    type_year_limit: int | None
-    type_year_left: int | None
-    over: bool
-    reasons: list[str]
-    left: int | None
-
-
 class TripQuote(BaseModel):
     """What the booking form's confirm step shows, without booking anything."""
 
@@ -120,7 +103,7 @@ class TripQuote(BaseModel):
     pickup_address: str
     pickup_lat: float
     pickup_lon: float
-    quota: QuotaView
+    quota: QuotaStatus
     override_required: bool
     fare_kop: int
     copay_share_pct: float
@@ -334,10 +317,6 @@ def _prepare(
     return _Prepared(passenger, dest, category, vehicle_type, pickup, route, fare, q)
 
 
-def _quota_view(q: QuotaStatus) -> QuotaView:
-    return QuotaView(**{**q.__dict__, "reasons": list(q.reasons)})
-
-
 def _dropoff(route: Any, pickup_at: datetime) -> datetime:
     eta = getattr(route, "eta", None)
     if callable(eta):
@@ -367,7 +346,7 @@ def quote_trip(
         pickup_address=p.pickup[0],
         pickup_lat=p.pickup[1],
         pickup_lon=p.pickup[2],
-        quota=_quota_view(p.quota),
+        quota=p.quota,
         override_required=p.quota.over,
         fare_kop=p.fare.fare_kop,
         copay_share_pct=p.fare.copay_share_pct,
@@ -388,7 +367,7 @@ def _check_override(p: _Prepared, req: TripRequest, actor: User) -> None:
         raise QuotaExceeded(
             "; ".join(p.quota.reasons)
             + ". Превышение лимита возможно только с разрешения старшего смены (укажите причину)",
-            quota=_quota_view(p.quota),
+            quota=p.quota,
         )
     require_any_role(
         actor,
@@ -571,7 +550,7 @@ class PassengerQuota(BaseModel):
     category_name: str
     object_type: str
     at: datetime
-    quota: QuotaView
+    quota: QuotaStatus
 
 
 def passenger_quota(
@@ -606,4 +585,4 @@ def passenger_quota(
     pstore.log_access(conn, user_id=actor.id, action="read_quota", passenger_ids=[passenger_id],
                       purpose=purpose)  # fmt: skip
     return PassengerQuota(passenger_id=passenger_id, category=category, category_name=cat.name,
-                          object_type=otype, at=at, quota=_quota_view(q))  # fmt: skip
+                          object_type=otype, at=at, quota=q)  # fmt: skip
