@@ -91,7 +91,7 @@ def broker():
 
 @contextmanager
 def database(n_vehicles: int):
-    from socialtaxi.db import migrate
+    from db import migrate
 
     name = f"st_bench_ingest_{uuid.uuid4().hex[:8]}"
     url = f"{PG_SERVER}/{name}"

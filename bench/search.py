@@ -36,10 +36,10 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
+from db import migrate  # noqa: E402
 from dispatch.identity import normalize_name  # noqa: E402
 from dispatch.search import NameQuery, parse_query  # noqa: E402
 from dispatch.store import passengers as pstore  # noqa: E402
-from socialtaxi.db import migrate  # noqa: E402
 
 SEED = 20260316
 SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -39,6 +39,6 @@ PY=${PYTHON:-python3}
 pip_quiet() { .venv/bin/python -m pip "$@" 2> >(grep -v -E "^WARNING: Location" >&2); }
 pip_quiet install -q --disable-pip-version-check --upgrade pip
 pip_quiet install -q --disable-pip-version-check -e '.[test]'
-.venv/bin/python -c "import socialtaxi, config, dispatch, routing, telemetry, web" \
+.venv/bin/python -c "import socialtaxi, config, db, dispatch, routing, telemetry, web" \
   || { echo "setup: the project did not install" >&2; exit 1; }
 echo "setup: ready"

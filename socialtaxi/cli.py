@@ -14,7 +14,7 @@ import typer
 
 from config.rules import RulesError, load_rules
 from config.settings import get_settings
-from socialtaxi.db.connect import DatabaseUnavailable, connect
+from db.connect import DatabaseUnavailable, connect
 
 app = typer.Typer(
     name="socialtaxi",
@@ -44,7 +44,7 @@ def _setup_logging() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (idempotent); creates the database if it does not exist."""
-    from socialtaxi.db import migrate
+    from db import migrate
 
     s = get_settings()
     try:
@@ -68,7 +68,7 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """List migrations and whether each is applied."""
-    from socialtaxi.db import migrate
+    from db import migrate
 
     try:
         rows = migrate.status(get_settings().database_url)
@@ -81,7 +81,7 @@ def db_status() -> None:
 @db_app.command("seed")
 def db_seed() -> None:
     """Load reference data from the rules file (benefit categories)."""
-    from socialtaxi.db.seed import sync_rules
+    from db.seed import sync_rules
 
     s = get_settings()
     try:
@@ -96,7 +96,7 @@ def db_seed() -> None:
 @db_app.command("maintain")
 def db_maintain() -> None:
     """Create time-series storage ahead and apply the retention setting."""
-    from socialtaxi.db.timeseries import positions_spec, store_for
+    from db.timeseries import positions_spec, store_for
 
     s = get_settings()
     spec = positions_spec(

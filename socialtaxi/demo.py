@@ -139,10 +139,10 @@ def register(root: typer.Typer) -> None:
         """Migrate, import the map, seed demo data, then run web and ingest until Ctrl-C."""
         from config.rules import load_rules
         from config.settings import get_settings
+        from db import DatabaseUnavailable, connect, migrate
+        from db.seed import sync_rules
         from routing import RoutingError, SpeedDefaults
         from routing.sources import load_map_source
-        from socialtaxi.db import DatabaseUnavailable, connect, migrate
-        from socialtaxi.db.seed import sync_rules
         from socialtaxi.demo_data import DEMO_USERS
 
         s = get_settings()

@@ -23,8 +23,8 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from db.timeseries import TimeSeriesStore, positions_spec, store_for
 from dispatch.lifecycle import TripStatus
-from socialtaxi.db.timeseries import TimeSeriesStore, positions_spec, store_for
 from telemetry.events import TripView, event_payload, plan_event
 from telemetry.model import DeadLetter, from_epoch_us, to_epoch_us
 from telemetry.pipeline import EventRow, LastFix, Positions, Processed

@@ -44,8 +44,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def template_db(rules: Rules) -> Iterator[str]:
     """A database with all migrations and the seed applied; cloned per test."""
-    from socialtaxi.db import migrate
-    from socialtaxi.db.seed import sync_rules
+    from db import migrate
+    from db.seed import sync_rules
 
     name = f"st_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     url = pg_url(name)

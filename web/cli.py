@@ -61,9 +61,9 @@ def user_add(
 ) -> None:
     """Create a user (or reset an existing user's password, name and roles)."""
     from config.settings import get_settings
+    from db.connect import DatabaseUnavailable, connect
     from dispatch.errors import DispatchError
     from dispatch.store import users as ustore
-    from socialtaxi.db.connect import DatabaseUnavailable, connect
     from web.auth import hash_password
 
     bad = [r for r in role if r not in ROLES]

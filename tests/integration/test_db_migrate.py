@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from socialtaxi.db import migrate
-from socialtaxi.db.timeseries import positions_spec, store_for
+from db import migrate
+from db.timeseries import positions_spec, store_for
 
 EXPECTED_TABLES = {
     "users",

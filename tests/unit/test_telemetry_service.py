@@ -172,7 +172,7 @@ FORBIDDEN = (
     "fastapi",
     "folium",
     "config.settings",
-    "socialtaxi.db",
+    "db",
     "telemetry.store",
     "telemetry.mqtt",
     "telemetry.service",

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from socialtaxi.db.timeseries import (
+from db.timeseries import (
     partition_name,
     partition_parent_ddl,
     partitions_to_create,
@@ -83,7 +83,7 @@ class _RecordingConn:
 
 
 def test_timescale_is_chosen_when_the_extension_is_available():
-    from socialtaxi.db.timeseries import create_series, store_for
+    from db.timeseries import create_series, store_for
 
     spec = positions_spec()
     conn = _RecordingConn(timescale=True)

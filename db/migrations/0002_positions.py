@@ -2,7 +2,7 @@
 
 import psycopg
 
-from socialtaxi.db.timeseries import create_series, positions_spec
+from db.timeseries import create_series, positions_spec
 
 
 def upgrade(conn: psycopg.Connection, *, retention_days: int, compress_after_days: int) -> None:

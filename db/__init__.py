@@ -1,5 +1,5 @@
 """Database plumbing: connections, migrations and the time-series store."""
 
-from socialtaxi.db.connect import DatabaseUnavailable, connect, mask_url
+from db.connect import DatabaseUnavailable, connect, mask_url
 
 __all__ = ["DatabaseUnavailable", "connect", "mask_url"]
