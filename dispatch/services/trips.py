@@ -15,9 +15,9 @@ from config.rules import Rules
 from dispatch.documents import check_document
 from dispatch.errors import Invalid, NotFound
 from dispatch.lifecycle import TripAction, transition
+from dispatch.models import Document, Trip, TripEvent, User
 from dispatch.store import passengers as pstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import Document, Trip, TripEvent, User
 
 _ACTION_TIME_COLUMN = {
     TripAction.START: "started_at",

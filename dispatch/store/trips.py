@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from dispatch.models import Document, Trip, TripEvent
 from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
-from dispatch.store.models import Document, Trip, TripEvent
 
 # Statuses of trips that hold a place in the schedule (a vehicle may still have to drive them).
 OPEN_STATUSES = ("booked", "assigned", "en_route", "at_pickup", "on_board")
