@@ -19,7 +19,7 @@ import psycopg
 from config.rules import Rules
 from dispatch import planner
 from dispatch.errors import Conflict, Invalid, NotFound
-from dispatch.lifecycle import TripAction
+from dispatch.lifecycle import ASSIGNABLE, TripAction
 from dispatch.models import (
     AssignResult,
     CandidateView,
@@ -34,9 +34,6 @@ from dispatch.services import AssignmentConflicts, Unavailable
 from dispatch.services.trips import apply_action, get_trip, log_trip_read
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
-
-# Trips whose vehicle may still be changed by planning.
-_PLANNABLE = ("booked", "assigned")
 
 
 def _travel(graph: Any) -> planner.TravelFn:
@@ -168,7 +165,7 @@ def propose_vehicles(
 ) -> list[CandidateView]:
     """The vehicles that can take the trip given their other trips that day, best first."""
     trip = get_trip(conn, trip_id=trip_id)
-    if trip.status not in _PLANNABLE:
+    if trip.status not in ASSIGNABLE:
         raise Conflict(
             "Машину можно подобрать только для забронированной поездки", code="not_plannable"
         )
@@ -309,7 +306,7 @@ def plan_fleet_day(
     travel = _travel(graph)
     start, end = _local_day_bounds(day, rules.timezone)
     trips = [
-        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in _PLANNABLE
+        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in ASSIGNABLE
     ]
     states, _, start_kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
     missing = sorted(v for v, kind in start_kinds.items() if kind != START_POSITION)

@@ -17,6 +17,7 @@ import psycopg
 from config.rules import Rules
 from dispatch import eligibility
 from dispatch.errors import Invalid, NotFound
+from dispatch.lifecycle import TripStatus
 from dispatch.models import (
     Passenger,
     PassengerQuota,
@@ -323,7 +324,7 @@ def _insert(
         values={
             "passenger_id": p.passenger.id,
             "category": p.category,
-            "status": "booked",
+            "status": TripStatus.BOOKED.value,
             "vehicle_type": p.vehicle_type,
             "companions": req.companions,
             "wheelchair": p.passenger.wheelchair,
@@ -354,12 +355,11 @@ def _insert(
     if over:
         payload["override_reason"] = req.override_reason
         payload["quota_reasons"] = list(p.quota.reasons)
-    tstore.insert_event(
+    tstore.record_event(
         conn,
         trip_id=trip.id,
         event_type="booked",
-        from_status=None,
-        to_status="booked",
+        to_status=TripStatus.BOOKED,
         occurred_at=now,
         actor_user_id=actor.id,
         payload=payload,

@@ -34,6 +34,7 @@ PURE_MODULES = [
     "dispatch/search.py",
     "dispatch/imports.py",
     "dispatch/documents.py",
+    "dispatch/payments.py",
     "dispatch/models.py",
     "telemetry/decode.py",
     "telemetry/model.py",
