@@ -46,21 +46,13 @@ from dispatch.tariff import FareQuote, quote
 OVERRIDE_ROLES = ("supervisor", "admin")
 
 
-class RouteLike(Protocol):
-    dist_m: float
-    duration_s: float
-
-    def to_geojson(self) -> dict[str, Any]: ...
-
-
 class GraphLike(Protocol):
-    """What booking needs from :class:`routing.RoadGraph`."""
-
-    def route(
-        self, orig: tuple[float, float], dest: tuple[float, float], *, max_snap_m: float = ...
-    ) -> Any: ...
+    """What booking needs from :class:`routing.RoadGraph`: snap the two points once (one
+    vectorised call), then route between the snapped nodes."""
 
     def snap(self, lat: Any, lon: Any, *, max_dist_m: float = ...) -> Any: ...
+
+    def route_nodes(self, orig_index: int, dest_index: int) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -86,33 +78,35 @@ def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
 def _plan_route(
     graph: GraphLike | None, pickup: tuple[float, float], dest: tuple[float, float], rules: Rules
 ) -> Any:
-    """Planned route from pickup to destination, or refusals naming the address out of the area."""
+    """Planned route from pickup to destination, or refusals naming the address out of the area.
+
+    Both points are snapped in one call (its refusal names every point out of the area), and the
+    route runs between the snapped nodes: each point is snapped once.
+    """
     from routing import NoRoute, OutOfServiceArea, RoutingError
 
     if graph is None:
         raise Unavailable(
             "Дорожный граф не загружен: планирование маршрутов недоступно", code="no_graph"
         )
-    snap_m = rules.booking.service_area_snap_m
-    refusals = []
-    for fld, (lat, lon) in (("pickup", pickup), ("destination", dest)):
-        try:
-            graph.snap(lat, lon, max_dist_m=snap_m)
-        except OutOfServiceArea:
-            where = "подачи" if fld == "pickup" else "назначения"
-            refusals.append(
-                eligibility.Refusal(
-                    "out_of_service_area", fld, f"Адрес {where} вне зоны обслуживания"
-                )
-            )
-    if refusals:
-        raise BookingRefused(refusals)
     try:
-        return graph.route(pickup, dest, max_snap_m=snap_m)
+        snapped = graph.snap(
+            [pickup[0], dest[0]], [pickup[1], dest[1]], max_dist_m=rules.booking.service_area_snap_m
+        )
     except OutOfServiceArea as exc:
+        fields = [("pickup", "подачи"), ("destination", "назначения")]
         raise BookingRefused(
-            [eligibility.Refusal("out_of_service_area", "pickup", exc.message)]
+            [
+                eligibility.Refusal(
+                    "out_of_service_area",
+                    fields[i][0],
+                    f"Адрес {fields[i][1]} вне зоны обслуживания",
+                )
+                for i in sorted(set(exc.indices))
+            ]
         ) from None
+    try:
+        return graph.route_nodes(int(snapped.index[0]), int(snapped.index[1]))
     except NoRoute as exc:
         raise BookingRefused(
             [eligibility.Refusal("no_route", "destination", exc.message)]
@@ -152,9 +146,13 @@ def _quota(
     )
 
 
-def _load(conn: psycopg.Connection, *, req: TripRequest) -> tuple[Passenger, SocialObject]:
-    """The request's passenger and destination (404 if either is unknown)."""
-    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+def _load(
+    conn: psycopg.Connection, *, req: TripRequest, lock: bool = False
+) -> tuple[Passenger, SocialObject]:
+    """The request's passenger and destination (404 if either is unknown), read once per
+    booking. ``lock``: the passenger row is locked so that bookings of one passenger are
+    serialised (two operators cannot both take the last trip of the quota)."""
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=lock)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
     dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
@@ -195,13 +193,16 @@ def _prepare(
     conn: psycopg.Connection,
     *,
     req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
     pickup_at: datetime,
     rules: Rules,
     graph: GraphLike | None,
     now: datetime,
     route: Any = None,
 ) -> _Prepared:
-    passenger, dest = _load(conn, req=req)
+    """Every check of one booking of ``passenger`` to ``dest`` at ``pickup_at`` (loaded by the
+    caller, once); the route is planned unless given (a series plans it once for every date)."""
     refusals: list[eligibility.Refusal] = []
     if not passenger.active:
         refusals.append(
@@ -265,7 +266,9 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
                       purpose="booking")  # fmt: skip
     return TripQuote(
@@ -378,9 +381,9 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
-    # Serialise bookings of one passenger so two operators cannot both take the last trip.
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req, lock=True)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     _check_override(p, req, actor)
     trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
     pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
@@ -409,9 +412,11 @@ def book_recurring(
         until=req.until,
         tz=rules.timezone,
     )
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    # The route is the same for every date: plan it once (refusals here refuse the whole series).
-    first = _prepare_static(conn, req=req, rules=rules, graph=graph)
+    # The passenger and destination are read once (the passenger locked, as for one booking) and
+    # the route, the same for every date, planned once (refusals here refuse the whole series).
+    passenger, dest = _load(conn, req=req, lock=True)
+    _, lat, lon = _pickup(req, passenger)
+    route = _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
     rec_id = tstore.insert_recurrence(
         conn,
         passenger_id=req.passenger_id,
@@ -429,9 +434,8 @@ def book_recurring(
     for ts in times:
         try:
             with conn.transaction():
-                p = _prepare(
-                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=first
-                )
+                p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=ts,
+                             rules=rules, graph=graph, now=now, route=route)  # fmt: skip
                 _check_override(p, req, actor)
                 booked.append(
                     _insert(
@@ -459,15 +463,6 @@ def book_recurring(
                       passenger_ids=[req.passenger_id], purpose="booking",
                       detail={"recurrence_id": rec_id})  # fmt: skip
     return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
-
-
-def _prepare_static(
-    conn: psycopg.Connection, *, req: TripRequest, rules: Rules, graph: GraphLike | None
-) -> Any:
-    """The planned route of a series (pickup and destination do not change between dates)."""
-    passenger, dest = _load(conn, req=req)
-    _, lat, lon = _pickup(req, passenger)
-    return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
 
 
 def passenger_quota(
