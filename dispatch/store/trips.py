@@ -36,7 +36,7 @@ def list_trips(
     *,
     start: datetime | None,
     end: datetime | None,
-    status: str | None,
+    status: TripStatus | None,
     passenger_id: int | None,
     vehicle_id: int | None,
     limit: int,
@@ -53,7 +53,7 @@ def list_trips(
         {
             "s": start,
             "e": end,
-            "st": status,
+            "st": None if status is None else status.value,
             "p": passenger_id,
             "v": vehicle_id,
             "l": limit,
