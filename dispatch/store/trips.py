@@ -202,8 +202,10 @@ def _apply_change(conn: psycopg.Connection, change: TripChange, *, returning: bo
 def has_payment(conn: psycopg.Connection, *, trip_id: int) -> bool:
     """Whether a payment is recorded for the trip (read after the trip row is locked, so that
     it sees a payment another transaction committed while this one waited for the lock)."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM payments WHERE trip_id = %s)", (trip_id,))
-    return bool(row.fetchone()[0])  # type: ignore[index]
+    row = fetch_one(
+        conn, "SELECT EXISTS (SELECT 1 FROM payments WHERE trip_id = %s) AS paid", (trip_id,)
+    )
+    return bool(row and row["paid"])
 
 
 def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
