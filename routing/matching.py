@@ -523,10 +523,11 @@ def _assemble(  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _fix_points(grp, fx, fy, g_next, state_pos, edges, geom_ptr, gx, gy):  # type: ignore[no-untyped-def]
+def _fix_points(grp, fx, fy, g_prev, g_next, state_pos, edges, geom_ptr, gx, gy):  # type: ignore[no-untyped-def]
     """Matched point of every input fix: its projection onto the nearest of the matched path's
-    edges from its group's state to the next state of the same piece (``g_next``; -1 when
-    its group is not matched). Returns the point (UTM), distance and path position."""
+    edges from the state before its group's state to the state after it, in the same piece
+    (``g_prev`` / ``g_next``, -1 at a piece's ends; a group's fixes lie on both sides of
+    its centroid). Returns the point (UTM), distance and path position."""
     n = grp.shape[0]
     px = np.full(n, np.nan)
     py = np.full(n, np.nan)
@@ -536,8 +537,8 @@ def _fix_points(grp, fx, fy, g_next, state_pos, edges, geom_ptr, gx, gy):  # typ
         r = grp[i]
         if r < 0 or state_pos[r] < 0:
             continue
-        q0 = state_pos[r]
-        q1 = state_pos[g_next[r]] if g_next[r] >= 0 else q0
+        q0 = state_pos[g_prev[r]] if g_prev[r] >= 0 else state_pos[r]
+        q1 = state_pos[g_next[r]] if g_next[r] >= 0 else state_pos[r]
         x = fx[i]
         y = fy[i]
         best = np.inf
@@ -866,14 +867,16 @@ def _match(
     chosen, piece, state_pos, edges, eptr, first_off, last_off, plen = _assemble(
         end_cand, bp, td, pf, pe, off, idx.edge_u, idx.edge_v, ns, g, w, back_m
     )
-    # next matched state of the same piece, per state
+    # previous and next matched state of the same piece, per state
     matched = np.flatnonzero(chosen >= 0)
+    g_prev = np.full(ns, -1, np.int64)
     g_next = np.full(ns, -1, np.int64)
     if matched.size > 1:
         same = piece[matched[1:]] == piece[matched[:-1]]
         g_next[matched[:-1][same]] = matched[1:][same]
+        g_prev[matched[1:][same]] = matched[:-1][same]
     px, py, dist, pos = _fix_points(
-        grp, fx, fy, g_next, state_pos, edges, idx.geom_ptr, idx.gx, idx.gy
+        grp, fx, fy, g_prev, g_next, state_pos, edges, idx.geom_ptr, idx.gx, idx.gy
     )
     fix_piece = np.where(grp >= 0, piece[np.maximum(grp, 0)], -1)
     fix_piece[~np.isfinite(dist)] = -1
