@@ -339,3 +339,16 @@ def test_invalid_fixes_are_unmatched_the_rest_matched(murino):
     assert m.matched_count == lat.shape[0] - 3
     assert m.breaks == ()
     assert m.length_m == pytest.approx(tr.length_m, rel=0.03)
+
+
+def test_single_fix_and_a_vehicle_that_never_moves(murino):
+    g = murino
+    la, lo = float(g.node_lat[10]), float(g.node_lon[10])
+    one = match_track(g, [la], [lo], [0.0])
+    assert len(one.pieces) == 1 and one.length_m == 0.0 and one.matched_count == 1
+    rng = np.random.default_rng(2)
+    lat = la + rng.normal(0, 5 / 111_000, 600)
+    lon = lo + rng.normal(0, 5 / 55_000, 600)
+    still = match_track(g, lat, lon, np.arange(600.0))  # ten minutes parked, 5 m jitter
+    assert still.breaks == () and still.matched_count == 600
+    assert still.length_m < 50.0  # jitter across the junction it stands at, not a trip
