@@ -598,7 +598,8 @@ class CandidateView(BaseModel):
     lateness_s: float
     start: str = Field(
         description="Откуда считается порожний пробег: position — последняя отметка, depot — "
-        "база перевозчика, first_pickup — место неизвестно (такие машины в конце списка)"
+        "база перевозчика, current_trip — место высадки текущей поездки (машина везёт пассажира), "
+        "first_pickup — место неизвестно (такие машины в конце списка)"
     )
 
 
@@ -609,6 +610,14 @@ class ConflictView(BaseModel):
     vehicle_id: int
     trip_ids: list[int]
     message: str
+    lateness_s: float | None = Field(
+        default=0.0,
+        description="Опоздание к подаче, с (late, unreachable); null — маршрута нет",
+    )
+    blocking: bool = Field(
+        default=True,
+        description="Конфликт запрещает назначение без force; late — только предупреждение",
+    )
 
 
 class AssignResult(BaseModel):
@@ -617,6 +626,9 @@ class AssignResult(BaseModel):
     trip: Trip
     conflicts: list[ConflictView]
     forced: bool
+    lateness_s: float = Field(
+        default=0.0, description="На сколько секунд машина опоздает к подаче этой поездки"
+    )
 
 
 class DayPlan(BaseModel):

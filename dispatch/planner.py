@@ -66,6 +66,8 @@ __all__ = [
     "plan_day",
     "greedy_baseline",
     "find_conflicts",
+    "assignment_conflicts",
+    "BLOCKING_KINDS",
     "LATE_WEIGHT_M_PER_S",
 ]
 
@@ -143,12 +145,23 @@ class AssignmentConflict:
     """A problem with an assignment. ``kind``: ``type_mismatch``, ``overlap`` (the vehicle is
     still busy with the previous trip — even started on time and with zero travel — until
     after this pickup's allowed lateness), ``unreachable`` (it cannot get there
-    within the allowed lateness), ``unknown_vehicle``, ``unknown_trip``. ``message`` is Russian."""
+    within the allowed lateness), ``unknown_vehicle``, ``unknown_trip``; and, only when asked
+    for (:func:`assignment_conflicts`), ``late``: the vehicle reaches the pickup late but within
+    ``max_late_s`` — a warning the dispatcher must see, not a refusal. ``lateness_s``: how late
+    the pickup is (``late``, ``unreachable``; ``inf`` when there is no route, else 0).
+    ``message`` is Russian."""
 
     kind: str
     vehicle_id: int
     trip_ids: tuple[int, ...]
     message: str
+    lateness_s: float = 0.0
+
+
+BLOCKING_KINDS = frozenset(
+    {"type_mismatch", "overlap", "unreachable", "unknown_vehicle", "unknown_trip"}
+)
+"""Conflict kinds that refuse an assignment unless it is forced (``late`` only warns)."""
 
 
 @dataclass(frozen=True)
@@ -347,7 +360,9 @@ def _unique_ids(what: str, ids: Sequence[int]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _conflicts(pb: _Problem, routes: Mapping[int, Sequence[int]]) -> list[AssignmentConflict]:
+def _conflicts(
+    pb: _Problem, routes: Mapping[int, Sequence[int]], *, report_late: bool = False
+) -> list[AssignmentConflict]:
     out: list[AssignmentConflict] = []
     for v, route in routes.items():
         veh = pb.vehicles[v]
@@ -394,6 +409,20 @@ def _conflicts(pb: _Problem, routes: Mapping[int, Sequence[int]]) -> list[Assign
                         ids,
                         f"Машина {veh.id} не успевает к подаче поездки {t.id} в "
                         f"{_hm(t.pickup_at)}: {minutes}",
+                        lateness_s=_INF if late >= _UNREACHABLE_S / 2 else late,
+                    )
+                )
+            elif report_late and late > _EPS:
+                t = pb.trips[j]
+                ids = (pb.trips[route[k - 1]].id, t.id) if k > 0 else (t.id,)
+                out.append(
+                    AssignmentConflict(
+                        "late",
+                        veh.id,
+                        ids,
+                        f"Машина {veh.id} опоздает к подаче поездки {t.id} в "
+                        f"{_hm(t.pickup_at)} на {late / 60:.0f} мин",
+                        lateness_s=late,
                     )
                 )
     return out
@@ -420,6 +449,23 @@ def find_conflicts(
     lateness (``unreachable``), an assignment to a vehicle or of a trip not in the lists
     (``unknown_vehicle``/``unknown_trip``).
     """
+    return _find_conflicts(
+        assignments, trips, vehicles, travel, boarding_s=boarding_s, max_late_s=max_late_s
+    )
+
+
+def _find_conflicts(
+    assignments: Mapping[int, int],
+    trips: Sequence[TripJob],
+    vehicles: Sequence[VehicleState],
+    travel: TravelFn,
+    *,
+    boarding_s: float,
+    max_late_s: float,
+    report_late: bool = False,
+) -> list[AssignmentConflict]:
+    """:func:`find_conflicts`; with ``report_late`` also every pickup reached late within
+    ``max_late_s`` (``late``, a warning)."""
     trip_ids = {t.id for t in trips}
     vehicle_ids = {v.id for v in vehicles}
     out: list[AssignmentConflict] = []
@@ -438,7 +484,48 @@ def find_conflicts(
     routes: dict[int, list[int]] = {v: [] for v in range(pb.V)}
     for j in sorted(range(pb.N), key=pb.key.__getitem__):
         routes[pb.vehicle_index[assignments[pb.trips[j].id]]].append(j)
-    return out + _conflicts(pb, routes)
+    return out + _conflicts(pb, routes, report_late=report_late)
+
+
+def assignment_conflicts(
+    trip: TripJob,
+    vehicle: VehicleState,
+    schedule: Sequence[TripJob],
+    travel: TravelFn,
+    *,
+    boarding_s: float,
+    max_late_s: float,
+) -> list[AssignmentConflict]:
+    """What giving ``trip`` to ``vehicle`` does to its day (``schedule``: its other trips).
+
+    Everything :func:`find_conflicts` refuses, plus ``late`` warnings with the lateness: for
+    ``trip`` itself when the vehicle reaches its pickup late at all, and for each other trip of
+    the vehicle that becomes later than it was without ``trip`` (its next trips, which it now
+    reaches from ``trip``'s destination). Lateness a trip already had is not repeated.
+    """
+    others = [t for t in schedule if t.id != trip.id]
+    opts = {"boarding_s": boarding_s, "max_late_s": max_late_s}
+    after = _find_conflicts(
+        {t.id: vehicle.id for t in [*others, trip]},
+        [*others, trip],
+        [vehicle],
+        travel,
+        report_late=True,
+        **opts,
+    )
+    before_late: dict[int, float] = {}
+    if others:
+        pb = _Problem(others, [vehicle], travel, **opts)
+        route = sorted(range(pb.N), key=pb.key.__getitem__)
+        for j, leg in zip(route, pb.replay(0, route), strict=True):
+            before_late[pb.trips[j].id] = leg[1]
+    return [
+        c
+        for c in after
+        if c.kind != "late"
+        or c.trip_ids[-1] == trip.id
+        or c.lateness_s > before_late.get(c.trip_ids[-1], 0.0) + 1.0
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ day for the fleet, and the vehicles' last positions for the dispatcher's map.
 Travel times come from routing's matrix, wrapped as the pure module's ``TravelFn``. A vehicle
 starts from its last reported position (``vehicle_last_position``); without one (a morning plan
 before the shift) from its carrier's depot; without a depot it is planned from its first pickup.
+A vehicle carrying a passenger starts from that trip's destination at its planned end. The
+candidates list and an assignment use the same vehicle state and schedule, so the lateness a
+candidate shows is the lateness (a ``late`` conflict) the assignment reports.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import psycopg
 from config.rules import Rules
 from dispatch import planner
 from dispatch.errors import Conflict, Invalid, NotFound
-from dispatch.lifecycle import ASSIGNABLE, TripAction
+from dispatch.lifecycle import ASSIGNABLE, TripAction, TripStatus
 from dispatch.models import (
     AssignResult,
     CandidateView,
@@ -121,34 +124,100 @@ def _starts(
     return out
 
 
+START_CURRENT_TRIP = "current_trip"
+# A vehicle with a passenger being boarded or on board is busy with that trip: it becomes free
+# at the trip's destination, not where it is now.
+_CARRYING = frozenset({TripStatus.AT_PICKUP, TripStatus.ON_BOARD})
+
+
+def _state(
+    v: Vehicle,
+    start: tuple[float | None, float | None, str],
+    *,
+    trips: list[Trip],
+    available_from: datetime,
+    boarding_s: float,
+) -> tuple[planner.VehicleState, list[planner.TripJob], str]:
+    """The vehicle as a planning state, its trips still to drive to, and the kind of its start.
+
+    Where the vehicle is when its next trips begin: if it is carrying a passenger (a trip
+    ``at_pickup`` or ``on_board``), at that trip's destination once the trip's planned end
+    (pickup time + boarding + planned drive, not before ``available_from``) is reached — that
+    trip is not replayed from the vehicle's position as if its pickup were still ahead.
+    Otherwise from ``start`` (:func:`_starts`) at ``available_from``; the trips after it are
+    replayed from there in pickup order by the planner, so a later trip is reached from the
+    destination of the previous one at its planned end.
+    """
+    lat, lon, kind = start
+    carrying = [t for t in trips if t.status in _CARRYING]
+    if carrying:
+        cur = max(carrying, key=lambda t: (t.pickup_at, t.id))
+        end = cur.pickup_at + timedelta(seconds=boarding_s + float(cur.planned_duration_s or 0.0))
+        lat, lon, kind = cur.dest_lat, cur.dest_lon, START_CURRENT_TRIP
+        available_from = max(available_from, end)
+    state = planner.VehicleState(
+        id=v.id,
+        vehicle_type=v.vehicle_type,
+        seats=v.seats,
+        wheelchair_places=v.wheelchair_places,
+        lat=lat,
+        lon=lon,
+        available_from=available_from,
+    )
+    return state, [_job(t) for t in trips if t.status not in _CARRYING], kind
+
+
 def _fleet(
-    conn: psycopg.Connection, *, graph: Any, rules: Rules, available_from: datetime
-) -> tuple[list[planner.VehicleState], dict[int, Vehicle], dict[int, str]]:
-    """Every active vehicle as a planning state, and the kind of its start (:func:`_starts`)."""
-    vehicles = {
-        v.id: v
-        for v in rstore.list_rows(conn, table="vehicles", active=True, limit=10_000, offset=0)
-    }
+    conn: psycopg.Connection,
+    *,
+    graph: Any,
+    rules: Rules,
+    available_from: datetime,
+    day_trips: list[Trip],
+    vehicle: Vehicle | None = None,
+) -> tuple[
+    list[planner.VehicleState], dict[int, list[planner.TripJob]], dict[int, Vehicle], dict[int, str]
+]:
+    """Every active vehicle (or just ``vehicle``) as a planning state, the trips of ``day_trips``
+    each still has to drive to, and the kind of its start (:func:`_starts`, :func:`_state`)."""
+    if vehicle is None:
+        vehicles = {
+            v.id: v
+            for v in rstore.list_rows(conn, table="vehicles", active=True, limit=10_000, offset=0)
+        }
+    else:
+        vehicles = {vehicle.id: vehicle}
     starts = _starts(conn, graph=graph, rules=rules, vehicles=vehicles)
-    states = [
-        planner.VehicleState(
-            id=vid,
-            vehicle_type=v.vehicle_type,
-            seats=v.seats,
-            wheelchair_places=v.wheelchair_places,
-            lat=starts[vid][0],
-            lon=starts[vid][1],
+    by_vehicle: dict[int, list[Trip]] = defaultdict(list)
+    for t in day_trips:
+        if t.vehicle_id is not None:
+            by_vehicle[t.vehicle_id].append(t)
+    states: list[planner.VehicleState] = []
+    schedule: dict[int, list[planner.TripJob]] = {}
+    kinds: dict[int, str] = {}
+    for vid, v in vehicles.items():
+        state, jobs, kind = _state(
+            v,
+            starts[vid],
+            trips=by_vehicle.get(vid, []),
             available_from=available_from,
+            boarding_s=rules.assignment.boarding_s,
         )
-        for vid, v in vehicles.items()
-    ]
-    return states, vehicles, {vid: st[2] for vid, st in starts.items()}
+        states.append(state)
+        schedule[vid] = jobs
+        kinds[vid] = kind
+    return states, schedule, vehicles, kinds
 
 
 def _conflict_views(conflicts: Any) -> list[ConflictView]:
     return [
         ConflictView(
-            kind=c.kind, vehicle_id=c.vehicle_id, trip_ids=list(c.trip_ids), message=c.message
+            kind=c.kind,
+            vehicle_id=c.vehicle_id,
+            trip_ids=list(c.trip_ids),
+            message=c.message,
+            lateness_s=c.lateness_s if np.isfinite(c.lateness_s) else None,
+            blocking=c.kind in planner.BLOCKING_KINDS,
         )
         for c in conflicts
     ]
@@ -172,11 +241,12 @@ def propose_vehicles(
     travel = _travel(graph)
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
-    states, vehicles, kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
-    schedule: dict[int, list[planner.TripJob]] = defaultdict(list)
-    for t in tstore.open_trips_between(conn, start=start, end=end):
-        if t.vehicle_id is not None and t.id != trip.id:
-            schedule[t.vehicle_id].append(_job(t))
+    day_trips = [
+        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.id != trip.id
+    ]
+    states, schedule, vehicles, kinds = _fleet(
+        conn, graph=graph, rules=rules, available_from=max(now, start), day_trips=day_trips
+    )
     if not states:
         return []
     cands = planner.propose(
@@ -254,33 +324,31 @@ def assign_vehicle(
         for t in tstore.open_trips_between(conn, start=start, end=end, vehicle_id=vehicle_id)
         if t.id != trip.id
     ]
-    jobs = [_job(t) for t in day_trips] + [_job(trip)]
-    lat, lon, _ = _starts(conn, graph=graph, rules=rules, vehicles={vehicle.id: vehicle})[
-        vehicle.id
-    ]
-    state = planner.VehicleState(
-        id=vehicle.id,
-        vehicle_type=vehicle.vehicle_type,
-        seats=vehicle.seats,
-        wheelchair_places=vehicle.wheelchair_places,
-        lat=lat,
-        lon=lon,
-        available_from=min(max(now, start), min(j.pickup_at for j in jobs)),
+    # The same vehicle state and schedule as the candidates list (:func:`propose_vehicles`),
+    # so the lateness shown there is the lateness reported here.
+    states, schedule, _, _ = _fleet(
+        conn,
+        graph=graph,
+        rules=rules,
+        available_from=max(now, start),
+        day_trips=day_trips,
+        vehicle=vehicle,
     )
     conflicts = _conflict_views(
-        planner.find_conflicts(
-            {j.id: vehicle.id for j in jobs},
-            jobs,
-            [state],
+        planner.assignment_conflicts(
+            _job(trip),
+            states[0],
+            schedule[vehicle.id],
             travel,
             boarding_s=rules.assignment.boarding_s,
             max_late_s=rules.assignment.max_late_s,
         )
     )
-    if conflicts and not force:
+    blocking = [c for c in conflicts if c.blocking]
+    if blocking and not force:
         raise AssignmentConflicts(
             "Назначение конфликтует с расписанием машины: "
-            + "; ".join(c.message for c in conflicts),
+            + "; ".join(c.message for c in blocking),
             conflicts=conflicts,
         )
     updated = apply_action(
@@ -294,12 +362,18 @@ def assign_vehicle(
         payload={
             "vehicle_id": vehicle.id,
             "driver_id": driver_id,
-            "forced": bool(conflicts),
+            "forced": bool(blocking),
             "conflicts": [c.model_dump() for c in conflicts],
         },
     )
     log_trip_read(conn, actor=actor, action="assign", trip=updated, purpose="dispatch")
-    return AssignResult(trip=updated, conflicts=conflicts, forced=bool(conflicts))
+    mine = [c for c in conflicts if c.trip_ids[-1] == trip.id and c.lateness_s is not None]
+    return AssignResult(
+        trip=updated,
+        conflicts=conflicts,
+        forced=bool(blocking),
+        lateness_s=max((c.lateness_s or 0.0 for c in mine), default=0.0),
+    )
 
 
 def plan_fleet_day(
@@ -319,11 +393,19 @@ def plan_fleet_day(
     """
     travel = _travel(graph)
     start, end = _local_day_bounds(day, rules.timezone)
-    trips = [
-        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in ASSIGNABLE
-    ]
-    states, _, start_kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
-    missing = sorted(v for v, kind in start_kinds.items() if kind != START_POSITION)
+    open_trips = tstore.open_trips_between(conn, start=start, end=end)
+    trips = [t for t in open_trips if t.status in ASSIGNABLE]
+    # trips already under way only move the start of their vehicle (:func:`_state`)
+    states, _, _, start_kinds = _fleet(
+        conn,
+        graph=graph,
+        rules=rules,
+        available_from=max(now, start),
+        day_trips=[t for t in open_trips if t.status in _CARRYING],
+    )
+    missing = sorted(
+        v for v, kind in start_kinds.items() if kind not in (START_POSITION, START_CURRENT_TRIP)
+    )
     known = {s.id for s in states}
     fixed = {
         t.id: t.vehicle_id for t in trips if t.vehicle_id is not None and t.vehicle_id in known

@@ -234,3 +234,90 @@ def test_a_vehicle_of_unknown_whereabouts_is_proposed_after_located_ones(api, id
         (nowhere["id"], "first_pickup"),
     ]
     assert c[0]["empty_m"] > 0 and c[1]["empty_m"] == 0
+
+
+# --- issue 14 item 5: an assignment tells the lateness the candidates list shows ------------
+
+
+def _assign(api, trip_id: int, vehicle_id: int, **kw):
+    return api.ok(
+        "POST",
+        f"trips/{trip_id}/assign",
+        json={"vehicle_id": vehicle_id, **kw},
+        role="dispatcher",
+    )
+
+
+def test_assignment_that_makes_the_pickup_late_answers_with_the_lateness(api, ids):
+    """The reported case: candidates show the car minutes late, the assignment said nothing."""
+    t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+    assert _assign(api, t1["id"], ids["car"])["conflicts"] == []
+    # the car is busy with t1 (boarding + drive to the clinic) and must drive back for t2
+    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 5)))
+    cand = api.ok("GET", f"trips/{t2['id']}/candidates", role="dispatcher")
+    late_s = {c["vehicle_id"]: c["lateness_s"] for c in cand}[ids["car"]]
+    assert 0 < late_s <= 900  # late, but within the rules' max_late_s: a candidate
+    a = _assign(api, t2["id"], ids["car"])
+    assert a["trip"]["status"] == "assigned" and a["forced"] is False
+    assert a["lateness_s"] == pytest.approx(late_s)
+    [c] = a["conflicts"]
+    assert c["kind"] == "late" and c["blocking"] is False
+    assert c["trip_ids"] == [t1["id"], t2["id"]]
+    assert c["lateness_s"] == pytest.approx(late_s)
+    assert f"опоздает к подаче поездки {t2['id']}" in c["message"]
+    assert f"на {late_s / 60:.0f} мин" in c["message"]
+    # the warning is recorded with the assignment
+    ev = api.ok("GET", f"trips/{t2['id']}/events")[-1]
+    assert ev["payload"]["conflicts"][0]["kind"] == "late"
+
+
+def test_assignment_that_makes_the_next_trip_late_names_it(api, ids):
+    later = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 10)))
+    assert _assign(api, later["id"], ids["car"])["conflicts"] == []  # on time from the MFC
+    # an earlier trip for the same car: on time itself, but the car now comes to `later`
+    # from the clinic after this trip instead of from where it stands
+    first = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+    a = _assign(api, first["id"], ids["car"])
+    assert a["trip"]["status"] == "assigned" and a["lateness_s"] == 0
+    [c] = a["conflicts"]
+    assert c["kind"] == "late" and c["trip_ids"] == [first["id"], later["id"]]
+    assert 0 < c["lateness_s"] <= 900 and f"поездки {later['id']}" in c["message"]
+
+
+def test_lateness_a_trip_already_had_is_not_reported_again(api, ids):
+    t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 5)))
+    _assign(api, t1["id"], ids["car"])
+    assert [c["kind"] for c in _assign(api, t2["id"], ids["car"])["conflicts"]] == ["late"]
+    # a trip in the afternoon changes nothing for the morning: no warnings
+    t3 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 15, 0)))
+    a = _assign(api, t3["id"], ids["car"])
+    assert a["conflicts"] == [] and a["lateness_s"] == 0
+
+
+def test_candidates_start_where_the_vehicle_drops_its_current_passenger(api, ids, murino_graph):
+    """A car carrying a passenger to the clinic is free there at that trip's planned end, not
+    where it reported its position, and its current pickup is not driven to again."""
+    from datetime import timedelta
+
+    t1, t2, t3 = (
+        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, h, m)))
+        for h, m in ((10, 0), (11, 0), (10, 5))
+    )
+    _assign(api, t1["id"], ids["car"])
+    api.clock.now += timedelta(days=1, hours=1)  # 10:00 Moscow on the trips' day
+    for action in ("start", "arrive", "board"):
+        api.ok("POST", f"trips/{t1['id']}/{action}", role="dispatcher")
+    # the car last reported from the MFC (the position feed may lag); it carries t1's passenger
+    [c] = api.ok("GET", f"trips/{t2['id']}/candidates", role="dispatcher")
+    assert c["vehicle_id"] == ids["car"] and c["start"] == "current_trip"
+    m = murino_graph.matrix([CLINIC[0]], [CLINIC[1]], [HOME[0]], [HOME[1]])
+    assert c["empty_m"] == pytest.approx(float(m.dist_m[0][0]), rel=1e-6)
+    assert c["lateness_s"] == 0
+    a = _assign(api, t2["id"], ids["car"])
+    assert a["conflicts"] == [] and a["lateness_s"] == 0
+    # a trip 5 min after t1's pickup is late by t1's rest and the drive back from the clinic
+    [c3] = api.ok("GET", f"trips/{t3['id']}/candidates", role="dispatcher")
+    trip1 = api.ok("GET", f"trips/{t1['id']}")
+    busy_s = 300 + trip1["planned_duration_s"] - 5 * 60  # boarding + drive, minus 5 min
+    assert c3["lateness_s"] == pytest.approx(busy_s + float(m.duration_s[0][0]), abs=1.0)
