@@ -192,3 +192,100 @@ def route_cmd(
             f"Расстояние {route.dist_m / 1000:.2f} км, время {route.duration_s / 60:.1f} мин, "
             f"узлов {len(route.nodes)}"
         )
+
+
+def _day(text: str, what: str):  # type: ignore[no-untyped-def]
+    """A date (local day start) or an ISO timestamp with its zone, as an aware datetime."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from config.settings import get_settings
+
+    zone = ZoneInfo(get_settings().timezone)
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=zone)
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"неверная дата {what} {text!r}: ожидается ГГГГ-ММ-ДД или ISO-время")
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=zone)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    date_from: Annotated[
+        str, typer.Option("--from", help="Начало периода: ГГГГ-ММ-ДД (местное время) или ISO")
+    ],
+    date_to: Annotated[
+        str, typer.Option("--to", help="Конец периода (не включая): ГГГГ-ММ-ДД или ISO")
+    ],
+    map_file: Annotated[
+        Path | None,
+        typer.Option("--map", help="Файл OSM графа (по умолчанию map_source из настроек)"),
+    ] = None,
+    min_count: Annotated[
+        int, typer.Option("--min-count", min=1, help="Минимум проездов ребра в корзине")
+    ] = 20,
+    cache_dir: CacheOpt = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="По умолчанию из настроек")
+    ] = None,
+) -> None:
+    """Calibrate speeds from the completed trips' tracks of a period; store a new profile.
+
+    Load the fixes → map-match each trip (``routing.matching``) → edge traversals → pool by
+    class/edge and hour of the week (``routing.calibration``) → store as a new version.
+    """
+    from config.settings import get_settings
+    from db.connect import connect
+    from routing import calibration as cal
+    from routing.errors import RoutingError
+    from routing.matching import match_track
+    from routing.profile_store import completed_trip_tracks, save_profile
+    from routing.sources import load_map_source
+
+    settings = get_settings()
+    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    if end <= start:
+        _fail("конец периода должен быть позже начала")
+    source = str(map_file) if map_file is not None else settings.map_source
+    try:
+        graph = load_map_source(source, cache_dir=_cache_dir(cache_dir), speeds=_speeds(None))
+    except RoutingError as exc:
+        _fail(f"{exc.message} ({exc})")
+    offset = start.utcoffset()
+    utc_offset_s = offset.total_seconds() if offset is not None else 0.0
+    parts: list[cal.Traversals] = []
+    trips = fixes = 0
+    with connect(database_url or settings.database_url) as conn:
+        for track in completed_trip_tracks(conn, start=start, end=end):
+            matched = match_track(graph, track.lat, track.lon, track.t_s)
+            parts.append(cal.traversals(graph, matched, track.t_s, utc_offset_s=utc_offset_s))
+            trips += 1
+            fixes += int(track.t_s.size)
+        obs = cal.concat(parts)
+        if len(obs) == 0:
+            _fail("за период нет завершённых поездок с отметками на карте: профиль не создан")
+        profile = cal.calibrate(graph, obs, min_count=min_count)
+        version = save_profile(
+            conn,
+            profile,
+            map_source=str(graph.meta.get("source", source)),
+            map_digest=str(graph.meta.get("source_digest", "")),
+            period_from=start,
+            period_to=end,
+            trips=trips,
+            fixes=fixes,
+        )
+        conn.commit()
+    n_edges = int((profile.edge_hour == cal.ALL_HOURS).sum())
+    n_hours = int((profile.class_hour != cal.ALL_HOURS).sum())
+    typer.echo(
+        f"Профиль скоростей № {version}: поездок {trips}, отметок {fixes:,}, "
+        f"проездов рёбер {len(obs):,}; рёбер со своей скоростью {n_edges:,}, "
+        f"корзин «класс × час недели» {n_hours:,} (минимум {min_count})"
+    )
+    for name, h, n, sp, bs in profile.class_table():
+        if h == cal.ALL_HOURS:
+            typer.echo(f"  {name:<16} {sp:6.1f} км/ч (модель {bs:5.1f}), проездов {n:,}")

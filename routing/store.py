@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from routing.errors import GraphImportError
 from routing.graph import GRAPH_ARRAYS, RoadGraph, arrays_from_osmnx
 from routing.osmfilter import NETWORK_TYPES, NetworkType
 from routing.speeds import SpeedDefaults
+
+if TYPE_CHECKING:
+    from routing.calibration import SpeedProfile
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +172,8 @@ def load_graph(
     speeds: SpeedDefaults | None = None,
     progress: bool = False,
     network_type: NetworkType = "drive_service",
+    profile: SpeedProfile | None = None,
+    profile_hour: int | None = None,
 ) -> RoadGraph:
     """The routable graph of an OSM file: from the cache when present, else imported and cached.
 
@@ -184,12 +189,38 @@ def load_graph(
         Show progress bars while importing.
     network_type
         ``"drive_service"`` or ``"drive"``.
+    profile
+        A calibrated speed profile (:mod:`routing.calibration`, stored by
+        ``socialtaxi map calibrate``): edge times come from its observed speeds where it has
+        them and the hierarchy is contracted on them (not cached). ``None``: the model's
+        speeds, unchanged.
+    profile_hour
+        Hour of the week (0 = Monday 00:00 local) of the profile to apply; ``None``: its
+        all-hours speeds.
 
     Raises
     ------
     GraphImportError
         When the file is missing, unreadable or holds no roads.
     """
+    graph = _load_graph(
+        source, cache_dir=cache_dir, speeds=speeds, progress=progress, network_type=network_type
+    )
+    if profile is None:
+        return graph
+    from routing.calibration import apply_profile
+
+    return apply_profile(graph, profile, hour=profile_hour)
+
+
+def _load_graph(
+    source: str | Path,
+    *,
+    cache_dir: Path | None,
+    speeds: SpeedDefaults | None,
+    progress: bool,
+    network_type: NetworkType,
+) -> RoadGraph:
     src = Path(source)
     if src.name.endswith(CACHE_SUFFIX):
         return read_graph(src)
