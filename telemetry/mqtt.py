@@ -216,9 +216,6 @@ class MqttReceiver:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
-
     @property
     def generation(self) -> int:
         return self._generation

@@ -122,6 +122,7 @@ def test_shell_modules_are_recognised_by_their_place(config):
         "dispatch.services.booking",
         "telemetry.service",
         "telemetry.mqtt",
+        "telemetry.publish",
         "web.routes.trips",
         "audit.cli",
         "db.migrate",
