@@ -64,13 +64,11 @@ def register(root: typer.Typer) -> None:
             raise typer.Exit(1) from None
         ot = None if owntracks_prefix in ("", "-") else owntracks_prefix
         group = s.mqtt_share_group if share_group is None else share_group
-        limits = Limits(
+        limits = Limits.from_rules(
+            rules.telemetry,
             prefix=s.mqtt_topic_prefix,
             owntracks_prefix=ot,
-            max_payload_bytes=rules.telemetry.max_payload_bytes,
-            max_future_s=rules.telemetry.max_future_s,
             max_age_s=s.positions_retention_days * 86400.0,
-            max_speed_kmh=rules.telemetry.max_speed_kmh,
         )
         config = IngestConfig(
             limits=limits,
