@@ -47,11 +47,23 @@ def register(root: typer.Typer) -> None:
             help="Unacknowledged messages the broker may send us (the backlog while the "
             "database is down).",
         ),
+        public_paho: bool = typer.Option(
+            False,
+            "--public-paho",
+            help="Use paho-mqtt's public API only (slower: see docs/telemetry.md) instead of the "
+            "tuned client, which overrides private paho methods.",
+        ),
     ) -> None:
         """Receive GPS fixes and trip events over MQTT and store them (until SIGTERM/SIGINT)."""
         from config.rules import RulesError, load_rules
         from config.settings import get_settings
-        from telemetry.mqtt import MqttOptions, MqttReceiver, subscriptions
+        from telemetry.mqtt import (
+            MqttOptions,
+            MqttReceiver,
+            PahoMismatch,
+            check_paho_internals,
+            subscriptions,
+        )
         from telemetry.pipeline import Limits
         from telemetry.service import IngestConfig, IngestService, serve_metrics
         from telemetry.store import TelemetryStore
@@ -62,6 +74,12 @@ def register(root: typer.Typer) -> None:
         except RulesError as exc:
             typer.echo(f"Ошибка: {exc}", err=True)
             raise typer.Exit(1) from None
+        if not public_paho:
+            try:
+                check_paho_internals()  # at start-up, not mid-stream
+            except PahoMismatch as exc:
+                typer.echo(f"Ошибка: {exc}", err=True)
+                raise typer.Exit(1) from None
         ot = None if owntracks_prefix in ("", "-") else owntracks_prefix
         group = s.mqtt_share_group if share_group is None else share_group
         limits = Limits.from_rules(
@@ -88,6 +106,7 @@ def register(root: typer.Typer) -> None:
                 username=s.mqtt_username,
                 password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
                 receive_maximum=receive_maximum,
+                paho_internals=not public_paho,
             ),
             service.on_inbound,
             on_state=service.on_mqtt_state,

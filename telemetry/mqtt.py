@@ -12,6 +12,7 @@ paho's network thread reconnects with exponential backoff when the broker goes a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import struct
 import threading
@@ -45,6 +46,9 @@ class MqttOptions:
     receive_maximum: int = 65535
     reconnect_min_s: float = 0.25
     reconnect_max_s: float = 30.0
+    # True: the tuned client (:class:`_Client`, private paho internals, checked at start-up);
+    # False: paho's public API only (one ack per message, paho's own reads)
+    paho_internals: bool = True
 
 
 def subscriptions(prefix: str, owntracks_prefix: str | None) -> tuple[str, ...]:
@@ -106,6 +110,49 @@ class _BufferedSocket:
         return getattr(self._sock, name)
 
 
+#: The paho-mqtt minor release :class:`_Client` was written against (``pyproject.toml`` pins it).
+PAHO_WRITTEN_AGAINST = "2.2"
+#: The private parts of ``paho.mqtt.client.Client`` that :class:`_Client` overrides or calls, with
+#: the parameters they had in that release.
+PAHO_INTERNALS: dict[str, tuple[str, ...]] = {
+    "_handle_on_message": ("self", "message"),
+    "_create_socket": ("self",),
+    "_packet_queue": ("self", "command", "packet", "mid", "qos", "info"),
+    "loop_read": ("self", "max_packets"),
+}
+#: ... and the private attributes of a client instance it reads.
+PAHO_ATTRIBUTES = ("_sock", "_transport", "_userdata")
+
+
+class PahoMismatch(RuntimeError):
+    """The installed paho-mqtt is not what the tuned client was written against."""
+
+
+def check_paho_internals(client_cls: type = mqtt.Client) -> None:
+    """Refuse to start (one line, :class:`PahoMismatch`) when a private method the tuned client
+    relies on is missing or has other parameters, instead of failing mid-stream."""
+    version = _paho_version()
+    for name, expected in PAHO_INTERNALS.items():
+        fn = getattr(client_cls, name, None)
+        found = tuple(inspect.signature(fn).parameters) if callable(fn) else None
+        if found != expected:
+            have = f"({', '.join(found)})" if found is not None else " (missing)"
+            raise PahoMismatch(
+                f"paho-mqtt {version}: Client.{name}{have} is not ({', '.join(expected)}) as in "
+                f"paho-mqtt {PAHO_WRITTEN_AGAINST}.x, which the tuned ingest client overrides; "
+                f"install paho-mqtt {PAHO_WRITTEN_AGAINST}.x or run ingest with --public-paho"
+            )
+
+
+def _paho_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paho-mqtt")
+    except PackageNotFoundError:
+        return "?"
+
+
 class _Client(mqtt.Client):
     """paho's client, tuned for ingest (found with py-spy, one fix per message):
 
@@ -118,8 +165,10 @@ class _Client(mqtt.Client):
     * a read buffer (:class:`_BufferedSocket`): one ``recv`` for many packets instead of three
       or more per packet, and :meth:`loop_read` handles every whole packet already read.
 
-    These use private parts of paho 2.x (pinned ``<3``); :class:`MqttReceiver` falls back to the
-    public API when they are missing.
+    These use private parts of paho (:data:`PAHO_INTERNALS`; paho-mqtt is pinned to the minor
+    release they were written against, and :func:`check_paho_internals` runs before the client
+    is made). ``MqttOptions(paho_internals=False)`` (``socialtaxi ingest --public-paho``) uses
+    paho's public API only; ``docs/telemetry.md`` has both measured in one bench run.
     """
 
     def ack_many(self, mids: Sequence[int]) -> None:
@@ -149,12 +198,8 @@ class _Client(mqtt.Client):
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
         on_message = self.on_message
-        if on_message is None:
-            return
-        try:
-            on_message(self, self._userdata, message)
-        except Exception:  # noqa: BLE001 - never let a callback kill the network thread
-            log.exception("on_message failed")
+        if on_message is not None:
+            on_message(self, self._userdata, message)  # MqttReceiver._on_message never raises
 
 
 class MqttReceiver:
@@ -173,14 +218,22 @@ class MqttReceiver:
         self._generation = 0  # bumped on every (re)connection: acks never cross connections
         self._connected = threading.Event()
         self.subscribed = threading.Event()  # the subscriptions of the current connection
-        private = ("_handle_on_message", "_packet_queue", "_create_socket", "loop_read")
-        client_cls = _Client if all(hasattr(mqtt.Client, a) for a in private) else mqtt.Client
+        if options.paho_internals:
+            check_paho_internals()
+        client_cls = _Client if options.paho_internals else mqtt.Client
         c = client_cls(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
+        if options.paho_internals:
+            missing = [a for a in PAHO_ATTRIBUTES if not hasattr(c, a)]
+            if missing:
+                raise PahoMismatch(
+                    f"paho-mqtt {_paho_version()}: a Client has no {', '.join(missing)}; install "
+                    f"paho-mqtt {PAHO_WRITTEN_AGAINST}.x or run ingest with --public-paho"
+                )
         if options.username:
             c.username_pw_set(options.username, options.password)
         c.reconnect_delay_set(options.reconnect_min_s, options.reconnect_max_s)  # type: ignore[arg-type]
@@ -279,7 +332,13 @@ class MqttReceiver:
         self._on_state("disconnected")
 
     def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
-        topic = m._topic.decode("utf-8", "replace")  # noqa: SLF001 - avoid raising on bad UTF-8
-        self._on_inbound(
-            Inbound(topic, bytes(m.payload), datetime.now(UTC), m.mid, m.qos, self._generation)
-        )
+        try:
+            try:
+                topic = m.topic
+            except UnicodeDecodeError:  # brokers refuse such topics; never raise on one
+                topic = "(topic not UTF-8)"
+            self._on_inbound(
+                Inbound(topic, bytes(m.payload), datetime.now(UTC), m.mid, m.qos, self._generation)
+            )
+        except Exception:  # noqa: BLE001 - never let a callback kill the network thread
+            log.exception("on_message failed")
