@@ -772,14 +772,18 @@ def main() -> None:
                     )
                     sys.stdout.flush()
         if "paho" in only:
-            clients = {"tuned": (), "public": ("--public-paho",)}
+            from telemetry.mqtt import TUNINGS
+
+            clients: dict[str, tuple[str, ...]] = {"tuned": (), "public": ("--public-paho",)}
+            clients.update({f"no {t}": ("--paho-without", t) for t in TUNINGS})
             for name, fpm in sizes.items():
                 print(
                     f"\n[paho] {fpm} fix(es)/message, drain of a queued stream, 1 process: "
-                    "tuned client (private paho overrides) vs --public-paho, alternated"
+                    "tuned client (private paho overrides) vs --public-paho and vs the tuned "
+                    "client without one tuning each, alternated"
                 )
                 for rep in range(a.paho_repeats):
-                    order = ("tuned", "public") if rep % 2 == 0 else ("public", "tuned")
+                    order = list(clients) if rep % 2 == 0 else list(clients)[::-1]
                     for client in order:
                         ing = run_ingest(
                             port,
@@ -795,7 +799,7 @@ def main() -> None:
                         )
                         paho.setdefault((name, client), []).append(ing)
                         print(
-                            f"  {client:>6}: {ing['rate']:,.0f} fixes/s (loss {ing['loss']}, "
+                            f"  {client:>18}: {ing['rate']:,.0f} fixes/s (loss {ing['loss']}, "
                             f"{ing['seconds']:.2f} s; all cores {ing['cpu_busy']:.0%} busy)"
                         )
                         sys.stdout.flush()
@@ -869,6 +873,14 @@ def main() -> None:
             f"{_verdict(gain >= 0.2)} — tuned {tuned:,.0f}, public API {public:,.0f} fixes/s "
             f"({gain:+.0%}; medians of {a.paho_repeats} alternated drain runs each)"
         )
+        for client in [c for c in (k[1] for k in paho if k[0] == name) if c.startswith("no ")]:
+            without = statistics.median(r["rate"] for r in paho[name, client])
+            gain = tuned / without - 1
+            print(
+                f"target override {client[3:]} worth >= 20 %, {fpm} fix(es)/msg: "
+                f"{_verdict(gain >= 0.2)} — tuned {tuned:,.0f}, without it {without:,.0f} "
+                f"fixes/s ({gain:+.0%})"
+            )
 
 
 if __name__ == "__main__":

@@ -53,11 +53,18 @@ def register(root: typer.Typer) -> None:
             help="Use paho-mqtt's public API only (slower: see docs/telemetry.md) instead of the "
             "tuned client, which overrides private paho methods.",
         ),
+        paho_without: list[str] = typer.Option(
+            [],
+            "--paho-without",
+            help="Leave one tuning of the client out (read_buffer, batch_acks, "
+            "direct_dispatch); repeatable. For measuring each one (bench/ingest.py).",
+        ),
     ) -> None:
         """Receive GPS fixes and trip events over MQTT and store them (until SIGTERM/SIGINT)."""
         from config.rules import RulesError, load_rules
         from config.settings import get_settings
         from telemetry.mqtt import (
+            ALL_TUNINGS,
             MqttOptions,
             MqttReceiver,
             PahoMismatch,
@@ -74,12 +81,12 @@ def register(root: typer.Typer) -> None:
         except RulesError as exc:
             typer.echo(f"Ошибка: {exc}", err=True)
             raise typer.Exit(1) from None
-        if not public_paho:
-            try:
-                check_paho_internals()  # at start-up, not mid-stream
-            except PahoMismatch as exc:
-                typer.echo(f"Ошибка: {exc}", err=True)
-                raise typer.Exit(1) from None
+        tunings = frozenset() if public_paho else ALL_TUNINGS - set(paho_without)
+        try:
+            check_paho_internals(tunings=tunings | (set(paho_without) - ALL_TUNINGS))
+        except PahoMismatch as exc:  # at start-up, not mid-stream
+            typer.echo(f"Ошибка: {exc}", err=True)
+            raise typer.Exit(1) from None
         ot = None if owntracks_prefix in ("", "-") else owntracks_prefix
         group = s.mqtt_share_group if share_group is None else share_group
         limits = Limits.from_rules(
@@ -106,7 +113,7 @@ def register(root: typer.Typer) -> None:
                 username=s.mqtt_username,
                 password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
                 receive_maximum=receive_maximum,
-                paho_internals=not public_paho,
+                paho_tunings=tunings,
             ),
             service.on_inbound,
             on_state=service.on_mqtt_state,

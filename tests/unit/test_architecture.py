@@ -119,6 +119,7 @@ def test_shell_modules_are_recognised_by_their_place(config):
         "dispatch.store.trips",
         "telemetry.store",
         "routing.store",
+        "routing.address_store",
         "dispatch.services.booking",
         "telemetry.service",
         "telemetry.mqtt",

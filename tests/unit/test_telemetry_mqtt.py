@@ -94,7 +94,7 @@ def test_a_changed_paho_signature_is_refused_at_start_up_in_one_line(monkeypatch
     monkeypatch.setattr(mqtt.Client, "_handle_on_message", lambda self, msg, extra: None)
     with pytest.raises(PahoMismatch, match="_handle_on_message"):
         MqttReceiver(MqttOptions(), lambda _m: None)
-    public = MqttReceiver(MqttOptions(paho_internals=False), lambda _m: None)
+    public = MqttReceiver(MqttOptions(paho_tunings=frozenset()), lambda _m: None)
     assert type(public.client) is mqtt.Client
 
 
@@ -104,7 +104,7 @@ def test_the_receiver_takes_the_tuned_or_the_public_client():
     from telemetry.mqtt import MqttOptions, MqttReceiver, _Client
 
     assert isinstance(MqttReceiver(MqttOptions(), lambda _m: None).client, _Client)
-    assert type(MqttReceiver(MqttOptions(paho_internals=False), lambda _m: None).client) is (
+    assert type(MqttReceiver(MqttOptions(paho_tunings=frozenset()), lambda _m: None).client) is (
         mqtt.Client
     )
 
@@ -120,7 +120,7 @@ def test_on_message_never_raises_into_the_network_thread():
         got.append(m)
         raise RuntimeError("queue full")
 
-    r = MqttReceiver(MqttOptions(paho_internals=False), boom)
+    r = MqttReceiver(MqttOptions(paho_tunings=frozenset()), boom)
     m = mqtt.MQTTMessage(mid=5, topic=b"socialtaxi/v1/vehicles/v1/position")
     m.payload = b"{}"
     r._on_message(None, None, m)  # logged, not raised
@@ -140,3 +140,63 @@ def test_ingest_refuses_to_start_on_a_changed_paho(monkeypatch):
     assert result.exit_code == 1
     (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
     assert line.startswith("Ошибка: paho-mqtt ") and "_create_socket(self, timeout)" in line
+
+
+def test_only_the_internals_of_the_tunings_in_use_are_checked():
+    import paho.mqtt.client as mqtt
+
+    from telemetry.mqtt import PahoMismatch, check_paho_internals
+
+    class NewSocket(mqtt.Client):
+        def _create_socket(self, timeout):  # type: ignore[override]
+            raise AssertionError("never called")
+
+    check_paho_internals(NewSocket, frozenset({"batch_acks", "direct_dispatch"}))
+    with pytest.raises(PahoMismatch, match="_create_socket"):
+        check_paho_internals(NewSocket, frozenset({"read_buffer"}))
+    with pytest.raises(PahoMismatch, match="unknown paho tuning warp_drive"):
+        check_paho_internals(tunings=frozenset({"warp_drive"}))
+
+
+@pytest.mark.parametrize("batch_acks", [True, False])
+def test_acks_go_out_batched_or_one_by_one(monkeypatch, batch_acks):
+    from telemetry.mqtt import ALL_TUNINGS, _Client
+
+    tunings = ALL_TUNINGS if batch_acks else ALL_TUNINGS - {"batch_acks"}
+    c = _Client(mqtt_v2(), tunings=tunings)
+    queued, acked = [], []
+    monkeypatch.setattr(c, "_packet_queue", lambda cmd, data, mid, qos: queued.append(data))
+    monkeypatch.setattr(c, "ack", lambda mid, qos: acked.append(mid))
+    c.ack_many([1, 2, 258])
+    if batch_acks:
+        assert queued == [b"\x40\x02\x00\x01\x40\x02\x00\x02\x40\x02\x01\x02"] and acked == []
+    else:
+        assert queued == [] and acked == [1, 2, 258]
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_messages_reach_on_message_with_or_without_direct_dispatch(direct):
+    import paho.mqtt.client as mqtt
+
+    from telemetry.mqtt import ALL_TUNINGS, _Client
+
+    c = _Client(mqtt_v2(), tunings=ALL_TUNINGS if direct else ALL_TUNINGS - {"direct_dispatch"})
+    got = []
+    c.on_message = lambda _c, _u, m: got.append(m.mid)
+    c._handle_on_message(mqtt.MQTTMessage(mid=7, topic=b"a/b"))
+    assert got == [7]
+
+
+def mqtt_v2():
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    return CallbackAPIVersion.VERSION2
+
+
+def test_ingest_refuses_an_unknown_tuning():
+    from typer.testing import CliRunner
+
+    from socialtaxi.cli import app
+
+    result = CliRunner().invoke(app, ["ingest", "--metrics-port", "0", "--paho-without", "x"])
+    assert result.exit_code == 1 and "unknown paho tuning x" in result.output
