@@ -199,9 +199,10 @@ def _day(text: str, what: str):  # type: ignore[no-untyped-def]
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
+    from config.rules import load_rules
     from config.settings import get_settings
 
-    zone = ZoneInfo(get_settings().timezone)
+    zone = ZoneInfo(load_rules(get_settings().rules_file).timezone)  # the rules' local time
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
