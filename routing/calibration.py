@@ -122,9 +122,8 @@ def traversals(
     matched = np.flatnonzero(track.fix_edge >= 0)
     if matched.size < 2:
         return _empty()
-    _, _, lines, _ = graph._snapper()
+    tr, _, lines, _ = graph._snapper()  # the graph's own UTM polylines (shared with snapping)
     fe = track.fix_edge[matched]
-    tr = graph._snapper()[0]
     x, y = tr.transform(track.fix_lon[matched], track.fix_lat[matched])
     # offset of each matched point along its edge, in edge_length_m units (the polyline in UTM
     # differs from the stored length by the projection's scale)

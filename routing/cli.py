@@ -194,15 +194,11 @@ def route_cmd(
         )
 
 
-def _day(text: str, what: str):  # type: ignore[no-untyped-def]
-    """A date (local day start) or an ISO timestamp with its zone, as an aware datetime."""
+def _day(text: str, what: str, zone):  # type: ignore[no-untyped-def]
+    """A date (the start of that local day in ``zone``) or an ISO timestamp (its own zone, or
+    ``zone`` without one), as an aware datetime."""
     from datetime import date, datetime
-    from zoneinfo import ZoneInfo
 
-    from config.rules import load_rules
-    from config.settings import get_settings
-
-    zone = ZoneInfo(load_rules(get_settings().rules_file).timezone)  # the rules' local time
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
@@ -238,6 +234,9 @@ def calibrate_cmd(
     Load the fixes → map-match each trip (``routing.matching``) → edge traversals → pool by
     class/edge and hour of the week (``routing.calibration``) → store as a new version.
     """
+    from zoneinfo import ZoneInfo
+
+    from config.rules import load_rules
     from config.settings import get_settings
     from db.connect import connect
     from routing import calibration as cal
@@ -247,7 +246,8 @@ def calibrate_cmd(
     from routing.sources import load_map_source
 
     settings = get_settings()
-    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    zone = ZoneInfo(load_rules(settings.rules_file).timezone)  # the service's local time
+    start, end = _day(date_from, "--from", zone), _day(date_to, "--to", zone)
     if end <= start:
         _fail("конец периода должен быть позже начала")
     source = str(map_file) if map_file is not None else settings.map_source
