@@ -79,11 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between fixes")
     ap.add_argument("--sigma", type=float, default=8.0, help="GPS error, metres")
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--cache-dir", type=Path, default=None, help="graph cache (from settings)")
     args = ap.parse_args(argv)
+    if args.cache_dir is None:
+        from config.settings import get_settings
+
+        args.cache_dir = get_settings().map_cache_dir
 
     data = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", "/work/shared/data"))
     t0 = time.perf_counter()
-    graph = load_graph(data / "osm" / args.map)
+    graph = load_graph(data / "osm" / args.map, cache_dir=args.cache_dir)
     print(f"map {args.map}: {graph.node_count:,} nodes, {graph.edge_count:,} edges "
           f"(loaded in {time.perf_counter() - t0:.1f} s)")  # fmt: skip
     rng = np.random.default_rng(args.seed)
