@@ -248,15 +248,21 @@ def _assign(api, trip_id: int, vehicle_id: int, **kw):
     )
 
 
-def test_assignment_that_makes_the_pickup_late_answers_with_the_lateness(api, ids):
+def test_assignment_that_makes_the_pickup_late_answers_with_the_lateness(api, ids, murino_graph):
     """The reported case: candidates show the car minutes late, the assignment said nothing."""
     t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
     assert _assign(api, t1["id"], ids["car"])["conflicts"] == []
     # the car is busy with t1 (boarding + drive to the clinic) and must drive back for t2
     t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 5)))
     cand = api.ok("GET", f"trips/{t2['id']}/candidates", role="dispatcher")
-    late_s = {c["vehicle_id"]: c["lateness_s"] for c in cand}[ids["car"]]
+    car = {c["vehicle_id"]: c for c in cand}[ids["car"]]
+    late_s = car["lateness_s"]
     assert 0 < late_s <= 900  # late, but within the rules' max_late_s: a candidate
+    # it starts from t1's destination (the clinic) at t1's planned end, not from the MFC now
+    back = murino_graph.matrix([CLINIC[0]], [CLINIC[1]], [HOME[0]], [HOME[1]])
+    assert car["empty_m"] == pytest.approx(float(back.dist_m[0][0]), rel=1e-6)
+    t1_end_s = 300 + api.ok("GET", f"trips/{t1['id']}")["planned_duration_s"]
+    assert late_s == pytest.approx(t1_end_s + float(back.duration_s[0][0]) - 300, abs=1.0)
     a = _assign(api, t2["id"], ids["car"])
     assert a["trip"]["status"] == "assigned" and a["forced"] is False
     assert a["lateness_s"] == pytest.approx(late_s)
