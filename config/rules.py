@@ -15,8 +15,16 @@ from datetime import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NonNegInt = Annotated[int, Field(ge=0)]
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -105,8 +113,13 @@ class Rounding(_Frozen):
 
 
 class Booking(_Frozen):
-    service_start: time
-    service_end: time
+    """Booking rules. Service hours: ``round_the_clock = true`` (24/7, no start or end given), or
+    local ``service_start``–``service_end`` (end exclusive); an end before the start is an
+    overnight window (``20:00``–``08:00`` runs through midnight)."""
+
+    round_the_clock: bool = False
+    service_start: time | None = None
+    service_end: time | None = None
     min_lead_minutes: NonNegInt
     max_advance_days: Annotated[int, Field(ge=1)]
     max_companions: NonNegInt
@@ -114,10 +127,45 @@ class Booking(_Frozen):
     service_area_snap_m: Annotated[float, Field(gt=0)] = 500.0
 
     @model_validator(mode="after")
-    def _hours_in_order(self) -> Booking:
-        if self.service_end <= self.service_start:
-            raise ValueError("service_end must be after service_start")
+    def _hours_consistent(self) -> Booking:
+        given = (self.service_start is not None, self.service_end is not None)
+        if self.round_the_clock:
+            if any(given):
+                raise ValueError(
+                    "round_the_clock = true takes no service_start/service_end; remove them"
+                )
+            return self
+        if not all(given):
+            raise ValueError(
+                "set both service_start and service_end, or round_the_clock = true for 24/7"
+            )
+        if self.service_start == self.service_end:
+            raise ValueError(
+                "service_start equals service_end: an empty day; "
+                "for 24/7 set round_the_clock = true"
+            )
+        for t in (self.service_start, self.service_end):
+            if t is not None and t.tzinfo is not None:
+                raise ValueError("service hours are local wall-clock times without a zone")
         return self
+
+    def in_service_hours(self, local: time) -> bool:
+        """Whether a local wall-clock time (naive) is within the service hours."""
+        if self.round_the_clock:
+            return True
+        start, end = self.service_start, self.service_end
+        assert start is not None and end is not None
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end  # overnight window
+
+    @property
+    def hours_text(self) -> str:
+        """The service hours as shown to operators: ``07:00–21:00`` or ``круглосуточно``."""
+        if self.round_the_clock:
+            return "круглосуточно"
+        assert self.service_start is not None and self.service_end is not None
+        return f"{self.service_start:%H:%M}–{self.service_end:%H:%M}"
 
 
 class AuditThresholds(_Frozen):
@@ -150,6 +198,15 @@ class Rules(_Frozen):
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Europe/Moscow')") from None
+        return v
+
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
         _unique("social_object_types", [t.code for t in self.social_object_types])
@@ -167,6 +224,12 @@ class Rules(_Frozen):
             if cat.yearly_limit is not None and cat.yearly_limit < cat.monthly_limit:
                 raise _RefError(
                     f"benefit_categories.{i}.yearly_limit", "must not be below monthly_limit"
+                )
+            if cat.yearly_limit is not None and cat.yearly_limit > 12 * cat.monthly_limit:
+                raise _RefError(
+                    f"benefit_categories.{i}.yearly_limit",
+                    f"{cat.yearly_limit} can never be reached: 12 months × monthly_limit "
+                    f"{cat.monthly_limit} = {12 * cat.monthly_limit}",
                 )
         for i, share in enumerate(self.co_payment.category_shares):
             if share.category not in cats:

@@ -7,8 +7,9 @@ addresses) are done separately by the shell.
 Decisions
 ---------
 * Times: ``now`` and ``pickup_at`` are timezone-aware; service hours and the booking horizon are
-  read in the rules' time zone. The pickup must be in ``[service_start, service_end)`` local time
-  (a pickup at exactly ``service_end`` is refused: the service day is over). The horizon is
+  read in the rules' time zone. The pickup must be within the service hours
+  (:meth:`config.rules.Booking.in_service_hours`: 24/7, or ``[service_start, service_end)`` local
+  time, overnight when the end is before the start). The horizon is
   counted in local calendar days: the last bookable day is today + ``max_advance_days``.
 * Seats: the passenger takes a seat, each companion a seat; a wheelchair user rides in the
   wheelchair place, so only the companions need seats.
@@ -154,13 +155,12 @@ def check_booking(
             )
         )
     t = pickup_local.time().replace(tzinfo=None)
-    if not (b.service_start <= t < b.service_end):
+    if not b.in_service_hours(t):
         out.append(
             Refusal(
                 "outside_hours",
                 "pickup_at",
-                f"Время подачи {t:%H:%M} вне часов работы службы "
-                f"({b.service_start:%H:%M}–{b.service_end:%H:%M})",
+                f"Время подачи {t:%H:%M} вне часов работы службы ({b.hours_text})",
             )
         )
 

@@ -195,6 +195,20 @@ def search_passengers(
             min_score=SEARCH_MIN_SCORE,
             limit=limit,
         )
+        if q.alt_name_norm:
+            # Typed with the English layout on: the Russian reading is searched too, best first.
+            alt = pstore.search_by_name(
+                conn,
+                name_norm=q.alt_name_norm,
+                birth_date=q.birth_date,
+                min_score=SEARCH_MIN_SCORE,
+                limit=limit,
+            )
+            best = {h.id: h for h in alt}
+            for h in hits:
+                if h.id not in best or h.score > best[h.id].score:
+                    best[h.id] = h
+            hits = sorted(best.values(), key=lambda h: -h.score)[:limit]
         detail = {"by": "name", "with_birth_date": q.birth_date is not None}
     else:
         hits = pstore.search_by_phone(conn, digits=q.digits, alt_digits=q.alt_digits, limit=limit)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.rules import Rules
+from config.rules import Booking, Rules
 from dispatch.booking import (
     BenefitPeriod,
     BookingRequest,
@@ -31,6 +31,16 @@ OK_REQ = BookingRequest(
 NO_NEEDS = PassengerNeeds(
     wheelchair=False, walker=False, visually_impaired=False, needs_companion=False
 )
+
+
+def with_hours(rules: Rules, start: str | None, end: str | None) -> Rules:
+    """The rules with fixed service hours (``None, None``: 24/7), validated like the file."""
+    data = rules.booking.model_dump(exclude={"round_the_clock", "service_start", "service_end"})
+    if start is None:
+        data["round_the_clock"] = True
+    else:
+        data.update(service_start=start, service_end=end)
+    return rules.model_copy(update={"booking": Booking.model_validate(data)})
 
 
 def check(rules: Rules, req: BookingRequest = OK_REQ, *, needs: PassengerNeeds = NO_NEEDS,
@@ -95,16 +105,36 @@ def test_too_soon_message_names_the_earliest_time(rules: Rules) -> None:
 )
 def test_service_hours_are_local(rules: Rules, local: tuple[int, int], ok: bool) -> None:
     pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
-    out = check(rules, replace(OK_REQ, pickup_at=pickup))
+    out = check(with_hours(rules, "07:00", "21:00"), replace(OK_REQ, pickup_at=pickup))
     assert codes(out) == ([] if ok else ["outside_hours"])
 
 
 def test_service_hours_read_utc_input_in_moscow_time(rules: Rules) -> None:
     # 05:00 UTC = 08:00 Moscow: open. 18:30 UTC = 21:30 Moscow: closed.
+    rules = with_hours(rules, "07:00", "21:00")
     assert check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 23, 5, 0, tzinfo=UTC))) == []
     out = check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 23, 18, 30, tzinfo=UTC)))
     assert codes(out) == ["outside_hours"]
     assert out[0].message == "Время подачи 21:30 вне часов работы службы (07:00–21:00)"
+
+
+@pytest.mark.parametrize("local", [(0, 0), (3, 30), (6, 59), (12, 0), (21, 0), (23, 59)])
+def test_the_region_runs_round_the_clock(rules: Rules, local: tuple[int, int]) -> None:
+    # The Leningrad Oblast file says 24/7: a night pickup is accepted.
+    assert rules.booking.round_the_clock and rules.booking.hours_text == "круглосуточно"
+    pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
+    assert check(rules, replace(OK_REQ, pickup_at=pickup)) == []
+
+
+@pytest.mark.parametrize(
+    ("local", "ok"), [((19, 59), False), ((20, 0), True), ((2, 0), True), ((7, 59), True),
+                      ((8, 0), False), ((12, 0), False)],
+)  # fmt: skip
+def test_overnight_service_hours(rules: Rules, local: tuple[int, int], ok: bool) -> None:
+    night = with_hours(rules, "20:00", "08:00")
+    pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
+    out = check(night, replace(OK_REQ, pickup_at=pickup))
+    assert codes(out) == ([] if ok else ["outside_hours"])
 
 
 def test_no_benefit_category(rules: Rules) -> None:
@@ -226,7 +256,8 @@ def test_all_refusals_at_once(rules: Rules) -> None:
 
 
 def test_past_and_outside_hours_both_reported(rules: Rules) -> None:
-    out = check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 19, 23, 0, tzinfo=MSK)))
+    late = replace(OK_REQ, pickup_at=datetime(2026, 11, 19, 23, 0, tzinfo=MSK))
+    out = check(with_hours(rules, "07:00", "21:00"), late)
     assert codes(out) == ["pickup_in_past", "outside_hours"]
 
 
