@@ -122,3 +122,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Неверные данные или отказ (причины по-русски)"},
     503: {"model": ErrorOut, "description": "Сервис временно недоступен (нет дорожного графа)"},
 }
+
+
+class AddressOut(BaseModel):
+    """One address-search result (issue 12): the map's spelling, a WGS 84 point, a score."""
+
+    id: int
+    kind: Annotated[str, Field(description="house | street | place")]
+    label: str
+    lat: float
+    lon: float
+    score: float
