@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from config.rules import BenefitCategory, SocialObjectType
 from dispatch.errors import Invalid
+from dispatch.lifecycle import TripStatus
 
 __all__ = [
     "COUNTED_STATUSES",
@@ -41,11 +42,10 @@ __all__ = [
     "MONTHS_RU",
 ]
 
-COUNTED_STATUSES = frozenset(
-    {"booked", "assigned", "en_route", "at_pickup", "on_board", "completed"}
-)
+#: Statuses that always count: booked and not finished, or completed.
+COUNTED_STATUSES = frozenset(TripStatus) - {TripStatus.CANCELLED, TripStatus.NO_SHOW}
 #: Statuses whose counting is the decision stored on the trip when it ended that way.
-DECIDED_STATUSES = frozenset({"cancelled", "no_show"})
+DECIDED_STATUSES = frozenset({TripStatus.CANCELLED, TripStatus.NO_SHOW})
 
 MONTHS_RU = (
     "январь", "февраль", "март", "апрель", "май", "июнь",

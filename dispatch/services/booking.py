@@ -1,23 +1,35 @@
 """Booking: preview (quote) and book a trip, or a recurring series of trips.
 
 The shell gathers the passenger, the destination, the passenger's other trips and a planned route
-from routing; :func:`dispatch.booking.check_booking`, :func:`dispatch.quota.quota_status` and
+from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.quota_status` and
 :func:`dispatch.tariff.quote` decide; the trip and its ``booked`` event are written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field
 
 from config.rules import Rules
-from dispatch import booking as rules_check
+from dispatch import eligibility
 from dispatch.errors import Invalid, NotFound
+from dispatch.lifecycle import TripStatus
+from dispatch.models import (
+    Passenger,
+    PassengerQuota,
+    RecurringRequest,
+    RecurringResult,
+    RefusedDate,
+    SocialObject,
+    Trip,
+    TripQuote,
+    TripRequest,
+    User,
+)
 from dispatch.quota import CountedTrip, QuotaStatus, quota_status
 from dispatch.recurrence import expand
 from dispatch.services import (
@@ -29,16 +41,6 @@ from dispatch.services import (
 from dispatch.store import passengers as pstore
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import (
-    Lat,
-    Lon,
-    Passenger,
-    SaneDate,
-    SaneDateTime,
-    SocialObject,
-    Trip,
-    User,
-)
 from dispatch.tariff import FareQuote, quote
 
 OVERRIDE_ROLES = ("supervisor", "admin")
@@ -59,77 +61,6 @@ class GraphLike(Protocol):
     ) -> Any: ...
 
     def snap(self, lat: Any, lon: Any, *, max_dist_m: float = ...) -> Any: ...
-
-
-class TripRequest(BaseModel):
-    """A booking request. Pickup defaults to the passenger's home address and coordinates."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    passenger_id: Annotated[int, Field(ge=1)]
-    destination_id: Annotated[int, Field(ge=1, description="Социальный объект")]
-    pickup_at: SaneDateTime
-    pickup_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    pickup_lat: Lat | None = None
-    pickup_lon: Lon | None = None
-    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    companions: Annotated[int, Field(ge=0, le=10)] = 0
-    comment: Annotated[str, Field(max_length=1000)] | None = None
-    override_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
-        None, description="Причина превышения лимита (только старший смены или администратор)"
-    )
-
-
-class RecurringRequest(TripRequest):
-    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time``, ``start``–``until``."""
-
-    pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
-    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
-    local_time: time
-    start: SaneDate
-    until: SaneDate
-
-
-class TripQuote(BaseModel):
-    """What the booking form's confirm step shows, without booking anything."""
-
-    model_config = ConfigDict(frozen=True)
-
-    passenger_id: int
-    destination_id: int
-    category: str
-    vehicle_type: str
-    pickup_at: datetime
-    pickup_address: str
-    pickup_lat: float
-    pickup_lon: float
-    quota: QuotaStatus
-    override_required: bool
-    fare_kop: int
-    copay_share_pct: float
-    copay_kop: int
-    distance_km: float
-    rules_version: str
-    planned_route: dict[str, Any]
-    planned_dist_m: float
-    planned_duration_s: float
-    planned_dropoff_at: datetime
-
-
-class RefusedDate(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    pickup_at: datetime
-    reasons: list[str]
-    codes: list[str]
-
-
-class RecurringResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    recurrence_id: int
-    booked: list[Trip]
-    refused: list[RefusedDate]
 
 
 @dataclass(frozen=True)
@@ -170,7 +101,7 @@ def _plan_route(
         except OutOfServiceArea:
             where = "подачи" if fld == "pickup" else "назначения"
             refusals.append(
-                rules_check.Refusal(
+                eligibility.Refusal(
                     "out_of_service_area", fld, f"Адрес {where} вне зоны обслуживания"
                 )
             )
@@ -180,15 +111,15 @@ def _plan_route(
         return graph.route(pickup, dest, max_snap_m=snap_m)
     except OutOfServiceArea as exc:
         raise BookingRefused(
-            [rules_check.Refusal("out_of_service_area", "pickup", exc.message)]
+            [eligibility.Refusal("out_of_service_area", "pickup", exc.message)]
         ) from None
     except NoRoute as exc:
         raise BookingRefused(
-            [rules_check.Refusal("no_route", "destination", exc.message)]
+            [eligibility.Refusal("no_route", "destination", exc.message)]
         ) from None
     except RoutingError as exc:
         raise BookingRefused(
-            [rules_check.Refusal("routing_error", "destination", exc.message)]
+            [eligibility.Refusal("routing_error", "destination", exc.message)]
         ) from None
 
 
@@ -255,9 +186,9 @@ def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str 
     """The passenger's benefit category on the local day of ``at``, and that day."""
     local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
     periods = [
-        rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
+        eligibility.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
     ]
-    return rules_check.active_category(periods, local_day, rules=rules), local_day
+    return eligibility.active_category(periods, local_day, rules=rules), local_day
 
 
 def _prepare(
@@ -271,23 +202,23 @@ def _prepare(
     route: Any = None,
 ) -> _Prepared:
     passenger, dest = _load(conn, req=req)
-    refusals: list[rules_check.Refusal] = []
+    refusals: list[eligibility.Refusal] = []
     if not passenger.active:
         refusals.append(
-            rules_check.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
+            eligibility.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
         )
     pickup = _pickup(req, passenger)
     category, _ = _category_on(passenger, pickup_at, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
-    refusals += rules_check.check_booking(
-        rules_check.BookingRequest(
+    refusals += eligibility.check_booking(
+        eligibility.BookingRequest(
             pickup_at=pickup_at,
             vehicle_type=vehicle_type,
             companions=req.companions,
             destination_type=dest.object_type,
             destination_active=dest.active,
         ),
-        needs=rules_check.PassengerNeeds(
+        needs=eligibility.PassengerNeeds(
             passenger.wheelchair,
             passenger.walker,
             passenger.visually_impaired,
@@ -393,7 +324,7 @@ def _insert(
         values={
             "passenger_id": p.passenger.id,
             "category": p.category,
-            "status": "booked",
+            "status": TripStatus.BOOKED.value,
             "vehicle_type": p.vehicle_type,
             "companions": req.companions,
             "wheelchair": p.passenger.wheelchair,
@@ -424,12 +355,11 @@ def _insert(
     if over:
         payload["override_reason"] = req.override_reason
         payload["quota_reasons"] = list(p.quota.reasons)
-    tstore.insert_event(
+    tstore.record_event(
         conn,
         trip_id=trip.id,
         event_type="booked",
-        from_status=None,
-        to_status="booked",
+        to_status=TripStatus.BOOKED,
         occurred_at=now,
         actor_user_id=actor.id,
         payload=payload,
@@ -538,19 +468,6 @@ def _prepare_static(
     passenger, dest = _load(conn, req=req)
     _, lat, lon = _pickup(req, passenger)
     return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
-
-
-class PassengerQuota(BaseModel):
-    """The passenger card's quota line: category on the date and the trips left."""
-
-    model_config = ConfigDict(frozen=True)
-
-    passenger_id: int
-    category: str
-    category_name: str
-    object_type: str
-    at: datetime
-    quota: QuotaStatus
 
 
 def passenger_quota(
