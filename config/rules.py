@@ -125,6 +125,8 @@ class Booking(_Frozen):
     max_companions: NonNegInt
     late_cancel_minutes: NonNegInt = 120
     service_area_snap_m: Annotated[float, Field(gt=0)] = 500.0
+    adult_age_years: Annotated[int, Field(ge=1, le=25)] = 18
+    minor_needs_companion: bool = True
 
     @model_validator(mode="after")
     def _hours_consistent(self) -> Booking:

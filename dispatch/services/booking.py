@@ -68,6 +68,7 @@ class _Prepared:
     passenger: Passenger
     dest: SocialObject
     category: str
+    category_reason: str
     vehicle_type: str
     pickup: tuple[str, float, float]
     route: Any
@@ -146,7 +147,9 @@ def _quota(
     return quota_status(
         category=rules.category(category),
         object_type=rules.object_type(object_type),
-        trips=[CountedTrip(r["pickup_at"], r["status"], r["object_type"]) for r in rows],
+        trips=[
+            CountedTrip(r["pickup_at"], r["status"], r["object_type"], r["category"]) for r in rows
+        ],
         pickup_at=pickup_at,
         tz=rules.timezone,
     )
@@ -163,32 +166,106 @@ def _load(conn: psycopg.Connection, *, req: TripRequest) -> tuple[Passenger, Soc
     return passenger, dest
 
 
-def _pickup(req: TripRequest, passenger: Passenger) -> tuple[str, float, float]:
-    """Pickup address and coordinates: as given, or else the passenger's home."""
+def _pickup(
+    conn: psycopg.Connection, req: TripRequest, passenger: Passenger
+) -> tuple[str, float, float]:
+    """Pickup address and coordinates: given coordinates; an address found in the offline index;
+    or the passenger's home when no address (or the home address itself) is given.
+
+    An address that the index cannot place is refused with the closest candidates named — never
+    silently replaced by the home coordinates.
+    """
     if (req.pickup_lat is None) != (req.pickup_lon is None):
         raise Invalid("Координаты подачи указываются парой: широта и долгота", code="bad_coords")
     if req.pickup_lat is not None and req.pickup_lon is not None:
         if not req.pickup_address:
             raise Invalid("Укажите адрес подачи", code="pickup_address_required")
         return (req.pickup_address, req.pickup_lat, req.pickup_lon)
-    if passenger.home_lat is not None and passenger.home_lon is not None:
-        return (
-            req.pickup_address or passenger.home_address or "",
-            passenger.home_lat,
-            passenger.home_lon,
-        )
+    home = passenger.home_lat is not None and passenger.home_lon is not None
+    if req.pickup_address and req.pickup_address != passenger.home_address:
+        return _resolve_address(conn, req.pickup_address)
+    if home:
+        assert passenger.home_lat is not None and passenger.home_lon is not None
+        return (passenger.home_address or "", passenger.home_lat, passenger.home_lon)
     raise Invalid(
         "У пассажира нет домашнего адреса с координатами: укажите адрес подачи", code="no_pickup"
     )
 
 
-def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str | None, Any]:
-    """The passenger's benefit category on the local day of ``at``, and that day."""
-    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
-    periods = [
+def _resolve_address(conn: psycopg.Connection, text: str) -> tuple[str, float, float]:
+    """The point of an address typed without coordinates (the map's address index)."""
+    from routing.address_store import MIN_SCORE, search_addresses
+    from routing.errors import AddressError
+
+    try:
+        hits = search_addresses(conn, query=text, limit=3)
+    except AddressError as exc:
+        raise BookingRefused(
+            [eligibility.Refusal("pickup_address_unknown", "pickup", exc.message)]
+        ) from None
+    top = hits[0] if hits else None
+    wants_house = any(ch.isdigit() for ch in text)
+    if top is None or top.score < MIN_SCORE or (wants_house and top.kind != "house"):
+        near = "; ".join(f"«{h.label}»" for h in hits[:3])
+        hint = f" Похожие адреса: {near}." if near else ""
+        raise BookingRefused(
+            [
+                eligibility.Refusal(
+                    "pickup_address_unknown",
+                    "pickup",
+                    f"Адрес подачи не найден на карте: «{text}». Выберите адрес из поиска "
+                    f"или укажите точку на карте.{hint}",
+                )
+            ]
+        )
+    return (top.label, top.lat, top.lon)
+
+
+def _periods(passenger: Passenger) -> list[eligibility.BenefitPeriod]:
+    return [
         eligibility.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
     ]
-    return eligibility.active_category(periods, local_day, rules=rules), local_day
+
+
+def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str | None, Any]:
+    """A benefit category of the passenger on the local day of ``at`` (no trip: for the card),
+    and that day."""
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    return eligibility.active_category(_periods(passenger), local_day), local_day
+
+
+def _trip_category(
+    passenger: Passenger, at: datetime, dest: SocialObject, distance_km: float, rules: Rules
+) -> tuple[str | None, str]:
+    """The trip's category (:func:`dispatch.eligibility.choose_category`) and the reason; when no
+    valid category allows the destination, one valid category (so the check names the refusal)."""
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    periods = _periods(passenger)
+    choice = eligibility.choose_category(
+        periods, local_day, destination_type=dest.object_type, distance_km=distance_km, rules=rules
+    )
+    if choice is not None:
+        return choice.category, choice.reason
+    return eligibility.active_category(periods, local_day), ""
+
+
+def _overlaps(
+    conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime, rules: Rules
+) -> list[eligibility.Refusal]:
+    """A refusal per trip of the passenger that overlaps the new one in time."""
+    zone = ZoneInfo(rules.timezone)
+    out = []
+    for r in tstore.overlapping_trips(conn, passenger_id=passenger_id, start=start, end=end):
+        t0 = r["pickup_at"].astimezone(zone)
+        out.append(
+            eligibility.Refusal(
+                "overlapping_trip",
+                "pickup_at",
+                f"У пассажира уже есть поездка №{r['id']} на {t0:%d.%m.%Y %H:%M}, "
+                "которая пересекается по времени с этой",
+            )
+        )
+    return out
 
 
 def _prepare(
@@ -207,9 +284,17 @@ def _prepare(
         refusals.append(
             eligibility.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
         )
-    pickup = _pickup(req, passenger)
-    category, _ = _category_on(passenger, pickup_at, rules)
+    try:
+        pickup = _pickup(conn, req, passenger)
+    except BookingRefused as exc:
+        refusals += exc.refusals
+        pickup = ("", dest.lat, dest.lon)  # nothing to route from; the refusal is reported
+    category, reason = _trip_category(passenger, pickup_at, dest, 0.0, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
+    local_day = pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
+    minor = eligibility.minor_on(
+        passenger.birth_date, local_day, adult_age_years=rules.booking.adult_age_years
+    )
     refusals += eligibility.check_booking(
         eligibility.BookingRequest(
             pickup_at=pickup_at,
@@ -223,18 +308,37 @@ def _prepare(
             passenger.walker,
             passenger.visually_impaired,
             passenger.needs_companion,
+            minor=minor,
         ),
         category=category,
         rules=rules,
         now=now,
     )
-    if route is None:
+    if minor and req.companions > 0 and not req.companion_name:
+        refusals.append(
+            eligibility.Refusal(
+                "companion_name_required",
+                "companion_name",
+                "Для несовершеннолетнего пассажира укажите ФИО сопровождающего",
+            )
+        )
+    if route is None and not any(r.code == "pickup_address_unknown" for r in refusals):
         try:
             route = _plan_route(graph, (pickup[1], pickup[2]), (dest.lat, dest.lon), rules)
         except BookingRefused as exc:
             refusals += exc.refusals
+    if route is not None:
+        refusals += _overlaps(
+            conn,
+            passenger_id=passenger.id,
+            start=pickup_at,
+            end=_dropoff(route, pickup_at),
+            rules=rules,
+        )
     if refusals:
         raise BookingRefused(refusals)
+    # The band of the co-payment depends on the distance: choose again with the route's length.
+    category, reason = _trip_category(passenger, pickup_at, dest, route.dist_m / 1000, rules)
     assert category is not None
     fare = quote(rules, category=category, vehicle_type=vehicle_type, distance_m=route.dist_m)
     q = _quota(
@@ -245,7 +349,22 @@ def _prepare(
         pickup_at=pickup_at,
         rules=rules,
     )
-    return _Prepared(passenger, dest, category, vehicle_type, pickup, route, fare, q)
+    return _Prepared(passenger, dest, category, reason, vehicle_type, pickup, route, fare, q)
+
+
+def in_region(ts: datetime, rules: Rules) -> datetime:
+    """``ts`` in the region's time zone: a naive time is read as the region's local time (a
+    wall-clock time that does not exist or repeats on a DST change is taken with ``fold=0``)."""
+    zone = ZoneInfo(rules.timezone)
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return ts.replace(tzinfo=zone)
+    return ts.astimezone(zone)
+
+
+def _region_request(req: TripRequest, rules: Rules) -> TripRequest:
+    if req.pickup_at is None:
+        return req
+    return req.model_copy(update={"pickup_at": in_region(req.pickup_at, rules)})
 
 
 def _dropoff(route: Any, pickup_at: datetime) -> datetime:
@@ -265,6 +384,7 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    req = _region_request(req, rules)
     p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
     pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
                       purpose="booking")  # fmt: skip
@@ -272,6 +392,7 @@ def quote_trip(
         passenger_id=p.passenger.id,
         destination_id=p.dest.id,
         category=p.category,
+        category_reason=p.category_reason,
         vehicle_type=p.vehicle_type,
         pickup_at=req.pickup_at,
         pickup_address=p.pickup[0],
@@ -324,6 +445,9 @@ def _insert(
         values={
             "passenger_id": p.passenger.id,
             "category": p.category,
+            "category_reason": p.category_reason,
+            "object_type": p.dest.object_type,
+            "companion_name": req.companion_name,
             "status": TripStatus.BOOKED.value,
             "vehicle_type": p.vehicle_type,
             "companions": req.companions,
@@ -378,6 +502,7 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
+    req = _region_request(req, rules)
     # Serialise bookings of one passenger so two operators cannot both take the last trip.
     pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
     p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
@@ -466,7 +591,7 @@ def _prepare_static(
 ) -> Any:
     """The planned route of a series (pickup and destination do not change between dates)."""
     passenger, dest = _load(conn, req=req)
-    _, lat, lon = _pickup(req, passenger)
+    _, lat, lon = _pickup(conn, req, passenger)
     return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
 
 
@@ -486,6 +611,13 @@ def passenger_quota(
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
     category, local_day = _category_on(passenger, at, rules)
+    if object_type is not None:
+        # The category a trip to this type of object would be booked under.
+        choice = eligibility.choose_category(
+            _periods(passenger), local_day, destination_type=object_type, distance_km=0.0,
+            rules=rules,
+        )  # fmt: skip
+        category = choice.category if choice is not None else category
     if category is None:
         raise Invalid(
             f"У пассажира нет действующей льготной категории на {local_day:%d.%m.%Y}",

@@ -80,13 +80,31 @@ def open_trips_between(
 def counted_trips(
     conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """The passenger's trips with a pickup in [start, end): pickup_at, status, object type."""
+    """The passenger's trips with a pickup in [start, end): pickup_at, status, the object type
+    and category *stored on the trip at booking* (the object's current type only for rows from
+    before 0221)."""
     return fetch_all(
         conn,
-        "SELECT t.pickup_at, t.status, o.object_type FROM trips t"
+        "SELECT t.pickup_at, t.status, COALESCE(t.object_type, o.object_type) AS object_type,"
+        " t.category FROM trips t"
         " JOIN social_objects o ON o.id = t.dest_object_id"
         " WHERE t.passenger_id = %s AND t.pickup_at >= %s AND t.pickup_at < %s",
         (passenger_id, start, end),
+    )
+
+
+def overlapping_trips(
+    conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The passenger's trips not cancelled or missed whose [pickup, planned drop-off] overlaps
+    [start, end] (a trip with no planned drop-off is taken as its pickup instant)."""
+    return fetch_all(
+        conn,
+        "SELECT id, pickup_at, planned_dropoff_at FROM trips"
+        " WHERE passenger_id = %s AND status NOT IN ('cancelled', 'no_show')"
+        " AND pickup_at <= %s AND COALESCE(planned_dropoff_at, pickup_at) >= %s"
+        " ORDER BY pickup_at",
+        (passenger_id, end, start),
     )
 
 

@@ -16,6 +16,8 @@ from dispatch.eligibility import (
     Refusal,
     active_category,
     check_booking,
+    choose_category,
+    minor_on,
 )
 from dispatch.errors import Invalid
 
@@ -284,17 +286,48 @@ def test_active_category_by_date() -> None:
     assert active_category([], date(2026, 7, 1)) is None
 
 
-def test_overlapping_categories_pick_the_highest_monthly_limit(rules: Rules) -> None:
-    b = [
-        BenefitPeriod("hemodialysis", date(2026, 1, 1), date(2026, 12, 31)),
-        BenefitPeriod("disabled_1", date(2026, 3, 1), None),
-    ]
-    assert active_category(b, date(2026, 5, 1), rules=rules) == "hemodialysis"  # 12 > 4
-    assert active_category(b, date(2027, 1, 1), rules=rules) == "disabled_1"
-    # Equal limits: the later period wins, deterministically.
-    same = [
-        BenefitPeriod("disabled_2", date(2026, 1, 1), None),
-        BenefitPeriod("age_80_plus", date(2026, 2, 1), None),
-    ]
-    assert active_category(same, date(2026, 5, 1), rules=rules) == "age_80_plus"
-    assert active_category(list(reversed(same)), date(2026, 5, 1), rules=rules) == "age_80_plus"
+def choose(rules: Rules, periods: list[BenefitPeriod], dest: str, km: float = 10.0):
+    return choose_category(periods, date(2026, 5, 1), destination_type=dest, distance_km=km,
+                           rules=rules)  # fmt: skip
+
+
+def test_exempt_veteran_who_is_also_disabled_pays_nothing(rules: Rules) -> None:
+    # Was: the highest monthly limit won, a tie went to the later period → disabled_1 at 25 %.
+    b = [BenefitPeriod("veteran_wwii", date(2020, 1, 1), None),
+         BenefitPeriod("disabled_1", date(2021, 1, 1), None)]  # fmt: skip
+    c = choose(rules, b, "mfc")
+    assert c is not None and c.category == "veteran_wwii"
+    assert "доля оплаты 0 %" in c.reason and "«Инвалид I группы»" in c.reason
+
+
+def test_dialysis_patient_with_group_one_goes_to_the_mfc_under_group_one(rules: Rules) -> None:
+    b = [BenefitPeriod("hemodialysis", date(2026, 1, 1), None),
+         BenefitPeriod("disabled_1", date(2026, 3, 1), None)]  # fmt: skip
+    mfc = choose(rules, b, "mfc")
+    assert mfc is not None and mfc.category == "disabled_1"
+    assert "не дают права на этот тип объекта: «Пациент, получающий гемодиализ»" in mfc.reason
+    dialysis = choose(rules, b, "hemodialysis")
+    assert dialysis is not None and dialysis.category == "hemodialysis"
+    # Before group I starts, only dialysis is valid: an МФЦ trip has no category.
+    assert choose_category(b, date(2026, 2, 1), destination_type="mfc", distance_km=10,
+                           rules=rules) is None  # fmt: skip
+
+
+def test_equal_share_goes_to_the_higher_limit_then_the_later_period(rules: Rules) -> None:
+    same = [BenefitPeriod("disabled_2", date(2026, 1, 1), None),
+            BenefitPeriod("age_80_plus", date(2026, 2, 1), None)]  # fmt: skip
+    assert choose(rules, same, "medical").category == "age_80_plus"  # type: ignore[union-attr]
+    assert choose(rules, list(reversed(same)), "medical").category == "age_80_plus"  # type: ignore[union-attr]
+    # An expired period is not chosen.
+    old = [BenefitPeriod("veteran_wwii", date(2020, 1, 1), date(2025, 12, 31)),
+           BenefitPeriod("disabled_1", date(2021, 1, 1), None)]  # fmt: skip
+    assert choose(rules, old, "mfc").category == "disabled_1"  # type: ignore[union-attr]
+
+
+def test_a_minor_needs_a_companion(rules: Rules) -> None:
+    assert minor_on(date(2010, 5, 2), date(2026, 5, 1), adult_age_years=18)
+    assert not minor_on(date(2008, 5, 1), date(2026, 5, 1), adult_age_years=18)  # 18 today
+    out = check(rules, needs=replace(NO_NEEDS, minor=True))
+    assert codes(out) == ["companion_required_minor"]
+    assert "младше 18 лет" in out[0].message
+    assert check(rules, replace(OK_REQ, companions=1), needs=replace(NO_NEEDS, minor=True)) == []

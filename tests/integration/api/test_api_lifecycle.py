@@ -76,8 +76,9 @@ def test_cancel_records_who_why_when_and_lateness(api, ids):
     assert (
         c["status"] == "cancelled" and c["cancel_reason"] == "Заболел" and c["late_cancel"] is False
     )
+    # Answered in the region's time with its offset (issue 12): 06:00 UTC is 09:00+03:00.
     assert c["cancelled_by"] == api.user_ids["operator"] and c["cancelled_at"].startswith(
-        "2026-03-16T06:00"
+        "2026-03-16T09:00:00+03:00"
     )
     late = _book(api, ids, pickup_at=pickup(1, 10))
     api.clock.now = api.clock.now + timedelta(hours=23)  # 08:00 next day: exactly 2 h before pickup

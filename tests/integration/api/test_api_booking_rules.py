@@ -1,0 +1,127 @@
+"""Issue 12 booking rules through the API against the real database: category per trip, history
+kept on the trip, local times, overlapping trips, minors with a companion, pickup addresses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+
+from routing.address_store import import_addresses
+from tests.integration.api.conftest import pickup, seed_basics, trip_body
+
+
+def _codes(r) -> set[str]:  # type: ignore[no-untyped-def]
+    assert r.status_code == 422, r.text
+    return {x["code"] for x in r.json().get("refusals", [])} or {r.json()["code"]}
+
+
+def test_exempt_veteran_with_group_one_pays_nothing_and_the_reason_is_stored(api):
+    ids = seed_basics(api, benefits=[
+        {"category": "veteran_wwii", "valid_from": "2020-01-01"},
+        {"category": "disabled_1", "valid_from": "2021-01-01"},
+    ])  # fmt: skip
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids, destination_id=ids["mfc"]))
+    assert trip["category"] == "veteran_wwii" and trip["copay_kop"] == 0 and trip["fare_kop"] > 0
+    assert "доля оплаты 0 %" in trip["category_reason"]
+    assert trip["object_type"] == "mfc"
+
+
+def test_dialysis_patient_with_group_one_may_go_to_the_mfc(api):
+    ids = seed_basics(api, benefits=[
+        {"category": "hemodialysis", "valid_from": "2025-01-01"},
+        {"category": "disabled_1", "valid_from": "2025-01-01"},
+    ])  # fmt: skip
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids, destination_id=ids["mfc"]))
+    assert trip["category"] == "disabled_1"
+    # With dialysis alone, the МФЦ is refused: the dialysis allowance is for dialysis centres.
+    api.ok(
+        "PATCH",
+        f"passengers/{ids['passenger']}",
+        json={"benefits": [{"category": "hemodialysis", "valid_from": "2025-01-01"}]},
+    )
+    r = api.post("trips", json=trip_body(ids, destination_id=ids["mfc"], pickup_at=pickup(2)))
+    assert _codes(r) == {"destination_not_allowed"}
+
+
+def test_reclassifying_an_object_does_not_rewrite_past_quotas(api):
+    ids = seed_basics(api)
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids))
+    assert trip["object_type"] == "medical"
+    # The clinic becomes a culture/sport object (capped at 4 a year): the booked trip still
+    # counts as a medical one, so the culture cap is untouched.
+    api.ok("PATCH", f"social-objects/{ids['clinic']}", json={"object_type": "culture_sport"})
+    q = api.ok("GET", f"passengers/{ids['passenger']}/quota",
+               params={"at": pickup(3), "object_type": "culture_sport"})  # fmt: skip
+    assert q["quota"]["type_year_used"] == 0 and q["quota"]["month_used"] == 1
+    assert api.ok("GET", f"trips/{trip['id']}")["object_type"] == "medical"
+
+
+def test_local_time_without_a_zone_is_the_regions_and_answers_carry_the_offset(api):
+    ids = seed_basics(api)
+    local = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at="2026-03-17T10:00:00"))
+    assert local["pickup_at"] == "2026-03-17T10:00:00+03:00"
+    assert datetime.fromisoformat(local["pickup_at"]) == datetime(2026, 3, 17, 7, tzinfo=UTC)
+    sent = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at="2026-03-18T12:30:00+03:00"))
+    assert sent["pickup_at"] == "2026-03-18T12:30:00+03:00"
+    utc = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at="2026-03-19T09:00:00Z"))
+    assert utc["pickup_at"] == "2026-03-19T12:00:00+03:00"
+    q = api.ok("POST", "trips/quote", json=trip_body(ids, pickup_at="2026-03-20T10:00:00"))
+    assert q["pickup_at"] == "2026-03-20T10:00:00+03:00"
+
+
+def test_the_same_passenger_cannot_have_two_overlapping_trips(api):
+    ids = seed_basics(api)
+    first = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10)))
+    r = api.post("trips", json=trip_body(ids, pickup_at=pickup(1, 10)))
+    assert _codes(r) == {"overlapping_trip"}
+    assert f"№{first['id']}" in r.json()["detail"] and "17.03.2026 10:00" in r.json()["detail"]
+    # Another time of the day is fine; a cancelled trip no longer blocks its slot.
+    api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 15)))
+    api.ok("POST", f"trips/{first['id']}/cancel", json={"reason": "Передумал"}, role="operator")
+    api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10)))
+    with psycopg.connect(api.db_url) as c:
+        assert c.execute("SELECT count(*) FROM trips").fetchone() == (3,)
+
+
+def test_a_minor_travels_only_with_a_named_companion(api):
+    ids = seed_basics(
+        api,
+        birth_date="2015-06-01",
+        benefits=[{"category": "disabled_child", "valid_from": "2020-01-01"}],
+    )
+    assert _codes(api.post("trips", json=trip_body(ids))) == {"companion_required_minor"}
+    r = api.post("trips", json=trip_body(ids, companions=1))
+    assert _codes(r) == {"companion_name_required"}
+    trip = api.ok(
+        "POST",
+        "trips",
+        201,
+        json=trip_body(ids, companions=1, companion_name="Петрова Анна Ивановна"),
+    )
+    assert trip["companion_name"] == "Петрова Анна Ивановна" and trip["copay_kop"] == 0
+
+
+def test_pickup_address_is_resolved_through_the_index_or_refused(api, shared_data):
+    ids = seed_basics(api)
+    # No index entry for the text: refused, never the home coordinates.
+    r = api.post("trips", json=trip_body(ids, pickup_address="Токсовское шоссе"))
+    assert _codes(r) == {"pickup_address_unknown"}
+    assert "не найден на карте" in r.json()["detail"]
+    with psycopg.connect(api.db_url) as c:
+        import_addresses(c, shared_data / "osm" / "murino_lo_osmnx.osm")
+        street = c.execute(
+            "SELECT lat, lon FROM addresses WHERE label = 'Токсовское шоссе'"
+        ).fetchone()
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_address="Токсовское ш."))
+    assert trip["pickup_address"] == "Токсовское шоссе"
+    assert (trip["pickup_lat"], trip["pickup_lon"]) == street
+    # A house number the map does not have: refused, the street offered as a candidate.
+    r = api.post("trips", json=trip_body(ids, pickup_address="Токсовское шоссе, 5",
+                                         pickup_at=pickup(2)))  # fmt: skip
+    assert _codes(r) == {"pickup_address_unknown"} and "«Токсовское шоссе»" in r.json()["detail"]
+    # The passenger's own home address uses the home coordinates.
+    home = api.ok("GET", f"passengers/{ids['passenger']}")
+    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_address=home["home_address"],
+                                                     pickup_at=pickup(3)))  # fmt: skip
+    assert (t2["pickup_lat"], t2["pickup_lon"]) == (home["home_lat"], home["home_lon"])
