@@ -158,6 +158,11 @@ class PassengerIn(_PassengerFields):
     needs_companion: bool = False
     notes: Annotated[str, Field(max_length=2000)] | None = None
     benefits: Annotated[list[BenefitIn], Field(max_length=20)] = []
+    allow_namesake: bool = Field(
+        False,
+        description="Создать однофамильца: тот же ФИО и дата рождения, другой человек "
+        "(только старший смены или администратор)",
+    )
 
 
 class PassengerPatch(_PassengerFields):

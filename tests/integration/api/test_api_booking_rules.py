@@ -125,3 +125,28 @@ def test_pickup_address_is_resolved_through_the_index_or_refused(api, shared_dat
     t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_address=home["home_address"],
                                                      pickup_at=pickup(3)))  # fmt: skip
     assert (t2["pickup_lat"], t2["pickup_lon"]) == (home["home_lat"], home["home_lon"])
+
+
+def test_duplicate_passengers_are_refused_naming_the_match(api):
+    from tests.integration.api.conftest import passenger_body
+
+    first = api.ok("POST", "passengers", 201, json=passenger_body())
+    # The exact same person again (ФИО spelled with ё/е and case differences).
+    r = api.post("passengers", json=passenger_body(last_name="СЕМЕНОВА", snils=None))
+    assert r.status_code == 409 and r.json()["code"] == "duplicate_passenger"
+    assert f"№{first['id']} Семёнова Мария Петровна, 12.03.1941" in r.json()["detail"]
+    assert "ФИО, телефон и дата рождения" in r.json()["detail"]
+    # The same phone and birth date under another name (a typo in the name).
+    r = api.post("passengers", json=passenger_body(last_name="Семенович", snils=None))
+    assert r.status_code == 409 and "телефон и дата рождения" in r.json()["detail"]
+    # A namesake: same ФИО and birth date, another phone. An operator is refused; a supervisor
+    # may create the namesake; nobody may create one sharing the phone.
+    namesake = passenger_body(snils=None, phones=["+7 911 000-11-22"], allow_namesake=True)
+    r = api.post("passengers", json={**namesake, "allow_namesake": False}, role="operator")
+    assert r.status_code == 409 and "однофамильца" in r.json()["detail"]
+    assert api.post("passengers", json=namesake, role="operator").status_code == 403
+    api.ok("POST", "passengers", 201, json=namesake, role="supervisor")
+    shared = passenger_body(snils=None, allow_namesake=True)
+    assert api.post("passengers", json=shared, role="supervisor").status_code == 409
+    with psycopg.connect(api.db_url) as c:
+        assert c.execute("SELECT count(*) FROM passengers").fetchone() == (2,)
