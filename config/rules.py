@@ -170,6 +170,43 @@ class Booking(_Frozen):
         return f"{self.service_start:%H:%M}–{self.service_end:%H:%M}"
 
 
+class CancelCounting(_Frozen):
+    """Whether one initiator's cancellation counts against the passenger's quota, by timing."""
+
+    early: bool
+    late: bool
+    at_pickup: bool
+
+
+class Cancellation(_Frozen):
+    """Cancellations by initiator (see the rules file): timing ``early`` (more than
+    ``booking.late_cancel_minutes`` before the pickup), ``late`` (closer), ``at_pickup`` (the
+    vehicle is at the pickup, or the pickup time has passed)."""
+
+    passenger: CancelCounting
+    carrier: CancelCounting
+    operator: CancelCounting
+
+    @model_validator(mode="after")
+    def _carrier_never_counts(self) -> Cancellation:
+        c = self.carrier
+        if c.early or c.late or c.at_pickup:
+            raise ValueError("a carrier's cancellation never counts against the passenger")
+        return self
+
+    def counts(self, initiator: str, timing: str) -> bool:
+        return bool(getattr(getattr(self, initiator), timing))
+
+
+class NoShow(_Frozen):
+    """A no-show: accepted only ``wait_minutes`` after the booked pickup, and only if the
+    vehicle's GPS was within ``pickup_radius_m`` of the pickup during the wait."""
+
+    counts: bool = True
+    wait_minutes: Annotated[int, Field(ge=0, le=120)] = 15
+    pickup_radius_m: Annotated[float, Field(gt=0, le=2000)] = 150.0
+
+
 class AuditThresholds(_Frozen):
     deviation_corridor_m: Annotated[float, Field(gt=0)]
     extra_distance_ratio: Annotated[float, Field(ge=1)]
@@ -197,6 +234,12 @@ class Rules(_Frozen):
     rounding: Rounding = Rounding()
     tariffs: tuple[Tariff, ...] = Field(min_length=1)
     booking: Booking
+    cancellation: Cancellation = Cancellation(
+        passenger=CancelCounting(early=False, late=False, at_pickup=True),
+        carrier=CancelCounting(early=False, late=False, at_pickup=False),
+        operator=CancelCounting(early=False, late=False, at_pickup=False),
+    )
+    no_show: NoShow = NoShow()
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 

@@ -477,6 +477,9 @@ class Trip(_Record):
     object_type: str | None = None
     category_reason: str | None = None
     companion_name: str | None = None
+    cancel_initiator: str | None = None
+    cancel_timing: str | None = None
+    counts_for_quota: bool | None = None
 
 
 class TripEvent(_Record):

@@ -9,7 +9,7 @@ copy. Every other API body is defined here, and nowhere else under ``web/``."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +78,13 @@ class ImportOut(BaseModel):
 
 class ReasonIn(_In):
     reason: Reason
+
+
+class CancelIn(_In):
+    reason: Reason
+    initiator: Literal["passenger", "carrier", "operator"] = Field(
+        description="Кто отменяет: пассажир, перевозчик или оператор"
+    )
 
 
 class OptionalReasonIn(_In):

@@ -148,8 +148,15 @@ def _quota(
         category=rules.category(category),
         object_type=rules.object_type(object_type),
         trips=[
-            CountedTrip(r["pickup_at"], r["status"], r["object_type"], r["category"]) for r in rows
-        ],
+            CountedTrip(
+                r["pickup_at"],
+                r["status"],
+                r["object_type"],
+                r["category"],
+                counts=r["counts_for_quota"],
+            )
+            for r in rows
+        ],  # fmt: skip
         pickup_at=pickup_at,
         tz=rules.timezone,
     )

@@ -86,7 +86,7 @@ def counted_trips(
     return fetch_all(
         conn,
         "SELECT t.pickup_at, t.status, COALESCE(t.object_type, o.object_type) AS object_type,"
-        " t.category FROM trips t"
+        " t.category, t.counts_for_quota FROM trips t"
         " JOIN social_objects o ON o.id = t.dest_object_id"
         " WHERE t.passenger_id = %s AND t.pickup_at >= %s AND t.pickup_at < %s",
         (passenger_id, start, end),
@@ -277,3 +277,15 @@ def get_document_content(
         return None
     content = bytes(row.pop("content"))
     return Document.model_validate(row), content
+
+
+def vehicle_fixes(
+    conn: psycopg.Connection, *, vehicle_id: int, start: datetime, end: datetime
+) -> tuple[list[float], list[float]]:
+    """Latitudes and longitudes of a vehicle's plausible GPS fixes with ``start <= ts <= end``."""
+    rows = conn.execute(
+        "SELECT lat, lon FROM vehicle_positions WHERE vehicle_id = %s AND ts >= %s AND ts <= %s"
+        " AND NOT implausible ORDER BY ts",
+        (vehicle_id, start, end),
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]

@@ -25,7 +25,7 @@ from dispatch.services import trips as trip_svc
 from web.auth import Anyone, Canceller, Dispatcher, Operator
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload
-from web.schemas import OptionalReasonIn, ReasonIn
+from web.schemas import CancelIn, OptionalReasonIn, ReasonIn
 
 router = APIRouter(tags=["Поездки"])
 TripId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -150,12 +150,26 @@ _act(TripAction.ARRIVE, "Машина на месте подачи", reason_mode
 _act(TripAction.BOARD, "Пассажир в машине", reason_model=None, who=Dispatcher)
 _act(TripAction.COMPLETE, "Поездка завершена", reason_model=None, who=Dispatcher)
 _act(TripAction.UNASSIGN, "Снять назначение машины", reason_model=None, who=Dispatcher)
-_act(
-    TripAction.CANCEL,
-    "Отменить поездку (причина обязательна)",
-    reason_model=ReasonIn,
-    who=Canceller,
+
+
+@router.post(
+    "/trips/{trip_id}/cancel",
+    response_model=Trip,
+    summary="Отменить поездку (причина и кто отменяет обязательны)",
+    name="trip_cancel",
+    responses={409: {"description": "Недопустимый переход состояния"}},
 )
+def cancel_trip(
+    trip_id: TripId, body: CancelIn, conn: Conn, rules: RulesDep, now: NowDep, user: Canceller
+) -> Trip:
+    """Whether the cancellation counts against the quota follows the rules file
+    (``[cancellation]``: initiator × timing); both are stored on the trip."""
+    return trip_svc.act(
+        conn, trip_id=trip_id, action=TripAction.CANCEL, actor=user, now=now, rules=rules,
+        reason=body.reason, initiator=body.initiator,
+    )  # fmt: skip
+
+
 _act(
     TripAction.NO_SHOW,
     "Неявка пассажира (причина обязательна)",

@@ -254,3 +254,16 @@ def set_position(db_url: str, vehicle_id: int, lat: float, lon: float, ts: datet
             " SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
             (vehicle_id, ts, lat, lon),
         )
+
+
+def add_fix(db_url: str, vehicle_id: int, lat: float, lon: float, ts: datetime) -> None:
+    """One GPS fix in ``vehicle_positions`` (its day partition created when missing)."""
+    from db.timeseries import positions_spec, store_for
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        spec = positions_spec()
+        store_for(conn, spec).ensure_range(conn, ts, ts)
+        conn.execute(
+            "INSERT INTO vehicle_positions (vehicle_id, ts, lat, lon) VALUES (%s, %s, %s, %s)",
+            (vehicle_id, ts, lat, lon),
+        )

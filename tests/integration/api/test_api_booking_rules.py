@@ -78,7 +78,12 @@ def test_the_same_passenger_cannot_have_two_overlapping_trips(api):
     assert f"№{first['id']}" in r.json()["detail"] and "17.03.2026 10:00" in r.json()["detail"]
     # Another time of the day is fine; a cancelled trip no longer blocks its slot.
     api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 15)))
-    api.ok("POST", f"trips/{first['id']}/cancel", json={"reason": "Передумал"}, role="operator")
+    api.ok(
+        "POST",
+        f"trips/{first['id']}/cancel",
+        json={"reason": "Передумал", "initiator": "passenger"},
+        role="operator",
+    )
     api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10)))
     with psycopg.connect(api.db_url) as c:
         assert c.execute("SELECT count(*) FROM trips").fetchone() == (3,)
@@ -150,3 +155,70 @@ def test_duplicate_passengers_are_refused_naming_the_match(api):
     assert api.post("passengers", json=shared, role="supervisor").status_code == 409
     with psycopg.connect(api.db_url) as c:
         assert c.execute("SELECT count(*) FROM passengers").fetchone() == (2,)
+
+
+def _at_pickup(api, ids, **over):  # type: ignore[no-untyped-def]
+    from tests.integration.api.conftest import set_position
+
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids, **over))
+    set_position(api.db_url, ids["car"], trip["pickup_lat"], trip["pickup_lon"])
+    api.ok("POST", f"trips/{trip['id']}/assign", json={"vehicle_id": ids["car"], "force": True},
+           role="dispatcher")  # fmt: skip
+    api.ok("POST", f"trips/{trip['id']}/start", role="dispatcher")
+    api.ok("POST", f"trips/{trip['id']}/arrive", role="dispatcher")
+    return trip
+
+
+def test_no_show_only_after_the_wait_and_with_the_vehicle_there(api):
+    from datetime import timedelta
+
+    from tests.integration.api.conftest import add_fix
+
+    ids = seed_basics(api)
+    trip = _at_pickup(api, ids)
+    at = datetime.fromisoformat(trip["pickup_at"])
+    url = f"trips/{trip['id']}/no-show"
+    body = {"reason": "Не вышел"}
+    # Before the booked time + 15 min, and no GPS at the pickup: both checks named.
+    api.clock.now = at + timedelta(minutes=5)
+    r = api.post(url, json=body, role="dispatcher")
+    assert r.status_code == 409 and r.json()["code"] == "no_show_too_early"
+    assert "не раньше 10:15" in r.json()["detail"] and "GPS" in r.json()["detail"]
+    # After the wait, the car was 1 km away: refused, naming the GPS check only.
+    add_fix(api.db_url, ids["car"], trip["pickup_lat"] + 0.009, trip["pickup_lon"],
+            at + timedelta(minutes=3))  # fmt: skip
+    api.clock.now = at + timedelta(minutes=20)
+    r = api.post(url, json=body, role="dispatcher")
+    assert r.status_code == 409 and r.json()["code"] == "vehicle_not_at_pickup"
+    assert "не раньше" not in r.json()["detail"]
+    # A fix within 150 m during the wait: accepted, and it counts (rules: no_show.counts).
+    add_fix(api.db_url, ids["car"], trip["pickup_lat"] + 0.0005, trip["pickup_lon"],
+            at + timedelta(minutes=8))  # fmt: skip
+    ns = api.ok("POST", url, json=body, role="dispatcher")
+    assert ns["status"] == "no_show" and ns["counts_for_quota"] is True
+
+
+def test_cancellations_record_initiator_and_count_per_the_rules(api):
+    ids = seed_basics(api)
+    # Passenger at the door: counts like a no-show. Carrier at the door: never counts.
+    door = _at_pickup(api, ids, pickup_at=pickup(1, 10))
+    c = api.ok("POST", f"trips/{door['id']}/cancel",
+               json={"reason": "Отказался у подъезда", "initiator": "passenger"})  # fmt: skip
+    assert (c["cancel_initiator"], c["cancel_timing"], c["counts_for_quota"]) == (
+        "passenger", "at_pickup", True)  # fmt: skip
+    car = _at_pickup(api, ids, pickup_at=pickup(1, 14))
+    c = api.ok("POST", f"trips/{car['id']}/cancel",
+               json={"reason": "Сломалась машина", "initiator": "carrier"})  # fmt: skip
+    assert (c["cancel_timing"], c["counts_for_quota"]) == ("at_pickup", False)
+    early = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(3)))
+    c = api.ok("POST", f"trips/{early['id']}/cancel",
+               json={"reason": "Заболел", "initiator": "passenger"})  # fmt: skip
+    assert (c["cancel_timing"], c["counts_for_quota"]) == ("early", False)
+    # The quota: only the passenger's cancellation at the door counts (1 of 4 used).
+    q = api.ok("GET", f"passengers/{ids['passenger']}/quota", params={"at": pickup(5)})
+    assert q["quota"]["month_used"] == 1
+    r = api.post(f"trips/{early['id']}/cancel", json={"reason": "x"})
+    assert r.status_code in (409, 422)
+    fresh = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(4)))
+    r = api.post(f"trips/{fresh['id']}/cancel", json={"reason": "x"})
+    assert r.status_code == 422  # who cancels is required
