@@ -207,6 +207,13 @@ class NoShow(_Frozen):
     pickup_radius_m: Annotated[float, Field(gt=0, le=2000)] = 150.0
 
 
+class ReturnTrips(_Frozen):
+    """How a linked there-and-back pair is counted and priced (see the rules file)."""
+
+    pair_counts_as: Literal["one", "two"] = "one"
+    copay_band: Literal["pair_total", "each_leg"] = "pair_total"
+
+
 class AuditThresholds(_Frozen):
     deviation_corridor_m: Annotated[float, Field(gt=0)]
     extra_distance_ratio: Annotated[float, Field(ge=1)]
@@ -240,6 +247,7 @@ class Rules(_Frozen):
         operator=CancelCounting(early=False, late=False, at_pickup=False),
     )
     no_show: NoShow = NoShow()
+    return_trips: ReturnTrips = ReturnTrips()
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -480,6 +480,11 @@ class Trip(_Record):
     cancel_initiator: str | None = None
     cancel_timing: str | None = None
     counts_for_quota: bool | None = None
+    direction: str = "to_object"
+    pickup_object_id: int | None = None
+    dest_address: str | None = None
+    pair_id: int | None = None
+    return_trip_id: int | None = None
 
 
 class TripEvent(_Record):
@@ -532,6 +537,16 @@ class TripRequest(BaseModel):
     pickup_lon: Lon | None = None
     vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     companions: Annotated[int, Field(ge=0, le=10)] = 0
+    direction: Literal["to_object", "from_object"] = Field(
+        "to_object",
+        description="to_object: от пассажира к социальному объекту (destination_id); "
+        "from_object: от объекта обратно — pickup_address/координаты (или дом) становятся "
+        "местом высадки",
+    )
+    return_pickup_at: RegionDateTime | None = Field(
+        None,
+        description="Обратная поездка: время подачи от социального объекта обратно к месту подачи",
+    )
     companion_name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
         None, description="ФИО сопровождающего (обязательно для несовершеннолетнего)"
     )

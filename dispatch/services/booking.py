@@ -7,7 +7,7 @@ from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -64,6 +64,14 @@ class GraphLike(Protocol):
 
 
 @dataclass(frozen=True)
+class _Leg:
+    """How a trip runs relative to its social object, and the pair it belongs to."""
+
+    direction: str  # "to_object" | "from_object"
+    pair_key: int | None = None
+
+
+@dataclass(frozen=True)
 class _Prepared:
     passenger: Passenger
     dest: SocialObject
@@ -74,6 +82,9 @@ class _Prepared:
     route: Any
     fare: FareQuote
     quota: QuotaStatus
+    direction: str = "to_object"
+    dropoff: tuple[str, float, float] | None = None  # None: the social object
+    pair_key: int | None = None
 
 
 def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
@@ -141,6 +152,7 @@ def _quota(
     object_type: str,
     pickup_at: datetime,
     rules: Rules,
+    pair_key: int | None = None,
 ) -> QuotaStatus:
     start, end = _year_bounds_utc(pickup_at, rules.timezone)
     rows = tstore.counted_trips(conn, passenger_id=passenger_id, start=start, end=end)
@@ -153,12 +165,15 @@ def _quota(
                 r["status"],
                 r["object_type"],
                 r["category"],
+                r["pair_id"],
                 counts=r["counts_for_quota"],
             )
             for r in rows
         ],  # fmt: skip
         pickup_at=pickup_at,
         tz=rules.timezone,
+        pair_counts_as=rules.return_trips.pair_counts_as,
+        new_pair_key=pair_key,
     )
 
 
@@ -284,8 +299,10 @@ def _prepare(
     graph: GraphLike | None,
     now: datetime,
     route: Any = None,
+    leg: _Leg | None = None,
 ) -> _Prepared:
     passenger, dest = _load(conn, req=req)
+    leg = leg or _Leg(req.direction)
     refusals: list[eligibility.Refusal] = []
     if not passenger.active:
         refusals.append(
@@ -296,6 +313,11 @@ def _prepare(
     except BookingRefused as exc:
         refusals += exc.refusals
         pickup = ("", dest.lat, dest.lon)  # nothing to route from; the refusal is reported
+    dropoff: tuple[str, float, float] | None = None
+    if leg.direction == "from_object":
+        # Back from the object: picked up there, dropped at the passenger's end of the trip.
+        pickup, dropoff = (dest.address, dest.lat, dest.lon), pickup
+    to_lat, to_lon = (dropoff[1], dropoff[2]) if dropoff else (dest.lat, dest.lon)
     category, reason = _trip_category(passenger, pickup_at, dest, 0.0, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
     local_day = pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
@@ -331,7 +353,7 @@ def _prepare(
         )
     if route is None and not any(r.code == "pickup_address_unknown" for r in refusals):
         try:
-            route = _plan_route(graph, (pickup[1], pickup[2]), (dest.lat, dest.lon), rules)
+            route = _plan_route(graph, (pickup[1], pickup[2]), (to_lat, to_lon), rules)
         except BookingRefused as exc:
             refusals += exc.refusals
     if route is not None:
@@ -355,8 +377,10 @@ def _prepare(
         object_type=dest.object_type,
         pickup_at=pickup_at,
         rules=rules,
+        pair_key=leg.pair_key,
     )
-    return _Prepared(passenger, dest, category, reason, vehicle_type, pickup, route, fare, q)
+    return _Prepared(passenger, dest, category, reason, vehicle_type, pickup, route, fare, q,
+                     leg.direction, dropoff, leg.pair_key)  # fmt: skip
 
 
 def in_region(ts: datetime, rules: Rules) -> datetime:
@@ -464,8 +488,12 @@ def _insert(
             "pickup_lat": p.pickup[1],
             "pickup_lon": p.pickup[2],
             "dest_object_id": p.dest.id,
-            "dest_lat": p.dest.lat,
-            "dest_lon": p.dest.lon,
+            "dest_lat": p.dropoff[1] if p.dropoff else p.dest.lat,
+            "dest_lon": p.dropoff[2] if p.dropoff else p.dest.lon,
+            "dest_address": p.dropoff[0] if p.dropoff else p.dest.address,
+            "direction": p.direction,
+            "pickup_object_id": p.dest.id if p.direction == "from_object" else None,
+            "pair_id": p.pair_key,
             "comment": req.comment,
             "planned_route": p.route.to_geojson(),
             "planned_dist_m": float(p.route.dist_m),
@@ -514,10 +542,64 @@ def book_trip(
     pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
     p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
     _check_override(p, req, actor)
-    trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+    if req.return_pickup_at is None:
+        trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
+                       now=now)  # fmt: skip
+    else:
+        trip = _book_pair(conn, p=p, req=req, rules=rules, graph=graph, actor=actor, now=now)
     pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
                       purpose="booking", detail={"trip_id": trip.id})  # fmt: skip
     return trip
+
+
+def _book_pair(
+    conn: psycopg.Connection,
+    *,
+    p: _Prepared,
+    req: TripRequest,
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+) -> Trip:
+    """The outward trip and its return, linked (``pair_id``): the return is checked like any trip
+    (its time, the overlap with the outward leg, the quota — a pair counts as the rules'
+    ``[return_trips] pair_counts_as`` says); the co-payment band of both legs is found from the
+    pair's total distance when ``copay_band = "pair_total"``. A refused return refuses both."""
+    assert req.return_pickup_at is not None
+    outward = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
+                      now=now)  # fmt: skip
+    tstore.set_pair(conn, trip_id=outward.id, pair_id=outward.id)
+    back_at = in_region(req.return_pickup_at, rules)
+    back_dir = "from_object" if p.direction == "to_object" else "to_object"
+    try:
+        r = _prepare(conn, req=req, pickup_at=back_at, rules=rules, graph=graph, now=now,
+                     leg=_Leg(back_dir, pair_key=outward.id))  # fmt: skip
+    except BookingRefused as exc:
+        raise BookingRefused([
+            eligibility.Refusal(x.code, "return_pickup_at" if x.field == "pickup_at" else x.field,
+                                "Обратная поездка: " + x.message)
+            for x in exc.refusals
+        ]) from None  # fmt: skip
+    _check_override(r, req, actor)
+    if rules.return_trips.copay_band == "pair_total":
+        total_km = (float(p.route.dist_m) + float(r.route.dist_m)) / 1000
+        p_fare = quote(rules, category=p.category, vehicle_type=p.vehicle_type,
+                       distance_m=p.route.dist_m, band_km=total_km)  # fmt: skip
+        r = replace(r, fare=quote(rules, category=r.category, vehicle_type=r.vehicle_type,
+                                  distance_m=r.route.dist_m, band_km=total_km))  # fmt: skip
+        tstore.set_fare(
+            conn,
+            trip_id=outward.id,
+            fare_kop=p_fare.fare_kop,
+            copay_share_pct=p_fare.copay_share_pct,
+            copay_kop=p_fare.copay_kop,
+        )
+    back = _insert(conn, p=r, req=req, pickup_at=back_at, rules=rules, actor=actor, now=now)
+    tstore.set_return(conn, trip_id=outward.id, return_trip_id=back.id)
+    got = tstore.get_trip(conn, trip_id=outward.id)
+    assert got is not None
+    return got
 
 
 def book_recurring(
@@ -534,6 +616,12 @@ def book_recurring(
     Every occurrence is checked on its own (time rules, quota counted including the ones booked
     just before it). Each is written in a savepoint, so a refusal never undoes the others.
     """
+    if req.return_pickup_at is not None:
+        raise Invalid(
+            "Для серии поездок обратные поездки бронируются отдельной серией "
+            "(направление «от объекта»)",
+            code="series_return_not_supported",
+        )
     times = expand(
         weekdays=req.weekdays,
         local_time=req.local_time,
@@ -599,6 +687,8 @@ def _prepare_static(
     """The planned route of a series (pickup and destination do not change between dates)."""
     passenger, dest = _load(conn, req=req)
     _, lat, lon = _pickup(conn, req, passenger)
+    if req.direction == "from_object":
+        return _plan_route(graph, (dest.lat, dest.lon), (lat, lon), rules)
     return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
 
 

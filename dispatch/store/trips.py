@@ -86,7 +86,7 @@ def counted_trips(
     return fetch_all(
         conn,
         "SELECT t.pickup_at, t.status, COALESCE(t.object_type, o.object_type) AS object_type,"
-        " t.category, t.counts_for_quota FROM trips t"
+        " t.category, t.counts_for_quota, t.pair_id FROM trips t"
         " JOIN social_objects o ON o.id = t.dest_object_id"
         " WHERE t.passenger_id = %s AND t.pickup_at >= %s AND t.pickup_at < %s",
         (passenger_id, start, end),
@@ -289,3 +289,23 @@ def vehicle_fixes(
         (vehicle_id, start, end),
     ).fetchall()
     return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def set_pair(conn: psycopg.Connection, *, trip_id: int, pair_id: int) -> None:
+    """Mark a trip as a leg of the pair ``pair_id`` (booking, before the trip is dispatched)."""
+    conn.execute("UPDATE trips SET pair_id = %s WHERE id = %s", (pair_id, trip_id))
+
+
+def set_return(conn: psycopg.Connection, *, trip_id: int, return_trip_id: int) -> None:
+    """Name the outward trip's return leg."""
+    conn.execute("UPDATE trips SET return_trip_id = %s WHERE id = %s", (return_trip_id, trip_id))
+
+
+def set_fare(
+    conn: psycopg.Connection, *, trip_id: int, fare_kop: int, copay_share_pct: float, copay_kop: int
+) -> None:
+    """Re-price a just-booked trip (its pair's co-payment band is known once both legs are)."""
+    conn.execute(
+        "UPDATE trips SET fare_kop = %s, copay_share_pct = %s, copay_kop = %s WHERE id = %s",
+        (fare_kop, copay_share_pct, copay_kop, trip_id),
+    )

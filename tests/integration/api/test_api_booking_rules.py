@@ -222,3 +222,40 @@ def test_cancellations_record_initiator_and_count_per_the_rules(api):
     fresh = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(4)))
     r = api.post(f"trips/{fresh['id']}/cancel", json={"reason": "x"})
     assert r.status_code == 422  # who cancels is required
+
+
+def test_return_trip_booked_with_the_outward_one_and_linked(api):
+    ids = seed_basics(api)
+    home = api.ok("GET", f"passengers/{ids['passenger']}")
+    body = trip_body(ids, pickup_at=pickup(1, 10), return_pickup_at=pickup(1, 12))
+    out = api.ok("POST", "trips", 201, json=body)
+    back = api.ok("GET", f"trips/{out['return_trip_id']}")
+    assert out["pair_id"] == out["id"] == back["pair_id"]
+    assert (out["direction"], back["direction"]) == ("to_object", "from_object")
+    # The return starts at the clinic and ends at home.
+    clinic = api.ok("GET", f"social-objects/{ids['clinic']}")
+    assert back["pickup_object_id"] == ids["clinic"] and back["dest_object_id"] == ids["clinic"]
+    assert (back["pickup_lat"], back["pickup_lon"]) == (clinic["lat"], clinic["lon"])
+    assert (back["dest_lat"], back["dest_lon"]) == (home["home_lat"], home["home_lon"])
+    assert back["dest_address"] == home["home_address"] and back["object_type"] == "medical"
+    # The pair is one trip of the quota (rules: pair_counts_as = "one").
+    q = api.ok("GET", f"passengers/{ids['passenger']}/quota", params={"at": pickup(5)})
+    assert q["quota"]["month_used"] == 1
+    # The co-payment band comes from the pair's total distance; both legs are under 150 km: 25 %.
+    assert out["copay_share_pct"] == back["copay_share_pct"] == 25
+    # A return before the outward trip arrives is refused, and the outward is not booked either.
+    r = api.post("trips", json=trip_body(ids, pickup_at=pickup(2, 10),
+                                         return_pickup_at=pickup(2, 10, 1)))  # fmt: skip
+    assert r.status_code == 422
+    assert {x["field"] for x in r.json()["refusals"]} == {"return_pickup_at"}
+    assert "Обратная поездка" in r.json()["detail"]
+    with psycopg.connect(api.db_url) as c:
+        assert c.execute("SELECT count(*) FROM trips").fetchone() == (2,)
+
+
+def test_from_the_clinic_home_alone(api):
+    ids = seed_basics(api)
+    trip = api.ok("POST", "trips", 201, json=trip_body(ids, direction="from_object"))
+    home = api.ok("GET", f"passengers/{ids['passenger']}")
+    assert trip["direction"] == "from_object" and trip["pickup_object_id"] == ids["clinic"]
+    assert (trip["dest_lat"], trip["dest_lon"]) == (home["home_lat"], home["home_lon"])
