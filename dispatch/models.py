@@ -602,11 +602,28 @@ class RefusedDate(BaseModel):
 
 
 class RecurringResult(BaseModel):
+    """Booked now, refused now, and pending: dates beyond the booking horizon that the daily job
+    (``socialtaxi series expand``) books as they come within it."""
+
     model_config = ConfigDict(frozen=True)
 
     recurrence_id: int
     booked: list[Trip]
     refused: list[RefusedDate]
+    pending: list[datetime] = []
+
+
+class SeriesRefusal(BaseModel):
+    """A date of a series that could not be booked, with the reasons (operator's list)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recurrence_id: int
+    passenger_id: int
+    pickup_at: datetime
+    codes: list[str]
+    reasons: list[str]
+    checked_at: datetime
 
 
 class PassengerQuota(BaseModel):

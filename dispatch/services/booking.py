@@ -8,7 +8,7 @@ from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ import psycopg
 
 from config.rules import Rules
 from dispatch import eligibility
-from dispatch.errors import Invalid, NotFound
+from dispatch.errors import DispatchError, Invalid, NotFound
 from dispatch.lifecycle import TripStatus
 from dispatch.models import (
     Passenger,
@@ -24,6 +24,7 @@ from dispatch.models import (
     RecurringRequest,
     RecurringResult,
     RefusedDate,
+    SeriesRefusal,
     SocialObject,
     Trip,
     TripQuote,
@@ -602,6 +603,13 @@ def _book_pair(
     return got
 
 
+def _horizon_last(now: datetime, rules: Rules) -> date:
+    """The last local date bookable at ``now`` (today + ``max_advance_days``)."""
+    return now.astimezone(ZoneInfo(rules.timezone)).date() + timedelta(
+        days=rules.booking.max_advance_days
+    )
+
+
 def book_recurring(
     conn: psycopg.Connection,
     *,
@@ -611,10 +619,12 @@ def book_recurring(
     actor: User,
     now: datetime,
 ) -> RecurringResult:
-    """Expand a recurring rule into single trips; book each that passes, report each refused date.
+    """Store a rolling series and book its dates that are within the booking horizon now.
 
     Every occurrence is checked on its own (time rules, quota counted including the ones booked
-    just before it). Each is written in a savepoint, so a refusal never undoes the others.
+    just before it), each in a savepoint, so a refusal never undoes the others. Dates beyond the
+    horizon are *pending*: :func:`expand_series` (a daily job) books them as they come within it,
+    quota-checked then. Refused dates are kept for the operator (:func:`series_refusals`).
     """
     if req.return_pickup_at is not None:
         raise Invalid(
@@ -643,14 +653,41 @@ def book_recurring(
             "destination_id": req.destination_id,
         },
         created_by=actor.id,
+        request=req.model_dump(mode="json"),
+        until_date=req.until,
     )
+    last = _horizon_last(now, rules)
+    zone = ZoneInfo(rules.timezone)
+    now_times = [t for t in times if t.astimezone(zone).date() <= last]
+    pending = [t for t in times if t.astimezone(zone).date() > last]
+    booked, refused = _book_dates(conn, req=req, rec_id=rec_id, times=now_times, rules=rules,
+                                  graph=graph, actor=actor, now=now, route=first)  # fmt: skip
+    tstore.set_expanded_through(conn, recurrence_id=rec_id, through=min(req.until, last))
+    pstore.log_access(conn, user_id=actor.id, action="book_recurring",
+                      passenger_ids=[req.passenger_id], purpose="booking",
+                      detail={"recurrence_id": rec_id})  # fmt: skip
+    return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused, pending=pending)
+
+
+def _book_dates(
+    conn: psycopg.Connection,
+    *,
+    req: RecurringRequest,
+    rec_id: int,
+    times: list[datetime],
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+    route: Any,
+) -> tuple[list[Trip], list[RefusedDate]]:
     booked: list[Trip] = []
     refused: list[RefusedDate] = []
     for ts in times:
         try:
             with conn.transaction():
                 p = _prepare(
-                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=first
+                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=route
                 )
                 _check_override(p, req, actor)
                 booked.append(
@@ -663,7 +700,7 @@ def book_recurring(
                         actor=actor,
                         now=now,
                         recurrence_id=rec_id,
-                    )
+                    )  # fmt: skip
                 )
         except BookingRefused as exc:
             refused.append(
@@ -673,12 +710,86 @@ def book_recurring(
                     codes=[r.code for r in exc.refusals],
                 )
             )
-        except (QuotaExceeded, Invalid) as exc:
+        except DispatchError as exc:  # over quota, no right to override, bad input
             refused.append(RefusedDate(pickup_at=ts, reasons=[exc.message], codes=[exc.code]))
-    pstore.log_access(conn, user_id=actor.id, action="book_recurring",
-                      passenger_ids=[req.passenger_id], purpose="booking",
-                      detail={"recurrence_id": rec_id})  # fmt: skip
-    return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
+    for r in refused:
+        tstore.record_refusal(conn, recurrence_id=rec_id, pickup_at=r.pickup_at, codes=r.codes,
+                              reasons=r.reasons, checked_at=now)  # fmt: skip
+    return booked, refused
+
+
+@dataclass(frozen=True)
+class SeriesExpansion:
+    """What one run of :func:`expand_series` did to one series."""
+
+    recurrence_id: int
+    booked: int
+    refused: int
+
+
+def expand_series(
+    conn: psycopg.Connection, *, rules: Rules, graph: GraphLike | None, now: datetime
+) -> list[SeriesExpansion]:
+    """The daily job: book every stored series' dates that have come within the horizon.
+
+    Each date is checked as a booking made now (quota included); no over-quota override is
+    possible here (the job is no supervisor), so such dates are refused and listed. Runs are
+    safe to repeat and to run in parallel (series are locked, skipped by another run)."""
+    last = _horizon_last(now, rules)
+    out = []
+    for row in tstore.recurrences_to_expand(conn):
+        req = RecurringRequest.model_validate(row["request"])
+        start = req.start
+        if row["expanded_through"] is not None:
+            start = max(start, row["expanded_through"] + timedelta(days=1))
+        until = min(req.until, last)
+        if until < start:
+            continue
+        actor = User(id=row["created_by"] or 0, login="series", full_name="Продление серии",
+                     roles=frozenset(), carrier_id=None, active=True)  # fmt: skip
+        pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
+        times = expand(weekdays=req.weekdays, local_time=req.local_time, start=start,
+                       until=until, tz=rules.timezone)  # fmt: skip
+        n_booked = n_refused = 0
+        try:
+            route = _prepare_static(conn, req=req, rules=rules, graph=graph)
+        except DispatchError as exc:  # the map changed: no route any more
+            msgs = (
+                [r.message for r in exc.refusals]
+                if isinstance(exc, BookingRefused)
+                else [exc.message]
+            )
+            for ts in times:
+                tstore.record_refusal(
+                    conn,
+                    recurrence_id=row["id"],
+                    pickup_at=ts,
+                    codes=["route_unavailable"],
+                    reasons=msgs,
+                    checked_at=now,
+                )
+            n_refused = len(times)
+        else:
+            booked, refused = _book_dates(
+                conn, req=req, rec_id=row["id"], times=times, rules=rules, graph=graph,
+                actor=actor, now=now, route=route,
+            )  # fmt: skip
+            n_booked, n_refused = len(booked), len(refused)
+        tstore.set_expanded_through(conn, recurrence_id=row["id"], through=until)
+        out.append(SeriesExpansion(row["id"], n_booked, n_refused))
+    return out
+
+
+def series_refusals(
+    conn: psycopg.Connection, *, recurrence_id: int | None, actor: User, limit: int = 500
+) -> list[SeriesRefusal]:
+    """Dates of a series (or of every series) that could not be booked, latest first."""
+    rows = tstore.list_refusals(conn, recurrence_id=recurrence_id, limit=limit)
+    if rows:
+        pstore.log_access(conn, user_id=actor.id, action="read_series_refusals",
+                          passenger_ids=sorted({r["passenger_id"] for r in rows}),
+                          purpose="booking")  # fmt: skip
+    return [SeriesRefusal(**r) for r in rows]
 
 
 def _prepare_static(

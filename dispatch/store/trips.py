@@ -236,15 +236,71 @@ def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
 
 
 def insert_recurrence(
-    conn: psycopg.Connection, *, passenger_id: int, rule: dict[str, Any], created_by: int | None
+    conn: psycopg.Connection,
+    *,
+    passenger_id: int,
+    rule: dict[str, Any],
+    created_by: int | None,
+    request: dict[str, Any] | None = None,
+    until_date: Any = None,
 ) -> int:
     row = insert_row(
         conn,
         "recurrences",
-        {"passenger_id": passenger_id, "rule": rule, "created_by": created_by},
+        {"passenger_id": passenger_id, "rule": rule, "created_by": created_by,
+         "request": request, "until_date": until_date},
         returning="id",
-    )
+    )  # fmt: skip
     return int(row["id"])
+
+
+def set_expanded_through(conn: psycopg.Connection, *, recurrence_id: int, through: Any) -> None:
+    conn.execute(
+        "UPDATE recurrences SET expanded_through = %s WHERE id = %s", (through, recurrence_id)
+    )
+
+
+def recurrences_to_expand(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Active series with dates not yet expanded, locked (another job run skips them)."""
+    return fetch_all(
+        conn,
+        "SELECT id, passenger_id, request, created_by, expanded_through, until_date"
+        " FROM recurrences WHERE active AND request IS NOT NULL"
+        " AND (expanded_through IS NULL OR expanded_through < until_date)"
+        " ORDER BY id FOR UPDATE SKIP LOCKED",
+        (),
+    )
+
+
+def record_refusal(
+    conn: psycopg.Connection,
+    *,
+    recurrence_id: int,
+    pickup_at: datetime,
+    codes: list[str],
+    reasons: list[str],
+    checked_at: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO recurrence_refusals (recurrence_id, pickup_at, codes, reasons, checked_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (recurrence_id, pickup_at) DO UPDATE"
+        " SET codes = EXCLUDED.codes, reasons = EXCLUDED.reasons, checked_at = EXCLUDED.checked_at",
+        (recurrence_id, pickup_at, codes, reasons, checked_at),
+    )
+
+
+def list_refusals(
+    conn: psycopg.Connection, *, recurrence_id: int | None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Refused dates of one series (or of all), latest first."""
+    return fetch_all(
+        conn,
+        "SELECT f.recurrence_id, r.passenger_id, f.pickup_at, f.codes, f.reasons, f.checked_at"
+        " FROM recurrence_refusals f JOIN recurrences r ON r.id = f.recurrence_id"
+        " WHERE %(rid)s::bigint IS NULL OR f.recurrence_id = %(rid)s"
+        " ORDER BY f.checked_at DESC, f.pickup_at LIMIT %(limit)s",
+        {"rid": recurrence_id, "limit": limit},
+    )
 
 
 _DOC_COLUMNS = (

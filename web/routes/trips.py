@@ -15,6 +15,7 @@ from dispatch.models import (
     RecurringRequest,
     RecurringResult,
     SaneDateTime,
+    SeriesRefusal,
     Trip,
     TripEvent,
     TripQuote,
@@ -59,8 +60,24 @@ def book_recurring(
     now: NowDep,
     user: Operator,
 ) -> RecurringResult:
-    """Book a series; each date is checked on its own; refused dates are listed with reasons."""
+    """Store a rolling series and book its dates within the horizon now; later dates are
+    ``pending`` and booked by the daily job (``socialtaxi series expand``) as they come within
+    it. Each date is checked on its own; refused dates are listed with reasons."""
     return book_svc.book_recurring(conn, req=body, rules=rules, graph=graph, actor=user, now=now)
+
+
+@router.get("/trips/recurring/refused", response_model=list[SeriesRefusal])
+def series_refusals_all(conn: Conn, user: Operator, limit: Limit = 200) -> list[SeriesRefusal]:
+    """Dates of every series that could not be booked (at creation or by the daily job)."""
+    return book_svc.series_refusals(conn, recurrence_id=None, actor=user, limit=limit)
+
+
+@router.get("/trips/recurring/{recurrence_id}/refused", response_model=list[SeriesRefusal])
+def series_refusals(
+    recurrence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: Conn, user: Operator
+) -> list[SeriesRefusal]:
+    """The refused dates of one series, with the reasons."""
+    return book_svc.series_refusals(conn, recurrence_id=recurrence_id, actor=user)
 
 
 @router.get("/trips", response_model=list[Trip])

@@ -259,3 +259,75 @@ def test_from_the_clinic_home_alone(api):
     home = api.ok("GET", f"passengers/{ids['passenger']}")
     assert trip["direction"] == "from_object" and trip["pickup_object_id"] == ids["clinic"]
     assert (trip["dest_lat"], trip["dest_lon"]) == (home["home_lat"], home["home_lon"])
+
+
+def test_a_three_month_series_is_expanded_as_its_dates_come_within_the_horizon(
+    api, murino_graph, rules
+):
+    from datetime import timedelta
+
+    from dispatch.services.booking import expand_series
+    from tests.integration.api.conftest import NOW
+
+    ids = seed_basics(api, benefits=[
+        {"category": "hemodialysis", "valid_from": "2025-01-01"},
+        {"category": "disabled_1", "valid_from": "2025-01-01"},
+    ])  # fmt: skip
+    centre = api.ok("POST", "social-objects", 201, json={
+        "name": "Центр диализа", "object_type": "hemodialysis", "address": "Мурино",
+        "lat": 60.055, "lon": 30.46})  # fmt: skip
+    body = {"passenger_id": ids["passenger"], "destination_id": centre["id"],
+            "weekdays": [0, 2, 4], "local_time": "07:00", "start": "2026-03-18",
+            "until": "2026-06-15"}  # fmt: skip
+    res = api.ok("POST", "trips/recurring", 201, json=body, role="operator")
+    total = len(res["booked"]) + len(res["refused"]) + len(res["pending"])
+    assert total == 39 and res["refused"] == []
+    # Booked now: 18 March – 15 April (13); was: the other 26 refused as too far ahead.
+    assert len(res["booked"]) == 13 and len(res["pending"]) == 26
+    # The daily job, run on later days, books each date as it enters the 30-day horizon.
+    for days in (10, 35, 61):
+        with psycopg.connect(api.db_url) as conn:
+            expand_series(conn, rules=rules, graph=murino_graph, now=NOW + timedelta(days=days))
+            conn.commit()
+    with psycopg.connect(api.db_url) as conn:
+        n = conn.execute(
+            "SELECT count(*) FROM trips WHERE recurrence_id = %s", (res["recurrence_id"],)
+        ).fetchone()
+        again = expand_series(conn, rules=rules, graph=murino_graph, now=NOW + timedelta(days=61))
+    assert n == (39,) and again == []  # nothing left; a repeated run books nothing twice
+    # Every booked date is a dialysis trip under the dialysis category.
+    trips = api.ok("GET", "trips?limit=100")
+    assert {t["category"] for t in trips} == {"hemodialysis"}
+
+
+def test_series_dates_over_quota_when_expanded_are_listed_for_the_operator(
+    api, murino_graph, rules
+):
+    from datetime import timedelta
+
+    from dispatch.services.booking import expand_series
+    from tests.integration.api.conftest import NOW
+
+    ids = seed_basics(api)  # disabled_2: 4 trips a month
+    body = {"passenger_id": ids["passenger"], "destination_id": ids["clinic"],
+            "weekdays": [1], "local_time": "10:00", "start": "2026-04-20",
+            "until": "2026-05-31"}  # Tuesdays: 21, 28 April; 5, 12, 19, 26 May  # fmt: skip
+    res = api.ok("POST", "trips/recurring", 201, json=body, role="operator")
+    assert res["booked"] == [] and len(res["pending"]) == 6
+
+    def job(days: int) -> None:  # the daily job, run on day NOW + days
+        with psycopg.connect(api.db_url) as conn:
+            expand_series(conn, rules=rules, graph=murino_graph, now=NOW + timedelta(days=days))
+            conn.commit()
+
+    job(10)  # 21 April enters the horizon
+    api.clock.now = NOW + timedelta(days=35)
+    for d in (2, 3, 4):  # three May trips booked by hand in between
+        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=f"2026-05-0{d}T12:00:00"))
+    job(40)  # 28 April, 5, 12, 19 May
+    job(47)  # 26 May
+    refused = api.ok("GET", "trips/recurring/refused", role="operator")
+    # May: 3 by hand + 5 May from the series = 4; 12, 19, 26 May are over the quota.
+    got = sorted(datetime.fromisoformat(x["pickup_at"]).date().isoformat() for x in refused)
+    assert got == ["2026-05-12", "2026-05-19", "2026-05-26"]
+    assert all("Исчерпан лимит" in x["reasons"][0] for x in refused)
