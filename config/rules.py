@@ -1,5 +1,5 @@
 """The service rules as data: benefit categories, quotas, tariffs, co-payment, social-object types,
-booking rules and audit thresholds.
+booking rules, assignment thresholds and audit thresholds.
 
 The rules live in versioned TOML files a ministry can change without code
 (``config/rules/leningrad_oblast.toml`` is the default). :func:`load_rules` validates a file and
@@ -214,6 +214,17 @@ class ReturnTrips(_Frozen):
     copay_band: Literal["pair_total", "each_leg"] = "pair_total"
 
 
+class Assignment(_Frozen):
+    """Vehicle assignment and day planning (``dispatch.planner``)."""
+
+    boarding_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        description="Seconds a vehicle stays at the pickup for the passenger to board."
+    )
+    max_late_s: Annotated[float, Field(ge=0, le=7200)] = Field(
+        description="Seconds a pickup may be late and still be planned (not a conflict)."
+    )
+
+
 class AuditThresholds(_Frozen):
     deviation_corridor_m: Annotated[float, Field(gt=0)]
     extra_distance_ratio: Annotated[float, Field(ge=1)]
@@ -248,6 +259,7 @@ class Rules(_Frozen):
     )
     no_show: NoShow = NoShow()
     return_trips: ReturnTrips = ReturnTrips()
+    assignment: Assignment
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 

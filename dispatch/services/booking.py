@@ -47,21 +47,13 @@ from dispatch.tariff import FareQuote, quote
 OVERRIDE_ROLES = ("supervisor", "admin")
 
 
-class RouteLike(Protocol):
-    dist_m: float
-    duration_s: float
-
-    def to_geojson(self) -> dict[str, Any]: ...
-
-
 class GraphLike(Protocol):
-    """What booking needs from :class:`routing.RoadGraph`."""
-
-    def route(
-        self, orig: tuple[float, float], dest: tuple[float, float], *, max_snap_m: float = ...
-    ) -> Any: ...
+    """What booking needs from :class:`routing.RoadGraph`: snap the two points once (one
+    vectorised call), then route between the snapped nodes."""
 
     def snap(self, lat: Any, lon: Any, *, max_dist_m: float = ...) -> Any: ...
+
+    def route_nodes(self, orig_index: int, dest_index: int) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -99,33 +91,35 @@ def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
 def _plan_route(
     graph: GraphLike | None, pickup: tuple[float, float], dest: tuple[float, float], rules: Rules
 ) -> Any:
-    """Planned route from pickup to destination, or refusals naming the address out of the area."""
+    """Planned route from pickup to destination, or refusals naming the address out of the area.
+
+    Both points are snapped in one call (its refusal names every point out of the area), and the
+    route runs between the snapped nodes: each point is snapped once.
+    """
     from routing import NoRoute, OutOfServiceArea, RoutingError
 
     if graph is None:
         raise Unavailable(
             "Дорожный граф не загружен: планирование маршрутов недоступно", code="no_graph"
         )
-    snap_m = rules.booking.service_area_snap_m
-    refusals = []
-    for fld, (lat, lon) in (("pickup", pickup), ("destination", dest)):
-        try:
-            graph.snap(lat, lon, max_dist_m=snap_m)
-        except OutOfServiceArea:
-            where = "подачи" if fld == "pickup" else "назначения"
-            refusals.append(
-                eligibility.Refusal(
-                    "out_of_service_area", fld, f"Адрес {where} вне зоны обслуживания"
-                )
-            )
-    if refusals:
-        raise BookingRefused(refusals)
     try:
-        return graph.route(pickup, dest, max_snap_m=snap_m)
+        snapped = graph.snap(
+            [pickup[0], dest[0]], [pickup[1], dest[1]], max_dist_m=rules.booking.service_area_snap_m
+        )
     except OutOfServiceArea as exc:
+        fields = [("pickup", "подачи"), ("destination", "назначения")]
         raise BookingRefused(
-            [eligibility.Refusal("out_of_service_area", "pickup", exc.message)]
+            [
+                eligibility.Refusal(
+                    "out_of_service_area",
+                    fields[i][0],
+                    f"Адрес {fields[i][1]} вне зоны обслуживания",
+                )
+                for i in sorted(set(exc.indices))
+            ]
         ) from None
+    try:
+        return graph.route_nodes(int(snapped.index[0]), int(snapped.index[1]))
     except NoRoute as exc:
         raise BookingRefused(
             [eligibility.Refusal("no_route", "destination", exc.message)]
@@ -178,9 +172,13 @@ def _quota(
     )
 
 
-def _load(conn: psycopg.Connection, *, req: TripRequest) -> tuple[Passenger, SocialObject]:
-    """The request's passenger and destination (404 if either is unknown)."""
-    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+def _load(
+    conn: psycopg.Connection, *, req: TripRequest, lock: bool = False
+) -> tuple[Passenger, SocialObject]:
+    """The request's passenger and destination (404 if either is unknown), read once per
+    booking. ``lock``: the passenger row is locked so that bookings of one passenger are
+    serialised (two operators cannot both take the last trip of the quota)."""
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=lock)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
     dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
@@ -295,6 +293,8 @@ def _prepare(
     conn: psycopg.Connection,
     *,
     req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
     pickup_at: datetime,
     rules: Rules,
     graph: GraphLike | None,
@@ -302,7 +302,8 @@ def _prepare(
     route: Any = None,
     leg: _Leg | None = None,
 ) -> _Prepared:
-    passenger, dest = _load(conn, req=req)
+    """Every check of one booking of ``passenger`` to ``dest`` at ``pickup_at`` (loaded by the
+    caller, once); the route is planned unless given (a series plans it once for every date)."""
     leg = leg or _Leg(req.direction)
     refusals: list[eligibility.Refusal] = []
     if not passenger.active:
@@ -417,7 +418,9 @@ def quote_trip(
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
     req = _region_request(req, rules)
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
                       purpose="booking")  # fmt: skip
     return TripQuote(
@@ -539,9 +542,9 @@ def book_trip(
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
     req = _region_request(req, rules)
-    # Serialise bookings of one passenger so two operators cannot both take the last trip.
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req, lock=True)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     _check_override(p, req, actor)
     if req.return_pickup_at is None:
         trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
@@ -574,7 +577,8 @@ def _book_pair(
     back_at = in_region(req.return_pickup_at, rules)
     back_dir = "from_object" if p.direction == "to_object" else "to_object"
     try:
-        r = _prepare(conn, req=req, pickup_at=back_at, rules=rules, graph=graph, now=now,
+        r = _prepare(conn, req=req, passenger=p.passenger, dest=p.dest, pickup_at=back_at,
+                     rules=rules, graph=graph, now=now,
                      leg=_Leg(back_dir, pair_key=outward.id))  # fmt: skip
     except BookingRefused as exc:
         raise BookingRefused([
@@ -639,9 +643,10 @@ def book_recurring(
         until=req.until,
         tz=rules.timezone,
     )
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    # The route is the same for every date: plan it once (refusals here refuse the whole series).
-    first = _prepare_static(conn, req=req, rules=rules, graph=graph)
+    # The passenger and destination are read once (the passenger locked, as for one booking) and
+    # the route, the same for every date, planned once (refusals here refuse the whole series).
+    passenger, dest = _load(conn, req=req, lock=True)
+    route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph)
     rec_id = tstore.insert_recurrence(
         conn,
         passenger_id=req.passenger_id,
@@ -660,8 +665,9 @@ def book_recurring(
     zone = ZoneInfo(rules.timezone)
     now_times = [t for t in times if t.astimezone(zone).date() <= last]
     pending = [t for t in times if t.astimezone(zone).date() > last]
-    booked, refused = _book_dates(conn, req=req, rec_id=rec_id, times=now_times, rules=rules,
-                                  graph=graph, actor=actor, now=now, route=first)  # fmt: skip
+    booked, refused = _book_dates(conn, req=req, passenger=passenger, dest=dest, rec_id=rec_id,
+                                  times=now_times, rules=rules, graph=graph, actor=actor, now=now,
+                                  route=route)  # fmt: skip
     tstore.set_expanded_through(conn, recurrence_id=rec_id, through=min(req.until, last))
     pstore.log_access(conn, user_id=actor.id, action="book_recurring",
                       passenger_ids=[req.passenger_id], purpose="booking",
@@ -673,6 +679,8 @@ def _book_dates(
     conn: psycopg.Connection,
     *,
     req: RecurringRequest,
+    passenger: Passenger,
+    dest: SocialObject,
     rec_id: int,
     times: list[datetime],
     rules: Rules,
@@ -686,9 +694,8 @@ def _book_dates(
     for ts in times:
         try:
             with conn.transaction():
-                p = _prepare(
-                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=route
-                )
+                p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=ts,
+                             rules=rules, graph=graph, now=now, route=route)  # fmt: skip
                 _check_override(p, req, actor)
                 booked.append(
                     _insert(
@@ -747,12 +754,13 @@ def expand_series(
             continue
         actor = User(id=row["created_by"] or 0, login="series", full_name="Продление серии",
                      roles=frozenset(), carrier_id=None, active=True)  # fmt: skip
-        pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
         times = expand(weekdays=req.weekdays, local_time=req.local_time, start=start,
                        until=until, tz=rules.timezone)  # fmt: skip
         n_booked = n_refused = 0
         try:
-            route = _prepare_static(conn, req=req, rules=rules, graph=graph)
+            passenger, dest = _load(conn, req=req, lock=True)
+            route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules,
+                                  graph=graph)  # fmt: skip
         except DispatchError as exc:  # the map changed: no route any more
             msgs = (
                 [r.message for r in exc.refusals]
@@ -771,8 +779,8 @@ def expand_series(
             n_refused = len(times)
         else:
             booked, refused = _book_dates(
-                conn, req=req, rec_id=row["id"], times=times, rules=rules, graph=graph,
-                actor=actor, now=now, route=route,
+                conn, req=req, passenger=passenger, dest=dest, rec_id=row["id"], times=times,
+                rules=rules, graph=graph, actor=actor, now=now, route=route,
             )  # fmt: skip
             n_booked, n_refused = len(booked), len(refused)
         tstore.set_expanded_through(conn, recurrence_id=row["id"], through=until)
@@ -792,11 +800,16 @@ def series_refusals(
     return [SeriesRefusal(**r) for r in rows]
 
 
-def _prepare_static(
-    conn: psycopg.Connection, *, req: TripRequest, rules: Rules, graph: GraphLike | None
+def _series_route(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
+    rules: Rules,
+    graph: GraphLike | None,
 ) -> Any:
     """The planned route of a series (pickup and destination do not change between dates)."""
-    passenger, dest = _load(conn, req=req)
     _, lat, lon = _pickup(conn, req, passenger)
     if req.direction == "from_object":
         return _plan_route(graph, (dest.lat, dest.lon), (lat, lon), rules)

@@ -33,7 +33,7 @@ def list_trips(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
-    status: str | None = None,
+    status: TripStatus | None = None,
     passenger_id: int | None = None,
     vehicle_id: int | None = None,
     limit: int = 100,

@@ -127,6 +127,17 @@ def test_valid_copy_round_trips(tmp_path):
             "must not be below monthly_limit",
         ),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (
+            lambda d: d["assignment"].pop("boarding_s"),
+            "assignment.boarding_s",
+            "Field required",
+        ),
+        (
+            lambda d: d["assignment"].update(max_late_s=-60),
+            "assignment.max_late_s",
+            "greater than or equal to 0",
+        ),
+        (lambda d: d.pop("assignment"), "assignment", "Field required"),
     ],
 )
 def test_bad_values_are_refused_naming_file_and_field(tmp_path, mutate, field, reason):
@@ -159,3 +170,11 @@ def test_fixed_and_overnight_hours_load(tmp_path):
     assert b.hours_text == "20:00–08:00"
     assert b.in_service_hours(time(23, 0)) and b.in_service_hours(time(7, 59))
     assert not b.in_service_hours(time(8, 0)) and not b.in_service_hours(time(19, 59))
+
+
+def test_the_planner_thresholds_come_from_the_file(tmp_path):
+    data = _raw()
+    assert (data["assignment"]["boarding_s"], data["assignment"]["max_late_s"]) == (300, 900)
+    data["assignment"].update(boarding_s=240, max_late_s=600)
+    rules = load_rules(_write(tmp_path, data))
+    assert (rules.assignment.boarding_s, rules.assignment.max_late_s) == (240, 600)
