@@ -192,7 +192,7 @@ def run_peer(name: str, trips, vehicles, graph, seconds: float) -> tuple[Plan, f
     return plan, time.perf_counter() - t
 
 
-def report(title: str, trips, vehicles, graph, repeats: int, peers: float = 0.0):  # type: ignore[no-untyped-def]
+def report(title: str, trips, vehicles, graph, repeats: int, peers=()):  # type: ignore[no-untyped-def]
     n_wc = sum(t.wheelchair for t in trips)
     n_vans = sum(v.wheelchair_places > 0 for v in vehicles)
     print(f"\n== {title}: {len(trips)} trips ({n_wc} wheelchair), {len(vehicles)} vehicles "
@@ -210,9 +210,9 @@ def report(title: str, trips, vehicles, graph, repeats: int, peers: float = 0.0)
             f"  lateness {plan.lateness_s / 60:7.1f} min in {late_n:3d} trips"
             f"  unassigned {len(plan.unassigned):3d}  conflicts {len(plan.conflicts)}"
         )
-    if peers:
-        for name in (f"VROOM ({peers:g} s)", f"OR-Tools ({peers:g} s)"):
-            plan, secs = run_peer(name, trips, vehicles, graph, peers)
+    for limit in peers:
+        for name in (f"VROOM ({limit:g} s)", f"OR-Tools ({limit:g} s)"):
+            plan, secs = run_peer(name, trips, vehicles, graph, limit)
             check = find_conflicts(plan.assignments, trips, vehicles, Travel(graph), **LIMITS)
             results[name] = (plan, secs)
             rows.append(
@@ -271,11 +271,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-peers", dest="peers", action="store_false", help="skip VROOM/OR-Tools")
-    ap.add_argument("--peer-seconds", type=float, default=2.0, help="time limit of each peer")
+    ap.add_argument(
+        "--peer-seconds", type=float, nargs="+", default=[2.0, 10.0],
+        help="time limits of each peer (each is run once per limit)",
+    )  # fmt: skip
     ap.add_argument("--rural-osm", type=Path, default=RURAL_OSM)
     ap.add_argument("--rural-tight-vehicles", type=int, default=30, help="0 to skip")
     args = ap.parse_args()
-    peers = args.peer_seconds if args.peers else 0.0
+    peers: list[float] = args.peer_seconds if args.peers else []
     target_lines: list[str] = []
 
     from routing import load_graph
