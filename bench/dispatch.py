@@ -289,6 +289,10 @@ def main() -> int:
     from routing import load_graph
 
     t = time.perf_counter()
+    if args.cache_dir is None:
+        from config.settings import get_settings
+
+        args.cache_dir = get_settings().map_cache_dir
     graph = load_graph(args.osm, cache_dir=args.cache_dir)
     print(f"graph {args.osm.name}: {graph.node_count} nodes, {graph.edge_count} edges, "
           f"loaded in {time.perf_counter() - t:.2f} s (not counted below)")  # fmt: skip
