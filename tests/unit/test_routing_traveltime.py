@@ -7,6 +7,7 @@ import pytest
 
 from routing.speeds import SpeedDefaults
 from routing.traveltime import edge_times_s, junction_heads, signals_per_edge
+from tests.unit.conftest_routing import *  # noqa: F403 (session fixtures)
 
 
 def test_signals_counted_on_the_edge_that_passes_them_not_the_one_leaving() -> None:
@@ -50,10 +51,8 @@ def test_the_model_is_part_of_the_speed_settings() -> None:
         SpeedDefaults(traffic_signal_s=-1)
 
 
-def test_imported_graph_charges_heidelberg_signals(shared_data) -> None:  # type: ignore[no-untyped-def]
-    from routing import load_graph
-
-    g = load_graph(shared_data / "osm" / "heidelberg.osm.pbf")
+def test_imported_graph_charges_heidelberg_signals(heidelberg) -> None:  # type: ignore[no-untyped-def]
+    g = heidelberg
     free = np.maximum(g.edge_length_m, 0.1) / (g.edge_speed_kmh.astype(float) * 0.8 / 3.6)
     extra = g.edge_time_s - free
     # every edge pays at least nothing; signals (2 s) and junctions (1 s) show up as delays
