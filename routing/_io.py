@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import networkx as nx
+import numpy as np
 
 from routing.errors import GraphImportError
 from routing.osmfilter import NetworkType, is_drivable
@@ -79,7 +80,12 @@ def _progress(enabled: bool, desc: str, unit: str) -> Any:
 
 
 def extract_drivable_xml(
-    src: Path, dst: Path, *, network_type: NetworkType = "drive_service", progress: bool = False
+    src: Path,
+    dst: Path,
+    *,
+    network_type: NetworkType = "drive_service",
+    progress: bool = False,
+    signals: list[tuple[float, float]] | None = None,
 ) -> tuple[int, int]:
     """Copy the drivable ways of ``src`` and the nodes they use into the OSM XML file ``dst``.
 
@@ -93,6 +99,10 @@ def extract_drivable_xml(
         Which ways count as drivable (see :func:`routing.osmfilter.is_drivable`).
     progress
         Show a progress bar.
+    signals
+        When given, the (lon, lat) of every written node tagged ``highway=traffic_signals`` is
+        appended to it (the travel-time model charges a delay for each, see
+        :mod:`routing.traveltime`).
 
     Returns
     -------
@@ -109,7 +119,7 @@ def extract_drivable_xml(
             patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
             if patched is not None:
                 src, fmt = patched, "osm"
-        return _extract(osmium, src, fmt, dst, network_type, progress)
+        return _extract(osmium, src, fmt, dst, network_type, progress, signals)
 
 
 _OSM_ROOT = re.compile(rb"<osm\b[^>]*>", re.DOTALL)
@@ -148,7 +158,13 @@ def _normalise_xml_header(src: Path, fmt: str, dst: Path) -> Path | None:
 
 
 def _extract(
-    osmium: Any, src: Path, fmt: str, dst: Path, network_type: NetworkType, progress: bool
+    osmium: Any,
+    src: Path,
+    fmt: str,
+    dst: Path,
+    network_type: NetworkType,
+    progress: bool,
+    signals: list[tuple[float, float]] | None = None,
 ) -> tuple[int, int]:
     keep_ways: set[int] = set()
     need_nodes: set[int] = set()
@@ -177,6 +193,8 @@ def _extract(
                     if obj.id in need_nodes:
                         writer.add_node(obj)
                         written_nodes += 1
+                        if signals is not None and obj.tags.get("highway") == "traffic_signals":
+                            signals.append((obj.location.lon, obj.location.lat))
                 elif obj.id in keep_ways:
                     writer.add_way(obj)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
@@ -202,7 +220,10 @@ def graph_from_osm_file(
 
     with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
         xml = Path(tmp) / "drivable.osm"
-        ways, nodes = extract_drivable_xml(src, xml, network_type=network_type, progress=progress)
+        signals: list[tuple[float, float]] = []
+        ways, nodes = extract_drivable_xml(
+            src, xml, network_type=network_type, progress=progress, signals=signals
+        )
         log.info("%s: %d drivable ways, %d nodes", src.name, ways, nodes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -212,6 +233,7 @@ def graph_from_osm_file(
                 raise GraphImportError(f"{src.name}: osmnx could not build a graph: {exc}") from exc
     if graph.number_of_edges() == 0:
         raise GraphImportError(f"{src.name}: no drivable edges")
+    graph.graph["traffic_signals"] = np.array(signals, np.float64).reshape(-1, 2)
     return graph
 
 
@@ -263,3 +285,66 @@ def atomic_path(dst: Path) -> Iterator[Path]:
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_address_entries(src: Path, *, progress: bool = False) -> list[Any]:
+    """The address-index entries of an OSM file (:func:`routing.addresses.address_entries`):
+    nodes and buildings with ``addr:*`` (a building at the mean of its nodes), named roads (at
+    their middle node) and named places; duplicates kept once.
+
+    Raises
+    ------
+    GraphImportError
+        The file cannot be read.
+    """
+    import osmium
+
+    from routing.addresses import address_entries, dedupe
+
+    fmt = osm_format(src)
+    if not src.is_file():
+        raise GraphImportError(f"OSM file not found: {src}")
+    out = []
+    with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
+        if fmt != "pbf":
+            patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
+            if patched is not None:
+                src, fmt = patched, "osm"
+        try:
+            fp: Any = osmium.FileProcessor(
+                osmium.io.File(str(src), fmt), osmium.osm.NODE | osmium.osm.WAY
+            ).with_locations()
+            with _progress(progress, "Чтение адресов", "obj") as bar:
+                for obj in fp:
+                    bar.update(1)
+                    tags = obj.tags
+                    if obj.is_node():
+                        if "addr:housenumber" not in tags and "place" not in tags:
+                            continue
+                        if not obj.location.valid():
+                            continue
+                        out += address_entries(
+                            {t.k: t.v for t in tags},
+                            obj.location.lat,
+                            obj.location.lon,
+                            osm_ref=f"n{obj.id}",
+                        )
+                        continue
+                    is_road = "highway" in tags and "name" in tags
+                    if "addr:housenumber" not in tags and not is_road:
+                        continue
+                    locs = [n.location for n in obj.nodes if n.location.valid()]
+                    if not locs:
+                        continue
+                    if is_road:
+                        lat, lon = locs[len(locs) // 2].lat, locs[len(locs) // 2].lon
+                    else:
+                        ring = locs[:-1] if len(locs) > 1 and locs[0] == locs[-1] else locs
+                        lat = sum(p.lat for p in ring) / len(ring)
+                        lon = sum(p.lon for p in ring) / len(ring)
+                    out += address_entries(
+                        {t.k: t.v for t in tags}, lat, lon, osm_ref=f"w{obj.id}", is_road=is_road
+                    )
+        except RuntimeError as exc:
+            raise GraphImportError(f"{src.name}: cannot read OSM data: {exc}") from exc
+    return dedupe(out)
