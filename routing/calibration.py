@@ -347,13 +347,11 @@ def edge_times(graph: RoadGraph, profile: SpeedProfile, *, hour: int | None = No
 
 
 def apply_profile(graph: RoadGraph, profile: SpeedProfile, *, hour: int | None = None) -> RoadGraph:
-    """A routable copy of ``graph`` whose edge times (and speeds) come from ``profile`` at
+    """A routable copy of ``graph`` whose edge times come from ``profile`` at
     ``hour`` (:func:`edge_times`); the hierarchy is contracted again on them."""
     times = edge_times(graph, profile, hour=hour)
     arrays = graph.arrays()
+    # only the times change: ``edge_speed_kmh`` stays the tagged free-flow speed it is elsewhere
     arrays["edge_time_s"] = times.astype(graph.edge_time_s.dtype)
-    arrays["edge_speed_kmh"] = (graph.edge_length_m / np.maximum(times, 1e-9) * 3.6).astype(
-        graph.edge_speed_kmh.dtype
-    )
     meta = dict(graph.meta, speed_profile=profile.version, speed_profile_hour=hour)
     return RoadGraph.from_arrays(arrays, meta, keep_largest_scc=False)

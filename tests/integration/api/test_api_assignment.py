@@ -241,6 +241,14 @@ def test_a_vehicle_of_unknown_whereabouts_is_proposed_after_located_ones(api, id
 # --- issue 14 item 5: an assignment tells the lateness the candidates list shows ------------
 
 
+def _book(api, ids, hour: int, minute: int, *, passenger: int = 0):
+    """A trip tomorrow at ``hour:minute``; ``passenger`` > 0: another passenger's (one passenger
+    cannot have two overlapping trips)."""
+    pid = ids["passenger"] if passenger == 0 else other_passenger(api, passenger)
+    body = trip_body(ids, passenger_id=pid, pickup_at=pickup(1, hour, minute))
+    return api.ok("POST", "trips", 201, json=body)
+
+
 def _assign(api, trip_id: int, vehicle_id: int, **kw):
     return api.ok(
         "POST",
@@ -255,7 +263,7 @@ def test_assignment_that_makes_the_pickup_late_answers_with_the_lateness(api, id
     t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
     assert _assign(api, t1["id"], ids["car"])["conflicts"] == []
     # the car is busy with t1 (boarding + drive to the clinic) and must drive back for t2
-    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 5)))
+    t2 = _book(api, ids, 10, 5, passenger=1)
     cand = api.ok("GET", f"trips/{t2['id']}/candidates", role="dispatcher")
     car = {c["vehicle_id"]: c for c in cand}[ids["car"]]
     late_s = car["lateness_s"]
@@ -284,7 +292,7 @@ def test_assignment_that_makes_the_next_trip_late_names_it(api, ids):
     assert _assign(api, later["id"], ids["car"])["conflicts"] == []  # on time from the MFC
     # an earlier trip for the same car: on time itself, but the car now comes to `later`
     # from the clinic after this trip instead of from where it stands
-    first = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
+    first = _book(api, ids, 10, 0, passenger=1)
     a = _assign(api, first["id"], ids["car"])
     assert a["trip"]["status"] == "assigned" and a["lateness_s"] == 0
     [c] = a["conflicts"]
@@ -294,7 +302,7 @@ def test_assignment_that_makes_the_next_trip_late_names_it(api, ids):
 
 def test_lateness_a_trip_already_had_is_not_reported_again(api, ids):
     t1 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
-    t2 = api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 5)))
+    t2 = _book(api, ids, 10, 5, passenger=1)
     _assign(api, t1["id"], ids["car"])
     assert [c["kind"] for c in _assign(api, t2["id"], ids["car"])["conflicts"]] == ["late"]
     # a trip in the afternoon changes nothing for the morning: no warnings
@@ -309,8 +317,7 @@ def test_candidates_start_where_the_vehicle_drops_its_current_passenger(api, ids
     from datetime import timedelta
 
     t1, t2, t3 = (
-        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, h, m)))
-        for h, m in ((10, 0), (11, 0), (10, 5))
+        _book(api, ids, h, m, passenger=k) for h, m, k in ((10, 0, 0), (11, 0, 0), (10, 5, 1))
     )
     _assign(api, t1["id"], ids["car"])
     api.clock.now += timedelta(days=1, hours=1)  # 10:00 Moscow on the trips' day
