@@ -312,6 +312,10 @@ def _transitions(  # type: ignore[no-untyped-def]
     dt = ft[i] - ft[p]
     gc = np.sqrt((fx[i] - fx[p]) ** 2 + (fy[i] - fy[p]) ** 2)
     limit = min(max(dt, 0.0) * max_speed + slack_m, gc + max_excess)
+    # previous candidates by decreasing score: a pair whose score minus the least transition
+    # cost its straight-line lower bound allows cannot beat the best found so far is skipped
+    # before any route query (branch and bound; the result is the same)
+    order = np.argsort(-score[b0:b1]) + b0
     any_ok = False
     for b in range(a0, a1):
         best = -np.inf
@@ -320,10 +324,10 @@ def _transitions(  # type: ignore[no-untyped-def]
         eb = c_edge[b]
         ob = c_off[b]
         y = edge_u[eb]
-        for a in range(b0, b1):
+        for a in order:
             sa = score[a]
-            if sa == -np.inf:
-                continue
+            if sa == -np.inf or sa <= best:
+                break  # sorted: no later one can do better
             ea = c_edge[a]
             oa = c_off[a]
             if ea == eb and ob >= oa - backtrack_m:
@@ -333,7 +337,7 @@ def _transitions(  # type: ignore[no-untyped-def]
                 d = edge_len[ea] - oa + ob
                 if x != y:
                     lb = d + np.sqrt((node_x[x] - node_x[y]) ** 2 + (node_y[x] - node_y[y]) ** 2)
-                    if lb > limit:
+                    if lb > limit or sa - max(lb - gc, 0.0) / beta <= best:
                         continue
                     key = x * n_nodes + y
                     nd = cache.get(key, -1.0)
@@ -671,8 +675,8 @@ class _Index:
         except AttributeError:
             ws = self._local.ws = self.hierarchy.workspace()
             cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
+        if len(cache) > _CACHE_LIMIT:  # a new dict: clear() pops item by item in Python
+            cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
         return ws.graph, ws.buf, cache
 
 
