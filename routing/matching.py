@@ -190,10 +190,12 @@ def _project(pf, pe, fx, fy, geom_ptr, gx, gy, scale):  # type: ignore[no-untype
 
 
 @nb.njit(cache=True)
-def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
+def _group(fx, fy, ts, valid, gap_before, alone, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
     """Consecutive valid fixes within ``spacing_m`` and less than ``max_span_s`` after their
     group's first fix (and no gap in between) form one group, matched as one state at the
-    group's centroid and mean time.
+    group's centroid and mean time. A fix flagged ``alone`` starts a new group (the first and
+    last fix of a continuous stretch are states of their own: a centroid there would cut the
+    ends of the track short by half a group).
 
     Returns per fix its group (-1 for invalid fixes) and per group the centroid, mean, first
     and last time and gap segment.
@@ -219,6 +221,7 @@ def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignor
         if (
             first >= 0
             and not gap_before[i]
+            and not alone[i]
             and ts[i] - ts[first] < max_span_s
             and (fx[i] - fx[first]) ** 2 + (fy[i] - fy[first]) ** 2 <= s2
         ):
@@ -859,8 +862,17 @@ def _match(
     gap_before = np.zeros(n, np.bool_)
     if vi.size > 1:
         gap_before[vi[1:]] = np.diff(ts[vi]) > max_gap_s
+    # the first and last fix of every continuous stretch stay alone (and so does the fix
+    # after a first one, which would otherwise join it)
+    alone = np.zeros(n, np.bool_)
+    if vi.size:
+        starts = np.flatnonzero(np.r_[True, gap_before[vi[1:]]])
+        ends = np.r_[starts[1:] - 1, vi.size - 1]
+        alone[vi[ends]] = True
+        after = starts + 1
+        alone[vi[after[after < vi.size]]] = True
     grp, sx, sy, st, st0, st1, sgap = _group(
-        fx, fy, ts, valid, gap_before, spacing_factor * sigma, max_group_s
+        fx, fy, ts, valid, gap_before, alone, spacing_factor * sigma, max_group_s
     )
     ns = sx.shape[0]
 
