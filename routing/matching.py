@@ -190,10 +190,12 @@ def _project(pf, pe, fx, fy, geom_ptr, gx, gy, scale):  # type: ignore[no-untype
 
 
 @nb.njit(cache=True)
-def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
+def _group(fx, fy, ts, valid, gap_before, alone, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
     """Consecutive valid fixes within ``spacing_m`` and less than ``max_span_s`` after their
     group's first fix (and no gap in between) form one group, matched as one state at the
-    group's centroid and mean time.
+    group's centroid and mean time. A fix flagged ``alone`` starts a new group (the first and
+    last fix of a continuous stretch are states of their own: a centroid there would cut the
+    ends of the track short by half a group).
 
     Returns per fix its group (-1 for invalid fixes) and per group the centroid, mean, first
     and last time and gap segment.
@@ -219,6 +221,7 @@ def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignor
         if (
             first >= 0
             and not gap_before[i]
+            and not alone[i]
             and ts[i] - ts[first] < max_span_s
             and (fx[i] - fx[first]) ** 2 + (fy[i] - fy[first]) ** 2 <= s2
         ):
@@ -312,6 +315,10 @@ def _transitions(  # type: ignore[no-untyped-def]
     dt = ft[i] - ft[p]
     gc = np.sqrt((fx[i] - fx[p]) ** 2 + (fy[i] - fy[p]) ** 2)
     limit = min(max(dt, 0.0) * max_speed + slack_m, gc + max_excess)
+    # previous candidates by decreasing score: a pair whose score minus the least transition
+    # cost its straight-line lower bound allows cannot beat the best found so far is skipped
+    # before any route query (branch and bound; the result is the same)
+    order = np.argsort(-score[b0:b1]) + b0
     any_ok = False
     for b in range(a0, a1):
         best = -np.inf
@@ -320,10 +327,10 @@ def _transitions(  # type: ignore[no-untyped-def]
         eb = c_edge[b]
         ob = c_off[b]
         y = edge_u[eb]
-        for a in range(b0, b1):
+        for a in order:
             sa = score[a]
-            if sa == -np.inf:
-                continue
+            if sa == -np.inf or sa <= best:
+                break  # sorted: no later one can do better
             ea = c_edge[a]
             oa = c_off[a]
             if ea == eb and ob >= oa - backtrack_m:
@@ -333,7 +340,7 @@ def _transitions(  # type: ignore[no-untyped-def]
                 d = edge_len[ea] - oa + ob
                 if x != y:
                     lb = d + np.sqrt((node_x[x] - node_x[y]) ** 2 + (node_y[x] - node_y[y]) ** 2)
-                    if lb > limit:
+                    if lb > limit or sa - max(lb - gc, 0.0) / beta <= best:
                         continue
                     key = x * n_nodes + y
                     nd = cache.get(key, -1.0)
@@ -671,8 +678,8 @@ class _Index:
         except AttributeError:
             ws = self._local.ws = self.hierarchy.workspace()
             cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
+        if len(cache) > _CACHE_LIMIT:  # a new dict: clear() pops item by item in Python
+            cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
         return ws.graph, ws.buf, cache
 
 
@@ -855,8 +862,17 @@ def _match(
     gap_before = np.zeros(n, np.bool_)
     if vi.size > 1:
         gap_before[vi[1:]] = np.diff(ts[vi]) > max_gap_s
+    # the first and last fix of every continuous stretch stay alone (and so does the fix
+    # after a first one, which would otherwise join it)
+    alone = np.zeros(n, np.bool_)
+    if vi.size:
+        starts = np.flatnonzero(np.r_[True, gap_before[vi[1:]]])
+        ends = np.r_[starts[1:] - 1, vi.size - 1]
+        alone[vi[ends]] = True
+        after = starts + 1
+        alone[vi[after[after < vi.size]]] = True
     grp, sx, sy, st, st0, st1, sgap = _group(
-        fx, fy, ts, valid, gap_before, spacing_factor * sigma, max_group_s
+        fx, fy, ts, valid, gap_before, alone, spacing_factor * sigma, max_group_s
     )
     ns = sx.shape[0]
 

@@ -71,6 +71,7 @@ def drive(
     sigma_m: float = 5.0,
     speed_share: tuple[float, float] = (0.6, 0.9),
     start_s: float = 0.0,
+    correlation_s: float = 0.0,
 ) -> SyntheticTrack:
     """Fixes of a vehicle driving ``edges`` (consecutive, ``v`` of one is ``u`` of the next).
 
@@ -82,6 +83,10 @@ def drive(
         GPS error, metres (standard deviation per axis, UTM).
     speed_share
         Per-edge speed drawn uniformly between these shares of the free-flow speed.
+    correlation_s
+        0: white noise (independent per fix, the hardest case at 1 Hz). Otherwise the error is
+        a first-order Gauss-Markov process with this time constant, as a real receiver's is:
+        ``e[i] = rho e[i-1] + sqrt(1 - rho^2) N(0, sigma)``, ``rho = exp(-dt / correlation_s)``.
     """
     edges = np.asarray(edges, np.int64)
     tr, _, lines, _ = graph._snapper()
@@ -98,8 +103,17 @@ def drive(
     t = np.arange(0.0, vt[-1], interval_s)
     if vt[-1] - t[-1] > 1e-6:
         t = np.append(t, vt[-1])  # the last fix where the trip ends
-    x = np.interp(t, vt, xy[:, 0]) + rng.normal(0.0, sigma_m, t.shape[0])
-    y = np.interp(t, vt, xy[:, 1]) + rng.normal(0.0, sigma_m, t.shape[0])
+    noise = np.column_stack(
+        (rng.normal(0.0, sigma_m, t.shape[0]), rng.normal(0.0, sigma_m, t.shape[0]))
+    )
+    if correlation_s > 0 and t.shape[0] > 1:
+        rho = np.exp(-np.diff(t) / correlation_s)
+        # the AR(1) recursion runs per fix (a plain loop, test/bench data only)
+        gain = np.sqrt(1.0 - rho * rho)
+        for i in range(1, t.shape[0]):
+            noise[i] = rho[i - 1] * noise[i - 1] + gain[i - 1] * noise[i]
+    x = np.interp(t, vt, xy[:, 0]) + noise[:, 0]
+    y = np.interp(t, vt, xy[:, 1]) + noise[:, 1]
     lon, lat = tr.transform(x, y, direction="INVERSE")
     return SyntheticTrack(
         lat=np.asarray(lat),

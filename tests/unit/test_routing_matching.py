@@ -88,6 +88,29 @@ def test_matches_known_routes(request, name, sigma, interval):
         assert np.mean(err < 1.0) >= 0.8, seed
 
 
+@pytest.mark.parametrize("name", ["murino", "heidelberg"])
+def test_time_correlated_noise(request, name):
+    """A real receiver's error drifts (here a Gauss-Markov process, 30 s time constant):
+    the track sits off the road to one side for a while, near a parallel street."""
+    g = _graph(request, name)
+    rng = np.random.default_rng(8)
+    h = g.hierarchy
+    ws = h.workspace()
+    done = 0
+    while done < 4:
+        s, t = (int(x) for x in rng.integers(g.node_count, size=2))
+        res = h.path(s, t, ws)
+        if res is None or g.edge_length_m[res.edges].sum() < 2_500:
+            continue
+        for interval in (1.0, 10.0):
+            tr = drive(g, res.edges, rng, interval_s=interval, sigma_m=20.0, correlation_s=30.0)
+            m = match_track(g, tr.lat, tr.lon, tr.t_s)
+            assert m.breaks == ()
+            assert m.length_m == pytest.approx(tr.length_m, rel=0.04)
+            assert _on_truth_share(g, m, res.edges) >= 0.9
+        done += 1
+
+
 @pytest.mark.parametrize("sigma", [5.0, 20.0])
 def test_sigma_is_estimated_from_the_data(heidelberg, sigma):
     _, tr = _track(heidelberg, 7, sigma=sigma, interval=10.0, length_m=10_000.0)
