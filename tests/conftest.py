@@ -12,11 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-import pytest
+# Production is the default mode (it refuses the development key); the tests run as development,
+# set here before any settings are read. A test of production sets the mode itself.
+os.environ["SOCIALTAXI_MODE"] = "development"
 
-from config.rules import Rules, load_rules
-from config.settings import DEFAULT_RULES_FILE
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from config.rules import Rules, load_rules  # noqa: E402
+from config.settings import DEFAULT_RULES_FILE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -107,20 +107,47 @@ def test_validation_messages_are_russian():
     assert msgs["snils"].startswith("СНИЛС: Неверный СНИЛС")
 
 
-def test_tokens_sign_expire_and_resist_tampering():
-    from web.auth import TokenInvalid, issue_token, read_token
+def test_session_tokens_and_lifetimes():
+    from web.credentials import (
+        SessionState,
+        SessionTimes,
+        TokenInvalid,
+        new_token,
+        parse_token,
+        session_state,
+        token_digest,
+    )
 
+    token = new_token()
+    assert parse_token(token) == token and token != new_token()
+    assert len(token_digest(token)) == 32
+    for bad in ("", "garbage", token[:-1], token + "A", "v1.e30.x", token[:-1] + "ж", None, 5):
+        with pytest.raises(TokenInvalid):
+            parse_token(bad)
+    t0 = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    s = SessionTimes(t0, t0, t0 + timedelta(hours=12), None)
+    idle = timedelta(minutes=30)
+    state = session_state
+    assert state(s, user_active=True, now=t0 + timedelta(minutes=29), idle=idle) == "active"
+    assert state(s, user_active=True, now=t0 + timedelta(minutes=30), idle=idle) == "idle"
+    late = SessionTimes(t0, t0 + timedelta(hours=12), t0 + timedelta(hours=12), None)
+    assert state(late, user_active=True, now=t0 + timedelta(hours=12), idle=idle) == "expired"
+    ended = SessionTimes(t0, t0, t0 + timedelta(hours=12), t0)
+    assert state(ended, user_active=True, now=t0, idle=idle) is SessionState.ENDED
+    assert state(s, user_active=False, now=t0, idle=idle) is SessionState.USER_INACTIVE
+
+
+def test_lockout_backs_off_and_is_capped():
+    from web.credentials import LockoutPolicy, locked_for, lockout_after
+
+    p = LockoutPolicy(max_failures=5, base_s=60, max_s=3600)
+    assert [lockout_after(n, p) for n in range(5)] == [None] * 5
+    assert [lockout_after(n, p).total_seconds() for n in (5, 6, 7, 12, 1000)] == [
+        60, 120, 240, 3600, 3600,
+    ]  # fmt: skip
     now = datetime(2026, 3, 16, 6, tzinfo=UTC)
-    token, exp = issue_token(user_id=7, secret="s" * 40, now=now, ttl=timedelta(hours=1))
-    assert read_token(token, secret="s" * 40, now=now + timedelta(minutes=59)) == 7
-    with pytest.raises(TokenInvalid):
-        read_token(token, secret="s" * 40, now=exp)
-    with pytest.raises(TokenInvalid):
-        read_token(token, secret="t" * 40, now=now)
-    v, payload, sig = token.split(".")
-    forged_payload = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
-    with pytest.raises(TokenInvalid):
-        read_token(f"{v}.{forged_payload}.{sig}", secret="s" * 40, now=now)
+    assert locked_for(None, now) is None and locked_for(now, now) is None
+    assert locked_for(now + timedelta(seconds=5), now) == timedelta(seconds=5)
 
 
 def test_password_hashing_is_argon2id():
