@@ -32,9 +32,7 @@ def test_parser_refuses_anything_but_a_token(raw):
 
 def test_the_reported_token_is_a_401(api):
     for header in ("Bearer v1.тест.подпись", "Bearer тест", "bearer " + "я" * 5000):
-        r = api.client.get(
-            "/api/v1/auth/me", headers={"Authorization": header.encode("utf-8")}
-        )
+        r = api.client.get("/api/v1/auth/me", headers={"Authorization": header.encode("utf-8")})
         assert r.status_code == 401, (header[:40], r.status_code)
     cookie = f"{COOKIE_NAME}=v1.тест.подпись".encode()
     assert api.client.get("/api/v1/auth/me", headers={"Cookie": cookie}).status_code == 401

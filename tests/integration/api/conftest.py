@@ -102,13 +102,13 @@ def add_users(db_url: str, password_hash: str) -> dict[str, int]:
     return ids
 
 
-def session_tokens(db_url: str, user_ids: dict[str, int]) -> dict[str, str]:
-    """A server-side session per user, opened at the frozen ``NOW`` for ten years."""
+def session_tokens(db_url: str, user_ids: dict[str, int], *, now: datetime = NOW) -> dict[str, str]:
+    """A server-side session per user, opened at ``now`` (the frozen clock) for ten years."""
     from web.auth import open_session
 
     with psycopg.connect(db_url, autocommit=True) as conn:
         return {
-            login: open_session(conn, user_id=uid, now=NOW, lifetime=timedelta(days=3650))[0]
+            login: open_session(conn, user_id=uid, now=now, lifetime=timedelta(days=3650))[0]
             for login, uid in user_ids.items()
         }
 
