@@ -175,6 +175,7 @@ def attempt_login(
     if locked:
         sstore.record_event(conn, at=now, kind="login_while_locked", login=login,
                             client_addr=client_addr)  # fmt: skip
+        conn.commit()  # the attempt is on record although the answer is an error
         raise LoginLocked(max(locked))
     user = authenticate(conn, login=login, password=password)
     if user is None:
