@@ -97,3 +97,28 @@ def empty_db_url() -> Iterator[str]:
 def mqtt_prefix() -> str:
     """A topic prefix of this test's own, so tests never see each other's messages."""
     return f"test-{uuid.uuid4().hex[:10]}/socialtaxi/v1"
+
+
+# --- documents that really are what they claim (uploads are parsed, issue 9) ------------------
+def sample_pdf() -> bytes:
+    """A one-page PDF."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def sample_image(fmt: str = "PNG", size: tuple[int, int] = (8, 8)) -> bytes:
+    """A small PNG or JPEG."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt)
+    return out.getvalue()

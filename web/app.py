@@ -159,6 +159,16 @@ def create_app(
     from web.routes import api_router
 
     errors.install(app)
+    from web.middleware import BodyLimit, SecurityHeaders
+
+    app.add_middleware(
+        BodyLimit, json_bytes=settings.max_json_bytes, upload_bytes=settings.max_upload_bytes
+    )
+    # The headers wrap the whole stack, Starlette's ServerErrorMiddleware included (user
+    # middleware sits inside it), so that a 500 carries them too.
+    build_stack = app.build_middleware_stack
+    hsts = settings.mode == "production"
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), hsts=hsts)  # type: ignore[method-assign]
     app.include_router(api_router())
     _document_errors(app)
 

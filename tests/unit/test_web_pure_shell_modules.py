@@ -17,6 +17,7 @@ from dispatch.errors import Invalid
 from dispatch.imports import parse_csv
 from dispatch.search import NameQuery, PhoneQuery, parse_query
 from dispatch.store.models import PassengerIn, error_ru
+from tests.conftest import sample_image, sample_pdf
 
 
 def test_pure_modules_do_not_load_io_libraries():
@@ -62,9 +63,13 @@ def test_document_sniffing_ignores_the_declared_type():
     assert sniff_content_type(b"\xff\xd8\xff\xe0JFIF") == "image/jpeg"
     assert sniff_content_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
     assert sniff_content_type(b"GIF89a") is None
-    assert sniff_content_type(b"<html>%PDF-") == "application/pdf"  # junk before the header
-    doc = check_document(b"%PDF-1.4 x")
-    assert doc.sha256 == hashlib.sha256(b"%PDF-1.4 x").hexdigest() and doc.size_bytes == 10
+    assert sniff_content_type(b"<html>%PDF-") is None  # junk before the header: a polyglot
+    pdf = sample_pdf()
+    doc = check_document(pdf)
+    assert doc.sha256 == hashlib.sha256(pdf).hexdigest() and doc.size_bytes == len(pdf)
+    assert check_document(sample_image("JPEG")).content_type == "image/jpeg"
+    with pytest.raises(Invalid, match="не читается как PDF"):
+        check_document(b"%PDF-1.4 x")
     with pytest.raises(Invalid, match="только файлы PDF"):
         check_document(b"MZ\x90\x00")
     with pytest.raises(Invalid, match="больше"):

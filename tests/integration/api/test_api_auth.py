@@ -264,7 +264,9 @@ def test_every_trip_response_is_an_access_log_row(api):
     body = trip_body(ids, local_time="09:00", weekdays=[2], start="2026-03-18", until="2026-03-18")
     body.pop("pickup_at")
     api.ok("POST", "trips/recurring", 201, json=body, role="operator")
-    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    from tests.conftest import sample_pdf
+
+    pdf = sample_pdf()
     api.ok(
         "POST",
         f"trips/{t['id']}/documents",
