@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from dispatch.errors import NotFound
+from dispatch.models import User
 from dispatch.services import accounts
 from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 from web.auth import require_roles
 from web.deps import Conn, NowDep, SettingsDep
 from web.schemas import EndedOut, RolesIn, SessionOut, UserAdminOut
