@@ -37,6 +37,7 @@ from dispatch.services import (
     QuotaExceeded,
     Unavailable,
     require_any_role,
+    scope,
 )
 from dispatch.store import passengers as pstore
 from dispatch.store import registry as rstore
@@ -266,6 +267,7 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     passenger, dest = _load(conn, req=req)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
                  rules=rules, graph=graph, now=now)  # fmt: skip
@@ -381,6 +383,7 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     passenger, dest = _load(conn, req=req, lock=True)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
                  rules=rules, graph=graph, now=now)  # fmt: skip
@@ -405,6 +408,7 @@ def book_recurring(
     Every occurrence is checked on its own (time rules, quota counted including the ones booked
     just before it). Each is written in a savepoint, so a refusal never undoes the others.
     """
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     times = expand(
         weekdays=req.weekdays,
         local_time=req.local_time,
@@ -480,6 +484,7 @@ def passenger_quota(
     passenger = pstore.get_passenger(conn, passenger_id=passenger_id)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
+    scope.check_passenger(conn, actor, passenger_id)
     category, local_day = _category_on(passenger, at, rules)
     if category is None:
         raise Invalid(

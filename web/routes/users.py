@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path
 
 from dispatch.errors import NotFound
 from dispatch.models import User
-from dispatch.services import accounts
+from dispatch.services import accounts, scope
 from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
 from web.auth import require_roles
@@ -19,7 +19,16 @@ from web.schemas import EndedOut, RolesIn, SessionOut, UserAdminOut
 
 router = APIRouter(prefix="/users", tags=["Пользователи"])
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-Admin = Annotated[User, Depends(require_roles("admin"))]
+_admin_role = require_roles("admin")
+
+
+def _region_admin(user: Annotated[User, Depends(_admin_role)]) -> User:
+    """An administrator of the region: a carrier's staff never manages accounts."""
+    scope.refuse_carrier_staff(user, "управление пользователями")
+    return user
+
+
+Admin = Annotated[User, Depends(_region_admin)]
 
 
 @router.get("", response_model=list[UserAdminOut])
