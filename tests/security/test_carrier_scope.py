@@ -41,15 +41,21 @@ def _routes(routes):
 
 @pytest.fixture
 def world(api):
+    return build_world(api)
+
+
+def build_world(api) -> dict:
     """Carrier A (seed_basics) and carrier B, each with a trip assigned; a third passenger's
-    trip unassigned; a document on each trip; positions of every vehicle."""
+    trip unassigned; a document on each trip; positions of every vehicle; carrier A's staff
+    ``a_disp`` (dispatcher) and ``a_all`` (every role) with sessions in ``api.tokens``."""
     a = seed_basics(api, snils=None, phones=["+7 921 000-00-01"], last_name="Своя")
     b_carrier = api.ok("POST", "carriers", 201, json={"name": "ООО Чужой", "inn": "4703999999"})
     b_car = api.ok("POST", "vehicles", 201, json={
         "carrier_id": b_carrier["id"], "plate": "Х999ХХ47", "vehicle_type": "car", "seats": 4,
         "mqtt_id": "alien-1"})  # fmt: skip
     b_driver = api.ok("POST", "drivers", 201, json={
-        "carrier_id": b_carrier["id"], "full_name": "Чужаков Пётр", "license_no": "47 99 999999"})  # fmt: skip
+        "carrier_id": b_carrier["id"], "full_name": "Чужаков Пётр",
+        "license_no": "47 99 999999"})  # fmt: skip
     b_pass = api.ok("POST", "passengers", 201, json=passenger_body(
         last_name="Чужая", home_address="Мурино, Чужая улица, 5"))["id"]  # fmt: skip
     none_pass = api.ok("POST", "passengers", 201, json=passenger_body(
@@ -63,9 +69,9 @@ def world(api):
     api.ok("POST", f"trips/{t_b}/assign", json={"vehicle_id": b_car["id"],
                                                "driver_id": b_driver["id"]})  # fmt: skip
     docs = {}
+    pdf = {"file": ("a.pdf", sample_pdf(), "application/pdf")}
     for t in (t_a, t_b, t_none):
-        docs[t] = api.ok("POST", f"trips/{t}/documents", 201,
-                         files={"file": ("a.pdf", sample_pdf(), "application/pdf")})["id"]  # fmt: skip
+        docs[t] = api.ok("POST", f"trips/{t}/documents", 201, files=pdf)["id"]
     # carrier A's staff: a dispatcher, and one holding every role (set in the database directly)
     with psycopg.connect(api.db_url, autocommit=True) as conn:
         uids = {}
