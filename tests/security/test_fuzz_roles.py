@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import _drop, pg_url
-from tests.integration.api.conftest import ROLES, make_api, session_tokens
+from tests.integration.api.conftest import ROLES, fresh_sessions, make_api
 from tests.security.test_carrier_scope import B_MARKERS, build_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,35 +34,21 @@ def fuzz_world(template_db, murino_graph, password_hash):
     try:
         api = next(gen)
         world = build_world(api)
-        with psycopg.connect(api.db_url) as conn:
-            users = conn.execute("SELECT id, login FROM users").fetchall()
-            roles = conn.execute("SELECT user_id, role FROM user_roles").fetchall()
-        yield api, world, dict((login, uid) for uid, login in users), roles
+        yield api, world
     finally:
         gen.close()
         _drop(name)
 
 
-def _reset_accounts(api, user_ids: dict[str, int], roles: list) -> dict[str, str]:
-    """Undo what the previous operation's examples did to accounts (deactivated, roles changed,
-    sessions ended, logins locked) and open a fresh session per user."""
-    with psycopg.connect(api.db_url, autocommit=True) as conn:
-        conn.execute("UPDATE users SET active = true")
-        conn.execute("DELETE FROM user_roles")
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO user_roles VALUES (%s, %s)", roles)
-        conn.execute("DELETE FROM login_failures")
-    return session_tokens(api.db_url, user_ids, now=api.clock.now)
-
-
 def test_every_operation_with_every_role(fuzz_world):
-    api, _world, user_ids, roles = fuzz_world
+    api, _world = fuzz_world
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 50
     failures: list[str] = []
     for op in operations:
-        tokens = _reset_accounts(api, user_ids, roles)
+        # accounts as they were and fresh sessions (examples log out, deactivate, change roles)
+        tokens = fresh_sessions(api.db_url, now=api.clock.now)
         for who in (*ROLES, *CARRIER_STAFF):
             try:
                 _runner(op, who, {"Authorization": f"Bearer {tokens[who]}"})()

@@ -113,6 +113,21 @@ def session_tokens(db_url: str, user_ids: dict[str, int], *, now: datetime = NOW
         }
 
 
+def fresh_sessions(db_url: str, *, now: datetime = NOW) -> dict[str, str]:
+    """Undo what fuzzed requests did to the accounts (deactivated users, replaced roles, locked
+    logins; their sessions ended) and open a new session for every user: login → token.
+
+    Roles come back as :func:`add_users` made them, plus any kept in ``user_roles_backup``."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS user_roles_backup AS TABLE user_roles")
+        conn.execute("UPDATE users SET active = true")
+        conn.execute("DELETE FROM user_roles")
+        conn.execute("INSERT INTO user_roles SELECT * FROM user_roles_backup")
+        conn.execute("DELETE FROM login_failures")
+        users = dict(conn.execute("SELECT login, id FROM users").fetchall())
+    return session_tokens(db_url, users, now=now)
+
+
 def api_settings(db_url: str, **over: Any) -> Settings:
     """Test settings: a day of idle lifetime, so tests that move the clock keep their sessions."""
     values: dict[str, Any] = {
