@@ -38,6 +38,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from config.rules import load_rules  # noqa: E402
+from config.settings import DEFAULT_RULES_FILE  # noqa: E402
 from dispatch.planner import (  # noqa: E402
     Plan,
     TripJob,
@@ -50,6 +52,9 @@ from dispatch.planner import (  # noqa: E402
 DEFAULT_OSM = REPO.parent / "shared" / "data" / "osm" / "murino_lo_osmnx.osm"
 MSK = ZoneInfo("Europe/Moscow")
 TARGET_S = 10.0
+_A = load_rules(DEFAULT_RULES_FILE).assignment
+#: the planner's thresholds, from the rules file (as the service passes them)
+LIMITS = {"boarding_s": _A.boarding_s, "max_late_s": _A.max_late_s}
 
 
 def make_day(graph, *, n_trips: int, n_vehicles: int, seed: int, day: datetime):  # type: ignore[no-untyped-def]
@@ -128,7 +133,7 @@ def run(name: str, fn, trips, vehicles, graph, repeats: int) -> tuple[Plan, floa
     for _ in range(repeats):
         travel = Travel(graph)
         t = time.perf_counter()
-        plan = fn(trips, vehicles, travel)
+        plan = fn(trips, vehicles, travel, **LIMITS)
         times.append(time.perf_counter() - t)
         matrix_times.append(travel.seconds)
         assert travel.calls == 1, f"{name}: {travel.calls} matrix requests"
@@ -145,7 +150,7 @@ def report(title: str, trips, vehicles, graph, repeats: int) -> tuple[Plan, Plan
     results = {}
     for name, fn in (("plan_day", plan_day), ("greedy baseline", greedy_baseline)):
         plan, secs, msecs = run(name, fn, trips, vehicles, graph, repeats)
-        check = find_conflicts(plan.assignments, trips, vehicles, Travel(graph))
+        check = find_conflicts(plan.assignments, trips, vehicles, Travel(graph), **LIMITS)
         assert check == [], f"{name}: infeasible plan: {check[:3]}"
         results[name] = (plan, secs)
         late_n = plan.late_trips
