@@ -31,7 +31,8 @@ fi
 app_role=$(python3 -c 'import os,urllib.parse as u; print(u.urlparse(os.environ.get("SOCIALTAXI_DATABASE_URL","postgresql://postgres@127.0.0.1:5432/socialtaxi")).username or "postgres")')
 psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 \
   -c "ALTER ROLE \"$app_role\" SET log_error_verbosity = terse" \
-  -c "ALTER ROLE \"$app_role\" SET log_min_error_statement = panic" >/dev/null
+  -c "ALTER ROLE \"$app_role\" SET log_min_error_statement = panic" >/dev/null \
+  || echo "setup: WARNING: could not set log privacy for role $app_role (docs/security.md)" >&2
 
 # Mosquitto on 127.0.0.1:1883
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then

@@ -237,3 +237,18 @@ def test_the_pools_connections_log_errors_without_the_row(db_url):
     assert "violates not-null constraint" in text and "duplicate key value" in text
     assert marker not in text  # no STATEMENT line
     _assert_clean(text, "PostgreSQL log")
+
+
+def test_mask_text_cuts_what_postgresql_quotes():
+    from web.logmask import mask_text
+
+    cases = {
+        'DETAIL:  Failing row contains (5, Шереметьева, Евдокия, 1939-07-21, 11223344595).':
+            "DETAIL:  ***",
+        "Failing row contains (5, Шереметьева, null).": "Failing row contains (***)",
+        'Key (snils)=(11223344595) already exists.': "Key (snils)=(***) already exists.",
+        'invalid input syntax for type date: "Шереметьева"':
+            'invalid input syntax for type date: "***"',
+    }  # fmt: skip
+    for raw, masked in cases.items():
+        assert mask_text(raw) == masked, raw
