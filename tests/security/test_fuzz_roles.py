@@ -21,7 +21,7 @@ from tests.security.test_carrier_scope import B_MARKERS, build_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("ST_SECURITY_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("ST_SECURITY_FUZZ_EXAMPLES", "3"))
 CARRIER_STAFF = ("a_disp", "a_all")
 
 
