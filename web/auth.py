@@ -7,8 +7,8 @@ Its default parameters (64 MiB, t=3) are kept, ``check_needs_rehash`` upgrades o
 
 Sessions are server-side (table ``user_sessions``): login hands out a random token (format and
 parsing in :mod:`web.credentials`) and stores its SHA-256. Every request looks the session up
-with its user and roles: logout, a password change, deactivation, a change of roles or carrier,
-or an administrator end it at once (:mod:`dispatch.services.accounts`); it also lapses after
+with its user's current roles and carrier: logout, a password change, deactivation, a change of
+roles, or an administrator end it at once (:mod:`dispatch.services.accounts`); it also lapses after
 ``session_absolute_hours`` and ``session_idle_minutes``. The same token travels as
 ``Authorization: Bearer`` (API clients) or in an HttpOnly cookie (the pages).
 """

@@ -1,7 +1,7 @@
 """User accounts: every change that alters what a user may do ends their sessions at once.
 
-Password change, deactivation, a change of roles or of carrier: the user's open sessions are
-ended in the same transaction (``user_sessions.ended_at``), so an old token — header or cookie —
+Password change, deactivation, a change of roles: the user's open sessions are ended in the
+same transaction (``user_sessions.ended_at``), so an old token — header or cookie —
 stops working on its next request. Passwords arrive here already hashed (``web.auth``).
 """
 
