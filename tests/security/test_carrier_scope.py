@@ -143,7 +143,7 @@ def _path_ids(path: str, w) -> str:
         "row_id": by_table.get(table, 1),
         "user_id": 1,
     }
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), 1)), path)
 
 
 @pytest.mark.parametrize("who", ["a_disp", "a_all"])
