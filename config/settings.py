@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # Sessions (server-side, table user_sessions): an absolute and an idle lifetime.
     session_absolute_hours: float = Field(12, gt=0, le=24 * 30)
-    session_idle_minutes: float = Field(30, gt=0, le=24 * 60)
+    session_idle_minutes: float = Field(30, gt=0, le=366 * 24 * 60)
     # Brute force: after this many consecutive failures a login (or a client address, which many
     # users behind one NAT share, hence the higher number) is locked for lockout_base_s, doubled
     # with every further failure up to lockout_max_s.

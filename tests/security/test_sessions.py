@@ -96,7 +96,7 @@ def test_deactivation_and_role_change_end_sessions_and_admin_sees_them(api):
 
 
 def test_absolute_and_idle_lifetimes(api):
-    token = login(api)  # absolute lifetime 12 h; the fixture's idle lifetime is a day
+    token = login(api)  # absolute lifetime 12 h; the fixture's idle lifetime is a year
     api.clock.now = NOW + timedelta(hours=11, minutes=59)
     assert works_as_header(api, token)
     api.clock.now = NOW + timedelta(hours=12)

@@ -129,13 +129,13 @@ def fresh_sessions(db_url: str, *, now: datetime = NOW) -> dict[str, str]:
 
 
 def api_settings(db_url: str, **over: Any) -> Settings:
-    """Test settings: a day of idle lifetime, so tests that move the clock keep their sessions."""
+    """Test settings: a year of idle lifetime, so tests that move the clock keep their sessions."""
     values: dict[str, Any] = {
         "database_url": db_url,
         "secret_key": SECRET,
         "db_pool_min": 1,
         "db_pool_max": 4,
-        "session_idle_minutes": 24 * 60,
+        "session_idle_minutes": 365 * 24 * 60,
         **over,
     }
     return Settings(**values)
