@@ -113,16 +113,17 @@ def create_app(
         lifespan=lifespan,
         description="Диспетчеризация социального такси: реестры, бронирование, назначение машин.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        # the docs pages are web.pages.docs (vendored assets, login required, no inline script)
+        docs_url=None,
         redoc_url=None,
     )
 
-    from web import errors
+    from web import errors, pages
     from web.routes import api_router
 
     errors.install(app)
     app.include_router(api_router())
+    pages.install(app)
     _document_errors(app)
 
     @app.get("/health", include_in_schema=False)

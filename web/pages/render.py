@@ -1,0 +1,112 @@
+"""Rendering pages: one Jinja2 environment (autoescaped), Russian formats for dates and money,
+the navigation by role, and the Content-Security-Policy every page is sent with."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from dispatch.store.models import User
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# No inline script anywhere (JS lives in /static/js); data for scripts travels in data-*
+# attributes or <script type="application/json"> blocks, which are never executed. Leaflet sets
+# element styles from JS, hence style-src 'unsafe-inline' (styles cannot run code).
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+# (path, label, roles that see it)
+NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("/operator/book", "Новая поездка", ("operator", "supervisor", "admin")),
+    ("/operator/trips", "Поездки", ("operator", "dispatcher", "supervisor", "admin")),
+    ("/dispatcher", "Карта и назначение", ("dispatcher", "supervisor", "admin")),
+    ("/admin", "Реестры", ("supervisor", "admin")),
+    ("/admin/rules", "Правила", ("controller", "supervisor", "admin")),
+    ("/api/v1/docs", "API", ("admin",)),
+)
+
+STATUS_RU = {
+    "booked": "забронирована",
+    "assigned": "назначена машина",
+    "en_route": "машина едет к пассажиру",
+    "arrived": "машина на месте подачи",
+    "on_board": "пассажир в машине",
+    "completed": "завершена",
+    "cancelled": "отменена",
+    "no_show": "неявка",
+}
+
+
+def _local(value: datetime | None, tz: str, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def rub(kop: int | None) -> str:
+    """Integer kopecks as «1 234,50 ₽»."""
+    if kop is None:
+        return "—"
+    sign = "-" if kop < 0 else ""
+    rub_, k = divmod(abs(kop), 100)
+    return f"{sign}{rub_:,}".replace(",", "\u00a0") + f",{k:02d}\u00a0₽"
+
+
+def ru_date(value: date | None) -> str:
+    return value.strftime("%d.%m.%Y") if value else "—"
+
+
+@lru_cache(maxsize=1)
+def templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    t.env.filters["rub"] = rub
+    t.env.filters["ru_date"] = ru_date
+    t.env.globals["STATUS_RU"] = STATUS_RU
+    return t
+
+
+def nav_for(user: User | None) -> list[tuple[str, str]]:
+    if user is None:
+        return []
+    roles = set(user.roles)
+    return [(path, label) for path, label, allowed in NAV if roles & set(allowed)]
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    user: User | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render ``name`` with the user, the CSRF token, the navigation and local-time filters."""
+    tz = request.app.state.rules.timezone
+    env_ctx = {
+        "user": user,
+        "csrf": getattr(request.state, "csrf", ""),
+        "nav": nav_for(user),
+        "path": request.url.path,
+        "tz": tz,
+        "local": lambda v, fmt="%d.%m.%Y %H:%M": _local(v, tz, fmt),
+        **context,
+    }
+    response = templates().TemplateResponse(
+        request, name, env_ctx, status_code=status_code, headers=headers
+    )
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

@@ -1,0 +1,143 @@
+// Leaflet maps of the pages, from data-* attributes (no inline script, no tile server: the base
+// layer is the road graph served by /map/roads.json, drawn on a canvas).
+(function () {
+  "use strict";
+  var roadsPromise = null;
+  var DEFAULT_CENTER = [60.05, 30.45];
+
+  function roads() {
+    if (!roadsPromise) {
+      roadsPromise = fetch("/map/roads.json", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : { lines: [], bounds: null }; })
+        .catch(function () { return { lines: [], bounds: null }; });
+    }
+    return roadsPromise;
+  }
+
+  function latlon(text) {
+    if (!text) return null;
+    var p = text.split(",").map(parseFloat);
+    return (p.length === 2 && isFinite(p[0]) && isFinite(p[1])) ? p : null;
+  }
+
+  function makeMap(el) {
+    var renderer = L.canvas({ padding: 0.3 });
+    var map = L.map(el, { preferCanvas: true, renderer: renderer, zoomControl: true,
+                          attributionControl: true, keyboard: true });
+    map.attributionControl.setPrefix(false);
+    map.attributionControl.addAttribution("© участники OpenStreetMap");
+    map.setView(DEFAULT_CENTER, 13);
+    roads().then(function (data) {
+      if (data.lines.length) {
+        var segs = data.lines.map(function (s) { return [[s[0], s[1]], [s[2], s[3]]]; });
+        L.polyline(segs, { color: "#9aa3ad", weight: 1.5, interactive: false, renderer: renderer })
+          .addTo(map);
+      }
+      if (!el.dataset.fitted && data.bounds) map.fitBounds(data.bounds);
+    });
+    el._map = map;
+    return map;
+  }
+
+  function fit(el, map, bounds) {
+    if (bounds.isValid()) { el.dataset.fitted = "1"; map.fitBounds(bounds.pad(0.2), { maxZoom: 16 }); }
+  }
+
+  function initPick(el) {
+    var map = makeMap(el);
+    var names = el.dataset.pick.split(",");
+    var latInput = document.getElementById(names[0]);
+    var lonInput = document.getElementById(names[1]);
+    var marker = null;
+    function place(ll) {
+      if (marker) marker.setLatLng(ll); else marker = L.marker(ll, { keyboard: true }).addTo(map);
+    }
+    var start = latInput.value && lonInput.value ? [+latInput.value, +lonInput.value] : null;
+    if (start) { place(start); map.setView(start, 15); el.dataset.fitted = "1"; }
+    else {
+      var home = latlon(el.dataset.home);
+      if (home) { map.setView(home, 15); el.dataset.fitted = "1"; }
+    }
+    map.on("click", function (e) {
+      latInput.value = e.latlng.lat.toFixed(6);
+      lonInput.value = e.latlng.lng.toFixed(6);
+      place(e.latlng);
+      var radio = document.querySelector("input[name=pickup_kind][value=address]");
+      if (radio) radio.checked = true;
+      latInput.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+
+  function initObjects(el) {
+    var map = el._map || makeMap(el);
+    var layer = L.layerGroup().addTo(map);
+    function draw() {
+      layer.clearLayers();
+      var bounds = L.latLngBounds([]);
+      document.querySelectorAll(el.dataset.objectsFrom + " input[name=destination_id]").forEach(function (r) {
+        var ll = [parseFloat(r.dataset.lat), parseFloat(r.dataset.lon)];
+        var selected = r.checked;
+        L.circle(ll, { radius: parseFloat(r.dataset.radius) || 100, color: selected ? "#c0392b" : "#2e86c1",
+                       weight: selected ? 3 : 1, fillOpacity: 0.15, interactive: false }).addTo(layer);
+        var m = L.circleMarker(ll, { radius: selected ? 9 : 6, color: selected ? "#c0392b" : "#1b4f72",
+                                     fillOpacity: 0.9 }).addTo(layer);
+        m.bindTooltip(r.dataset.name);
+        m.on("click", function () { r.checked = true; r.dispatchEvent(new Event("change", { bubbles: true })); draw(); });
+        bounds.extend(ll);
+      });
+      if (!el.dataset.fitted) fit(el, map, bounds);
+    }
+    draw();
+    document.addEventListener("change", function (e) {
+      if (e.target && e.target.name === "destination_id") draw();
+    });
+    document.body.addEventListener("htmx:afterSettle", function (e) {
+      if (e.detail.target && e.detail.target.matches(el.dataset.objectsFrom)) draw();
+    });
+  }
+
+  function initRoute(el) {
+    var map = makeMap(el);
+    var bounds = L.latLngBounds([]);
+    var route = el.dataset.route ? JSON.parse(el.dataset.route) : null;
+    if (route) {
+      var gj = L.geoJSON(route, { style: { color: "#c0392b", weight: 4 } }).addTo(map);
+      bounds.extend(gj.getBounds());
+    }
+    var from = latlon(el.dataset.from), to = latlon(el.dataset.to);
+    if (from) { L.circleMarker(from, { radius: 8, color: "#1e8449", fillOpacity: 1 }).bindTooltip("Подача").addTo(map); bounds.extend(from); }
+    if (to) { L.circleMarker(to, { radius: 8, color: "#c0392b", fillOpacity: 1 }).bindTooltip("Назначение").addTo(map); bounds.extend(to); }
+    fit(el, map, bounds);
+  }
+
+  function init(root) {
+    if (!window.L) return;
+    root.querySelectorAll(".map").forEach(function (el) {
+      if (el.dataset.ready) return;
+      el.dataset.ready = "1";
+      if (el.dataset.pick) initPick(el);
+      else if (el.dataset.objectsFrom) initObjects(el);
+      else if (el.dataset.route !== undefined) initRoute(el);
+      else if (el.dataset.geofence !== undefined) initGeofence(el);
+    });
+  }
+
+  function initGeofence(el) {
+    var map = makeMap(el);
+    var center = latlon(el.dataset.center);
+    var bounds = L.latLngBounds([]);
+    if (el.dataset.geofence) {
+      var gj = L.geoJSON(JSON.parse(el.dataset.geofence), { style: { color: "#8e44ad" } }).addTo(map);
+      bounds.extend(gj.getBounds());
+    } else if (center) {
+      var c = L.circle(center, { radius: parseFloat(el.dataset.radius) || 150, color: "#8e44ad" }).addTo(map);
+      bounds.extend(c.getBounds());
+    }
+    if (center) { L.circleMarker(center, { radius: 6 }).addTo(map); bounds.extend(center); }
+    fit(el, map, bounds);
+  }
+
+  window.socialtaxiMaps = { makeMap: makeMap };
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function (e) { init(e.detail.elt || document); });
+})();
