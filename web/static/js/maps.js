@@ -85,6 +85,7 @@
         m.on("click", function () { r.checked = true; r.dispatchEvent(new Event("change", { bubbles: true })); draw(); });
         bounds.extend(ll);
       });
+      el.dataset.markers = String(layer.getLayers().length / 2);
       if (!el.dataset.fitted) fit(el, map, bounds);
     }
     draw();
@@ -103,6 +104,7 @@
     if (route) {
       var gj = L.geoJSON(route, { style: { color: "#c0392b", weight: 4 } }).addTo(map);
       bounds.extend(gj.getBounds());
+      el.dataset.drawn = "route";
     }
     var from = latlon(el.dataset.from), to = latlon(el.dataset.to);
     if (from) { L.circleMarker(from, { radius: 8, color: "#1e8449", fillOpacity: 1 }).bindTooltip("Подача").addTo(map); bounds.extend(from); }
