@@ -31,6 +31,10 @@ from tests.integration.api.conftest import (  # noqa: F401  (fixtures)
     murino_graph,
     password_hash,
 )
+from tests.integration.telemetry.conftest import (  # noqa: F401  (fixtures)
+    ingest_factory,
+    publisher_factory,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]

@@ -70,9 +70,11 @@ class VehicleState:
 def vehicle_states(
     positions: list[Any], carriers: dict[int, int], trips: list[Any]
 ) -> dict[int, VehicleState]:
-    """Join the last positions with each vehicle's current (not final) trip, earliest first."""
+    """Join the last positions with each vehicle's current trip: one in progress first, else the
+    earliest not final."""
     current: dict[int, Any] = {}
-    for t in sorted(trips, key=lambda t: t.pickup_at):
+    moving = ("en_route", "arrived", "on_board")
+    for t in sorted(trips, key=lambda t: (t.status not in moving, t.pickup_at)):
         if t.vehicle_id is not None and t.status not in FINAL:
             current.setdefault(t.vehicle_id, t)
     out = {}
@@ -89,8 +91,9 @@ def load_states(conn: Any, *, now: datetime) -> dict[int, VehicleState]:
     """One poll: positions, vehicle → carrier, the trips around now (load, then join)."""
     positions = assign_svc.vehicle_positions(conn)
     vehicles = reg_svc.list_entries(conn, table="vehicles", active=True, limit=100_000, offset=0)
+    # a vehicle's current trip: the one in progress, else its next one (up to two days ahead)
     trips = trip_svc.list_trips(
-        conn, start=now - timedelta(hours=12), end=now + timedelta(hours=12), limit=100_000
+        conn, start=now - timedelta(hours=24), end=now + timedelta(hours=48), limit=100_000
     )
     return vehicle_states(positions, {v.id: v.carrier_id for v in vehicles}, trips)
 

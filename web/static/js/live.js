@@ -11,7 +11,7 @@
     var markers = {};   // vehicle id -> circleMarker
     var stateEl = document.getElementById("live-state");
     var moves = 0;
-    window.socialtaxiFleet = markers;  // read by the browser tests
+    window.socialtaxiFleet = { markers: markers, map: map };  // read by the browser tests
 
     function colourOf(v) {
       var age = (Date.now() - Date.parse(v.ts)) / 1000;
