@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,3 +122,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Неверные данные или отказ (причины по-русски)"},
     503: {"model": ErrorOut, "description": "Сервис временно недоступен (нет дорожного графа)"},
 }
+
+
+# --- accounts and sessions (issue 9) ----------------------------------------------------------
+class UserAdminOut(UserOut):
+    active: bool
+
+    @classmethod
+    def of(cls, u: User) -> UserAdminOut:
+        return cls(**UserOut.of(u).model_dump(), active=u.active)
+
+
+class SessionOut(BaseModel):
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    client_addr: str | None
+    user_agent: str | None
+
+
+class PasswordChangeIn(_In):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class RolesIn(_In):
+    roles: Annotated[
+        list[Literal["operator", "dispatcher", "controller", "supervisor", "admin"]],
+        Field(min_length=1, max_length=5),
+    ]
+
+
+class EndedOut(BaseModel):
+    ended: int

@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from config.settings import Settings
 from tests.integration.api.conftest import (  # noqa: F401  (fixtures)
     PASSWORD,
     SECRET,
     Api,
     Clock,
+    api_settings,
     make_api,
     murino_graph,
     password_hash,
@@ -71,7 +71,7 @@ def live_app(db_url, murino_graph, password_hash) -> Iterator[LiveApp]:  # noqa:
 
     api_gen = make_api(db_url, murino_graph, password_hash)
     api = next(api_gen)
-    settings = Settings(database_url=db_url, secret_key=SECRET, db_pool_min=1, db_pool_max=6)
+    settings = api_settings(db_url, db_pool_max=6)
     app = create_app(settings, graph=murino_graph, clock=api.clock)
     port = _free_port()
     server = uvicorn.Server(
@@ -128,6 +128,12 @@ class Pages:
         self.requests: list[str] = []
         self.context.on("request", lambda r: self.requests.append(r.url))
         self.page = self.context.new_page()
+        # what the Content-Security-Policy refused (an inline style or script the pages need)
+        self.csp_errors: list[str] = []
+        self.page.on(
+            "console",
+            lambda m: self.csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         self.page.set_default_timeout(15_000)
 
     def url(self, path: str) -> str:
@@ -174,3 +180,4 @@ def pages(browser, live_app, request) -> Iterator[Pages]:
     foreign = p.foreign_requests()
     p.context.close()
     assert not foreign, f"requests to foreign hosts: {foreign}"
+    assert not p.csp_errors, f"refused by the Content-Security-Policy: {p.csp_errors}"

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from web.auth import COOKIE_NAME, authenticate, issue_token
-from web.deps import Conn, NowDep, SettingsDep
+from dispatch.store import sessions as sstore
+from web.auth import COOKIE_NAME, LoginLocked, attempt_login
+from web.deps import Conn, NowDep, PoolDep, SettingsDep
 from web.pages.render import render
 from web.pages.session import (
     LOGIN_CSRF_COOKIE,
@@ -17,6 +18,7 @@ from web.pages.session import (
     PageUser,
     new_login_csrf,
 )
+from web.routes.auth import client_addr
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,7 +83,7 @@ def login_form(request: Request, next: str = "/", reason: str | None = None) -> 
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
-    conn: Conn,
+    pool: PoolDep,
     settings: SettingsDep,
     now: NowDep,
     login: Annotated[str, Form(max_length=100)] = "",
@@ -108,8 +110,29 @@ def login_submit(
             error="Введите логин и пароль",
             status_code=422,
         )
-    user = authenticate(conn, login=login, password=password)
-    if user is None:
+    # the API's login: lockout, a server-side session (its own transaction, committed whatever
+    # the outcome, so that a failure is counted)
+    try:
+        with pool.connection() as conn:
+            result = attempt_login(
+                conn,
+                login=login,
+                password=password,
+                client_addr=client_addr(request),
+                user_agent=request.headers.get("user-agent"),
+                now=now,
+                settings=settings,
+            )
+    except LoginLocked as exc:
+        seconds = max(1, int(exc.retry_after.total_seconds() + 0.999))
+        return _login_page(
+            request,
+            next_url=next_url,
+            login=login,
+            error=f"Слишком много неудачных попыток входа. Повторите через {seconds} с",
+            status_code=429,
+        )
+    if result is None:
         return _login_page(
             request,
             next_url=next_url,
@@ -117,9 +140,7 @@ def login_submit(
             error="Неверный логин или пароль",
             status_code=401,
         )
-    token, exp = issue_token(
-        user_id=user.id, secret=settings.secret_key.get_secret_value(), now=now
-    )
+    _user, token, exp = result
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -135,7 +156,9 @@ def login_submit(
 
 
 @router.post("/logout", dependencies=[Csrf])
-def logout(user: PageUser) -> Response:
+def logout(request: Request, user: PageUser, conn: Conn, now: NowDep) -> Response:
+    """End this session (the token stops working at once, for the pages and the API)."""
+    sstore.end_session(conn, session_id=request.state.session_id, now=now, reason="logout")
     response = RedirectResponse("/login?reason=logout", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

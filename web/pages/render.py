@@ -17,14 +17,9 @@ from dispatch.store.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-# No inline script anywhere (JS lives in /static/js); data for scripts travels in data-*
-# attributes or <script type="application/json"> blocks, which are never executed. Leaflet sets
-# element styles from JS, hence style-src 'unsafe-inline' (styles cannot run code).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
+# The Content-Security-Policy (no inline script, nothing from another host) is set for every
+# response by web.middleware; pages keep to it: JS lives in /static/js, data for scripts
+# travels in data-* attributes or <script type="application/json"> blocks (never executed).
 
 # (path, label, roles that see it)
 NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -106,7 +101,6 @@ def render(
     response = templates().TemplateResponse(
         request, name, env_ctx, status_code=status_code, headers=headers
     )
-    response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from tests.conftest import _drop, pg_url
+from tests.conftest import _drop, pg_url, sample_pdf
 from tests.integration.api.conftest import make_api, seed_basics, set_position, trip_body
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def fuzz_api(template_db, murino_graph, password_hash):
             "POST",
             f"trips/{t['id']}/documents",
             201,
-            files={"file": ("a.pdf", b"%PDF-1.4\n%%EOF", "x/y")},
+            files={"file": ("a.pdf", sample_pdf(), "x/y")},
         )
         yield api
         gen.close()
