@@ -132,7 +132,9 @@ class Pages:
         self.csp_errors: list[str] = []
         self.page.on(
             "console",
-            lambda m: self.csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+            lambda m: (
+                self.csp_errors.append(m.text) if "Content Security Policy" in m.text else None
+            ),
         )
         self.page.set_default_timeout(15_000)
 

@@ -104,6 +104,7 @@ def test_plan_the_day_preview_then_apply(pages, live_app):
     expect(page.locator("#plan-result")).to_contain_text("Это предпросмотр")
     expect(page.locator(f"#trip-{t1['id']}")).to_contain_text("забронирована")
     page.click("#plan-apply")
+    expect(page.locator("#plan-result")).to_contain_text("Назначения сделаны")
     expect(page.locator("#plan-result")).to_contain_text("назначено 1")
     pages.goto("/dispatcher?day=2026-03-17")
     expect(page.locator(f"#trip-{t1['id']}")).to_contain_text("назначена машина")

@@ -7,11 +7,10 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import sample_pdf
 from tests.integration.api.conftest import passenger_body, seed_basics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
-
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 def _to_destination_step(pages, ids, *, time="10:00", query="Семёнова") -> None:
@@ -45,7 +44,7 @@ def test_book_a_trip_through_all_five_steps(pages, live_app, tmp_path):
     page.check("#objects input[name=destination_id]")
     expect(page.locator("#dest-map")).to_have_attribute("data-markers", "1")
     referral = tmp_path / "направление.pdf"
-    referral.write_bytes(PDF)
+    referral.write_bytes(sample_pdf())
     page.set_input_files("#referral", str(referral))
     # step 5: the quote
     page.click("#to-quote")
