@@ -33,6 +33,20 @@ class RuleId(StrEnum):
     UNSUITABLE_VEHICLE = "unsuitable_vehicle"
 
 
+#: Russian names of the rules (reports, API).
+RULE_RU: dict[str, str] = {
+    "route_deviation": "Отклонение от маршрута",
+    "late_pickup": "Опоздание к подаче",
+    "false_no_show": "Ложная неявка",
+    "over_quota": "Поездка сверх лимита",
+    "non_social_destination": "Несоциальное место назначения",
+    "improper_copayment": "Неправильная доплата",
+    "phantom_trip": "Поездка без движения",
+    "poor_gps_coverage": "Недостаточное покрытие GPS",
+    "unsuitable_vehicle": "Неподходящий автомобиль",
+}
+
+
 class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
@@ -157,13 +171,20 @@ class MatchedTrackLike(Protocol):
     ``fix_offset_m`` how far it was moved; ``breaks`` are gaps the matcher split the track at.
     """
 
-    lat: np.ndarray
-    lon: np.ndarray
-    length_m: float
-    fix_lat: np.ndarray
-    fix_lon: np.ndarray
-    fix_offset_m: np.ndarray
-    breaks: Sequence[Any]
+    @property
+    def lat(self) -> np.ndarray: ...
+    @property
+    def lon(self) -> np.ndarray: ...
+    @property
+    def length_m(self) -> float: ...
+    @property
+    def fix_lat(self) -> np.ndarray: ...
+    @property
+    def fix_lon(self) -> np.ndarray: ...
+    @property
+    def fix_offset_m(self) -> np.ndarray: ...
+    @property
+    def breaks(self) -> Sequence[Any]: ...
 
 
 @dataclass(frozen=True)

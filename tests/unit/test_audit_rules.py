@@ -140,7 +140,7 @@ def trip(
     assert moments is not None
     plan_n = np.array([0.0, PLAN_M])
     plan_lat, plan_lon = _path(plan_n, np.zeros(2))
-    events = (
+    events: tuple[TripEvent, ...] = (
         TripEvent("en_route", _at(moments["start"])),
         TripEvent("arrived_at_pickup", _at(moments["arrived"])),
         TripEvent("passenger_on_board", _at(moments["board"])),
@@ -482,3 +482,20 @@ def test_a_rule_that_raises_becomes_a_note(rules, monkeypatch):
     monkeypatch.setattr(mod, "RULES", ((RuleId.PHANTOM_TRIP, boom), *mod.RULES[:1]))
     audit = run(trip(), rules)
     assert [n.code for n in audit.notes if n.rule is RuleId.PHANTOM_TRIP] == ["rule_error"]
+
+
+# --- review state machine ------------------------------------------------------------------------
+def test_review_transitions():
+    from audit.review import ReviewError, review
+
+    assert review("new", "confirm", comment=" ok ").to_status == "confirmed"
+    assert review("new", "dismiss", comment="шум GPS").to_status == "dismissed"
+    assert review("dismissed", "reopen", comment="новые данные").to_status == "new"
+    with pytest.raises(ReviewError) as e:
+        review("confirmed", "dismiss", comment="x")
+    assert e.value.code == "illegal_review"
+    with pytest.raises(ReviewError) as e:
+        review("new", "confirm", comment="  ")
+    assert e.value.code == "comment_required"
+    with pytest.raises(ReviewError):
+        review("new", "delete", comment="x")
