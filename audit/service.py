@@ -195,6 +195,8 @@ class Auditor:
         counted and logged, the rest of the run goes on)."""
         try:
             with self.conn.transaction():
+                row = self.conn.execute("SELECT clock_timestamp()").fetchone()
+                loaded_at = row[0] if row else self.clock()
                 loaded = store.load_trip(
                     self.conn,
                     trip_id,
@@ -217,6 +219,7 @@ class Auditor:
                     self.conn, trip_id, result.findings, run_id=tally.run_id
                 )
                 tally.notes += store.save_notes(self.conn, result.notes, run_id=tally.run_id)
+                store.close_jobs(self.conn, trip_id, run_id=tally.run_id, loaded_at=loaded_at)
         except psycopg.OperationalError:
             raise  # the connection itself is in trouble: the caller decides
         except Exception as exc:  # noqa: BLE001 - one bad trip must not stop the run

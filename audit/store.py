@@ -364,8 +364,8 @@ def take_job(conn: psycopg.Connection, *, settle: timedelta) -> tuple[int, int] 
 
 def finish_job(conn: psycopg.Connection, job_id: int, *, run_id: int) -> None:
     conn.execute(
-        "UPDATE audit_jobs SET done_at = now(), run_id = %s, attempts = attempts + 1, error = NULL"
-        " WHERE id = %s",
+        "UPDATE audit_jobs SET done_at = coalesce(done_at, now()), run_id = %s, error = NULL,"
+        " attempts = CASE WHEN done_at IS NULL THEN attempts + 1 ELSE attempts END WHERE id = %s",
         (run_id, job_id),
     )
 
@@ -558,3 +558,13 @@ def report_figures(
         params,
     ).fetchall()
     return trips, findings, lines
+
+
+def close_jobs(conn: psycopg.Connection, trip_id: int, *, run_id: int, loaded_at: datetime) -> None:
+    """Mark the trip's pending jobs enqueued before its facts were loaded as done: this audit
+    has seen their inputs (a job enqueued later stays for the next pass)."""
+    conn.execute(
+        "UPDATE audit_jobs SET done_at = now(), run_id = %s, attempts = attempts + 1"
+        " WHERE trip_id = %s AND done_at IS NULL AND enqueued_at <= %s",
+        (run_id, trip_id, loaded_at),
+    )

@@ -67,13 +67,14 @@ def drive(
     sigma_m: float = 8.0,
     interval_s: float = 5.0,
     seed: int = 1,
+    booked: datetime = BOOKED,
 ) -> tuple[Track, dict[str, float], float]:
     """Fixes of one trip: approach from the south, wait, drive north (optionally with a detour
     east at the middle, or on a parallel road ``offset_east_m`` away). Returns the track, the
     times of the moments (epoch s) and the true driven length of the passenger leg."""
     rng = np.random.default_rng(seed)
     v = 10.0
-    t0 = BOOKED.timestamp() - approach_from_m / v + late_s
+    t0 = booked.timestamp() - approach_from_m / v + late_s
     # approach: from south to the pickup
     a_n = np.arange(-approach_from_m, 0, v * interval_s)
     a_e = np.zeros_like(a_n)
