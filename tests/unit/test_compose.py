@@ -63,6 +63,16 @@ def test_startup_order_and_sim_profile():
     assert SERVICES["sim"]["profiles"] == ["sim"]
     assert "profiles" not in SERVICES["web"]
     assert SERVICES["ingest"]["command"] == ["socialtaxi", "ingest"]
+    assert SERVICES["audit"]["command"] == ["socialtaxi", "audit", "worker"]
+
+
+def test_compose_audit_command_exists():
+    from typer.testing import CliRunner
+
+    from socialtaxi.cli import app
+
+    res = CliRunner().invoke(app, SERVICES["audit"]["command"][1:] + ["--help"])
+    assert res.exit_code == 0, res.output
 
 
 def test_mosquitto_requires_passwords_and_vehicle_acl():
