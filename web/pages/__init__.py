@@ -76,7 +76,7 @@ async def _dispatch_error(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the page routers, register the page exception handlers."""
-    from web.pages import admin, auth, basemap, dispatcher, docs, live, operator
+    from web.pages import admin, auth, basemap, controller, dispatcher, docs, live, operator
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
@@ -85,5 +85,5 @@ def install(app: FastAPI) -> None:
     from dispatch.errors import DispatchError
 
     app.add_exception_handler(DispatchError, _dispatch_error)  # replaces web.errors' one
-    for module in (auth, operator, dispatcher, live, admin, docs, basemap):
+    for module in (auth, operator, dispatcher, live, controller, admin, docs, basemap):
         app.include_router(module.router)

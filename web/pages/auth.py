@@ -171,7 +171,7 @@ def home(request: Request, user: PageUser) -> Response:
     single = {
         frozenset({"operator"}): "/operator/book",
         frozenset({"dispatcher"}): "/dispatcher",
-        frozenset({"controller"}): "/admin/rules",
+        frozenset({"controller"}): "/controller",
     }.get(frozenset(roles))
     if single:
         return RedirectResponse(single, status_code=303)

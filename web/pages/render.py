@@ -26,6 +26,8 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/operator/book", "Новая поездка", ("operator", "supervisor", "admin")),
     ("/operator/trips", "Поездки", ("operator", "dispatcher", "supervisor", "admin")),
     ("/dispatcher", "Карта и назначение", ("dispatcher", "supervisor", "admin")),
+    ("/controller", "Нарушения", ("controller", "supervisor", "admin")),
+    ("/controller/report", "Отчёт за месяц", ("controller", "supervisor", "admin")),
     ("/admin", "Реестры", ("supervisor", "admin")),
     ("/admin/rules", "Правила", ("controller", "supervisor", "admin")),
     ("/api/v1/docs", "API", ("admin",)),

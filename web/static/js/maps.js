@@ -121,6 +121,7 @@
       else if (el.dataset.objectsFrom) initObjects(el);
       else if (el.dataset.route !== undefined) initRoute(el);
       else if (el.dataset.geofence !== undefined) initGeofence(el);
+      else if (el.dataset.findingFrom) initFinding(el);
     });
   }
 
@@ -137,6 +138,78 @@
     }
     if (center) { L.circleMarker(center, { radius: 6 }).addTo(map); bounds.extend(center); }
     fit(el, map, bounds);
+  }
+
+  var ROLE_STYLE = {
+    planned: { color: "#2e86c1", weight: 4, dashArray: "6 6" },
+    actual: { color: "#1c2833", weight: 3 },
+    approach: { color: "#1c2833", weight: 3 },
+    off_route: { color: "#e74c3c", weight: 6 }
+  };
+
+  function initFinding(el) {
+    var data = JSON.parse(document.querySelector(el.dataset.findingFrom).textContent);
+    var map = makeMap(el);
+    var bounds = L.latLngBounds([]);
+    var track = null;
+    var gj = L.geoJSON(data.geometry, {
+      style: function (f) { return ROLE_STYLE[f.properties.role] || { color: "#e74c3c", weight: 5 }; },
+      pointToLayer: function (f, ll) {
+        return L.circleMarker(ll, { radius: 7, color: "#d68910", fillOpacity: 0.9 });
+      },
+      onEachFeature: function (f, layer) {
+        var role = f.properties.role;
+        var label = data.roles[role] || role;
+        if (f.properties.at) label += " " + new Date(f.properties.at).toLocaleTimeString("ru-RU");
+        layer.bindTooltip(label);
+        if ((role === "actual" || role === "approach") && f.geometry.type === "LineString" && !track) {
+          track = f.geometry.coordinates;
+        }
+      }
+    }).addTo(map);
+    if (data.geometry.features.length) bounds.extend(gj.getBounds());
+    var p = [data.pickup.lat, data.pickup.lon];
+    L.circle(p, { radius: data.pickup_radius_m, color: "#8e44ad", weight: 2, fillOpacity: 0.08 })
+      .bindTooltip("Геозона подачи").addTo(map);
+    bounds.extend(p);
+    var d = [data.dest.lat, data.dest.lon];
+    if (data.dest.geofence) {
+      var fence = L.geoJSON(data.dest.geofence, { style: { color: "#8e44ad", weight: 2, fillOpacity: 0.08 } })
+        .bindTooltip("Геозона назначения").addTo(map);
+      bounds.extend(fence.getBounds());
+    } else {
+      L.circle(d, { radius: data.dest.radius_m || 150, color: "#8e44ad", weight: 2, fillOpacity: 0.08 })
+        .bindTooltip("Геозона назначения").addTo(map);
+    }
+    bounds.extend(d);
+    data.events.forEach(function (e) {
+      L.circleMarker([e.lat, e.lon], { radius: 5, color: "#117a65", fillOpacity: 1 })
+        .bindTooltip(e.label).addTo(map);
+    });
+    fit(el, map, bounds);
+    el.dataset.features = String(data.geometry.features.length);
+    el.dataset.roles = data.geometry.features.map(function (f) { return f.properties.role; }).sort().join(",");
+
+    var button = document.getElementById("replay");
+    var state = document.getElementById("replay-state");
+    if (!button) return;
+    if (!track || track.length < 2) { button.disabled = true; state.textContent = "трека нет"; return; }
+    var car = null, timer = null;
+    button.addEventListener("click", function () {
+      if (timer) { clearInterval(timer); timer = null; }
+      var i = 0;
+      var ll = [track[0][1], track[0][0]];
+      if (!car) car = L.circleMarker(ll, { radius: 8, color: "#c0392b", fillOpacity: 1 }).addTo(map);
+      car.setLatLng(ll);
+      var step = Math.max(1, Math.floor(track.length / 200));  // about 200 frames
+      timer = setInterval(function () {
+        i = Math.min(track.length - 1, i + step);
+        car.setLatLng([track[i][1], track[i][0]]);
+        state.textContent = "точка " + (i + 1) + " из " + track.length;
+        el.dataset.replay = String(i + 1);
+        if (i >= track.length - 1) { clearInterval(timer); timer = null; }
+      }, 50);
+    });
   }
 
   window.socialtaxiMaps = { makeMap: makeMap };
