@@ -18,7 +18,7 @@ from dispatch.services import registry as reg_svc
 from dispatch.services import trips as trip_svc
 from dispatch.store.models import Trip
 from web.deps import Conn, GraphDep, NowDep, RulesDep
-from web.pages.live import STALE_S, load_states
+from web.pages.live import STALE_S
 from web.pages.render import render
 from web.pages.session import Csrf, DispatcherPage
 
@@ -96,18 +96,12 @@ def page(
     tz = rules.timezone
     today = now.astimezone(ZoneInfo(tz)).date()
     day = day or today
-    states = load_states(conn, now=now)
-    vehicles = [
-        s.as_json()
-        for s in states.values()
-        if user.carrier_id is None or s.carrier_id == user.carrier_id
-    ]
+    # the vehicles come with the live feed's first event (its snapshot), not with the page
     return render(
         request,
         "dispatcher.html",
         user=user,
         day=day,
-        vehicles_json=orjson.dumps(vehicles).decode(),
         colours=STATUS_COLOURS,
         colours_json=orjson.dumps({k: c for k, (c, _) in STATUS_COLOURS.items()}).decode(),
         stale_s=STALE_S,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,8 @@ from web.pages.session import DISPATCH_ROLES, page_roles
 log = logging.getLogger("web.pages.live")
 router = APIRouter(include_in_schema=False)
 POLL_S = 0.5
+CARRIERS_S = 30.0
+TRIPS_S = 2.0
 STALE_S = 300  # a vehicle silent this long is drawn as «нет связи»
 LiveUser = Annotated[User, Depends(page_roles(*DISPATCH_ROLES, "controller"))]
 
@@ -87,20 +90,26 @@ def vehicle_states(
     return out
 
 
-def load_states(conn: Any, *, now: datetime) -> dict[int, VehicleState]:
-    """One poll: positions, vehicle → carrier, the trips around now (load, then join)."""
-    positions = assign_svc.vehicle_positions(conn)
+def load_positions(conn: Any) -> list[Any]:
+    return assign_svc.vehicle_positions(conn)
+
+
+def load_carriers(conn: Any) -> dict[int, int]:
+    """vehicle id → carrier id."""
     vehicles = reg_svc.list_entries(conn, table="vehicles", active=True, limit=100_000, offset=0)
-    # a vehicle's current trip: the one in progress, else its next one (up to two days ahead)
-    trips = trip_svc.list_trips(
+    return {v.id: v.carrier_id for v in vehicles}
+
+
+def load_trips(conn: Any, *, now: datetime) -> list[Any]:
+    """Trips that may be a vehicle's current one: in progress, else its next (two days ahead)."""
+    return trip_svc.list_trips(
         conn, start=now - timedelta(hours=24), end=now + timedelta(hours=48), limit=100_000
     )
-    return vehicle_states(positions, {v.id: v.carrier_id for v in vehicles}, trips)
 
 
-def _poll(pool: Any, now: datetime) -> dict[int, VehicleState]:
-    with pool.connection() as conn:
-        return load_states(conn, now=now)
+def load_states(conn: Any, *, now: datetime) -> dict[int, VehicleState]:
+    """One full read: positions, vehicle → carrier, the trips around now (load, then join)."""
+    return vehicle_states(load_positions(conn), load_carriers(conn), load_trips(conn, now=now))
 
 
 @dataclass(eq=False)  # hashed by identity: one per open map
@@ -116,6 +125,10 @@ class LiveFeed:
         self.pool = pool
         self.clock = clock
         self.poll_s = poll_s
+        # positions are read every poll; the fleet's carriers and the trips change far less
+        # often and are re-read every CARRIERS_S / TRIPS_S (a trip's new status shows within it)
+        self._carriers: tuple[float, dict[int, int]] = (-1e9, {})
+        self._trips: tuple[float, list[Any]] = (-1e9, [])
         self.state: dict[int, VehicleState] = {}
         self.subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
@@ -131,6 +144,16 @@ class LiveFeed:
             await asyncio.wait_for(self._loaded.wait(), timeout=10)
         return sub
 
+    def _poll(self) -> dict[int, VehicleState]:
+        t = time.monotonic()
+        with self.pool.connection() as conn:
+            if t - self._carriers[0] > CARRIERS_S:
+                self._carriers = (t, load_carriers(conn))
+            if t - self._trips[0] > TRIPS_S:
+                self._trips = (t, load_trips(conn, now=self.clock()))
+            positions = load_positions(conn)
+        return vehicle_states(positions, self._carriers[1], self._trips[1])
+
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
@@ -140,7 +163,7 @@ class LiveFeed:
     async def _run(self) -> None:
         while self.subscribers:
             try:
-                fresh = await asyncio.to_thread(_poll, self.pool, self.clock())
+                fresh = await asyncio.to_thread(self._poll)
             except Exception as exc:  # the database may be away for a moment; keep trying
                 log.warning("live feed poll failed: %s", type(exc).__name__)
                 await asyncio.sleep(self.poll_s * 4)

@@ -53,17 +53,15 @@
       el.dataset.moves = String(moves);
     }
 
-    var initial = JSON.parse(document.getElementById("fleet-json").textContent || "[]");
-    initial.forEach(upsert);
-    if (initial.length) {
-      el.dataset.fitted = "1";
-      map.fitBounds(L.latLngBounds(initial.map(function (v) { return [v.lat, v.lon]; })).pad(0.2), { maxZoom: 15 });
-    }
-
     var source = new EventSource(el.dataset.live);
     function handle(evt) {
       var body = JSON.parse(evt.data);
       body.vehicles.forEach(upsert);
+      if (evt.type === "snapshot" && body.vehicles.length && !el.dataset.fleetFitted) {
+        el.dataset.fitted = "1";
+        el.dataset.fleetFitted = "1";
+        map.fitBounds(L.latLngBounds(body.vehicles.map(function (v) { return [v.lat, v.lon]; })).pad(0.2), { maxZoom: 15 });
+      }
       stateEl.textContent = "на связи: " + Object.keys(markers).length + " машин, обновлено " +
         new Date().toLocaleTimeString("ru-RU");
     }
