@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/controller", "Нарушения", ("controller", "supervisor", "admin")),
     ("/controller/report", "Отчёт за месяц", ("controller", "supervisor", "admin")),
     ("/admin", "Реестры", ("supervisor", "admin")),
+    ("/admin/users", "Пользователи", ("admin",)),
     ("/admin/rules", "Правила", ("controller", "supervisor", "admin")),
     ("/api/v1/docs", "API", ("admin",)),
 )
@@ -104,5 +105,9 @@ def render(
         request, name, env_ctx, status_code=status_code, headers=headers
     )
     response.headers.setdefault("Cache-Control", "no-store")
+    # Pages tell the app (and only the app) where a form was sent from: a form whose session has
+    # expired comes back to that page after the login. Other hosts get nothing (web.middleware's
+    # default is no-referrer; our URLs carry no personal data either way).
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
