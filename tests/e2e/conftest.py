@@ -171,7 +171,8 @@ def pages(browser, live_app, request) -> Iterator[Pages]:
         and getattr(request.node, f"rep_{w}").failed
         for w in ("setup", "call")
     )
-    if failed:
+    # SOCIALTAXI_E2E_SHOTS=1 keeps the last screen of every test, to look at the pages
+    if failed or os.environ.get("SOCIALTAXI_E2E_SHOTS"):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
         try:

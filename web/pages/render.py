@@ -46,10 +46,47 @@ STATUS_RU = {
 }
 
 
+EVENT_RU = {
+    "en_route": "выехал к пассажиру",
+    "arrived_at_pickup": "прибыл на подачу",
+    "passenger_on_board": "пассажир в машине",
+    "trip_completed": "поездка завершена",
+    "no_show": "неявка пассажира",
+    "booked": "бронирование",
+    "assigned": "назначена машина",
+    "cancelled": "отмена",
+    "book": "бронирование",
+    "assign": "назначена машина",
+    "unassign": "снята машина",
+    "start": "выехал к пассажиру",
+    "arrive": "прибыл на подачу",
+    "board": "пассажир в машине",
+    "complete": "поездка завершена",
+    "cancel": "отмена",
+}
+
+
+def phone(value: str) -> str:
+    """A stored phone (``7XXXXXXXXXX``) as «+7 (921) 123-45-67»."""
+    if len(value) == 11 and value.isdigit() and value[0] == "7":
+        return f"+7 ({value[1:4]}) {value[4:7]}-{value[7:9]}-{value[9:]}"
+    return value
+
+
 def _local(value: datetime | None, tz: str, fmt: str = "%d.%m.%Y %H:%M") -> str:
     if value is None:
         return "—"
     return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def _local_iso(value: object, tz: str) -> object:
+    """An ISO timestamp string in evidence shown as local time; anything else unchanged."""
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+        try:
+            return _local(datetime.fromisoformat(value), tz, "%d.%m.%Y %H:%M:%S")
+        except ValueError:
+            return value
+    return value
 
 
 def rub(kop: int | None) -> str:
@@ -70,7 +107,9 @@ def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(TEMPLATES_DIR))
     t.env.filters["rub"] = rub
     t.env.filters["ru_date"] = ru_date
+    t.env.filters["phone"] = phone
     t.env.globals["STATUS_RU"] = STATUS_RU
+    t.env.globals["EVENT_RU"] = EVENT_RU
     return t
 
 
@@ -99,6 +138,7 @@ def render(
         "path": request.url.path,
         "tz": tz,
         "local": lambda v, fmt="%d.%m.%Y %H:%M": _local(v, tz, fmt),
+        "local_iso": lambda v: _local_iso(v, tz),
         **context,
     }
     response = templates().TemplateResponse(
