@@ -91,3 +91,32 @@ def test_every_page_of_the_admin_loads_only_from_the_app(pages):
     pages.page.wait_for_selector(".swagger-ui .info", timeout=20_000)
     assert pages.foreign_requests() == []
     assert any("/static/vendor/swagger-ui/swagger-ui-bundle.js" in u for u in pages.requests)
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1024, 768), (768, 1024)])
+def test_pages_fit_the_screen_and_tablets(pages, size):
+    pages.page.set_viewport_size({"width": size[0], "height": size[1]})
+    pages.login("boss")
+    for path in PAGES[:-2]:  # the API docs are the vendors' layout
+        pages.goto(path)
+        pages.page.wait_for_load_state("networkidle")
+        overflow = pages.page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (path, size, overflow)
+
+
+def test_the_keyboard_alone_logs_in_and_searches(pages):
+    page = pages.page
+    pages.goto("/login")
+    # the login field has the focus on arrival
+    assert page.evaluate("() => document.activeElement.name") == "login"
+    page.keyboard.type("operator")
+    page.keyboard.press("Tab")
+    page.keyboard.type("correct horse battery staple")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/operator/book")
+    # the search box has the focus; typing shows the hint as you type
+    assert page.evaluate("() => document.activeElement.id") == "q"
+    page.keyboard.type("Се")
+    page.wait_for_selector("#hits .hint")

@@ -58,13 +58,18 @@
       var home = latlon(el.dataset.home);
       if (home) { map.setView(home, 15); el.dataset.fitted = "1"; }
     }
-    map.on("click", function (e) {
-      latInput.value = e.latlng.lat.toFixed(6);
-      lonInput.value = e.latlng.lng.toFixed(6);
-      place(e.latlng);
+    function choose(latlng) {
+      latInput.value = latlng.lat.toFixed(6);
+      lonInput.value = latlng.lng.toFixed(6);
+      place(latlng);
       var radio = document.querySelector("input[name=pickup_kind][value=address]");
       if (radio) radio.checked = true;
       latInput.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    map.on("click", function (e) { choose(e.latlng); });
+    // keyboard: arrows move the map, +/- zoom, Enter puts the point at the centre
+    el.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && e.target === el) { e.preventDefault(); choose(map.getCenter()); }
     });
   }
 
