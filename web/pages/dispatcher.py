@@ -3,6 +3,7 @@ lateness, vehicle candidates for a trip, assign / reassign, and the day plan."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -52,6 +53,24 @@ def _day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+PLATES_S = 30.0
+
+
+def _plates(request: Request, conn: Any, needed: set[int]) -> dict[int, str]:
+    """vehicle id → plate, re-read every ``PLATES_S`` or when a vehicle is missing (a fleet of
+    thousands changes plates rarely; reading all of them for every page view was a third of the
+    page's time)."""
+    cached = getattr(request.app.state, "plates", None)
+    now_m = time.monotonic()
+    if cached is None or now_m - cached[0] > PLATES_S or not needed <= cached[1].keys():
+        vehicles = reg_svc.list_entries(
+            conn, table="vehicles", active=None, limit=100_000, offset=0
+        )
+        cached = (now_m, {v.id: v.plate for v in vehicles})
+        request.app.state.plates = cached
+    return cached[1]
+
+
 def _trips_table(
     request: Request, conn: Any, *, user: Any, day: date, tz: str, now: datetime, **extra: Any
 ) -> HTMLResponse:
@@ -61,10 +80,7 @@ def _trips_table(
     )
     if user.carrier_id is not None:  # a carrier's dispatcher sees its trips and the open ones
         trips = [t for t in trips if t.carrier_id in (None, user.carrier_id)]
-    plates = {
-        v.id: v.plate
-        for v in reg_svc.list_entries(conn, table="vehicles", active=None, limit=100_000, offset=0)
-    }
+    plates = _plates(request, conn, {t.vehicle_id for t in trips if t.vehicle_id is not None})
     names = {
         o.id: o.name
         for o in reg_svc.list_entries(
