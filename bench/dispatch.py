@@ -1,4 +1,4 @@
-"""Benchmark of day planning (``dispatch.assignment.plan_day``) on the real road network.
+"""Benchmark of day planning (``dispatch.planner.plan_day``) on the real road network.
 
 Usage::
 
@@ -15,7 +15,7 @@ For our planner and the simple greedy baseline (trips in pickup order, each to t
 vehicle that is free in time) — same trips, same vehicles, same run — it prints the planning time
 (median of ``--repeats``, including the one travel-matrix request), total empty kilometres, total
 lateness and the number of late trips, unassigned trips and remaining conflicts. Both plans are
-checked independently with :func:`dispatch.assignment.find_conflicts`.
+checked independently with :func:`dispatch.planner.find_conflicts`.
 
 A second scenario with a tight fleet (``--tight-vehicles``, default 8: ~31 trips per vehicle, two
 wheelchair vans for ~35 wheelchair trips) shows the two under load, where lateness appears.
@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dispatch.assignment import (  # noqa: E402
+from dispatch.planner import (  # noqa: E402
     Plan,
     TripJob,
     VehicleState,

@@ -159,6 +159,8 @@ class TelemetryLimits(_Frozen):
     max_speed_kmh: Annotated[float, Field(gt=0)] = 200.0
     max_future_s: Annotated[int, Field(ge=0)] = 300
     max_payload_bytes: Annotated[int, Field(ge=256)] = 262_144
+    # A payment_collected above this (kopecks) is not plausible for one trip: dead-lettered.
+    max_payment_kop: Annotated[int, Field(ge=1)] = 5_000_000
 
 
 class Rules(_Frozen):

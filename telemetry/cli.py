@@ -71,6 +71,7 @@ def register(root: typer.Typer) -> None:
             max_future_s=rules.telemetry.max_future_s,
             max_age_s=s.positions_retention_days * 86400.0,
             max_speed_kmh=rules.telemetry.max_speed_kmh,
+            max_payment_kop=rules.telemetry.max_payment_kop,
         )
         config = IngestConfig(
             limits=limits,

@@ -65,6 +65,7 @@ class Limits:
     max_future_s: float = 300.0
     max_age_s: float = 1095 * 86400.0
     max_speed_kmh: float = 200.0
+    max_payment_kop: int = 5_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +425,8 @@ def validate_values(batch: _Batch) -> None:
                 and not (-90 <= ev.lat <= 90 and -180 <= ev.lon <= 180)
             ):
                 bad = (Reason.OUT_OF_RANGE, f"coordinates out of range: {ev.lat}, {ev.lon}")
+            if ev.amount_kop is not None and ev.amount_kop > lim.max_payment_kop:
+                bad = (Reason.OUT_OF_RANGE, f"amount_kop above {lim.max_payment_kop}")
             bad = bad or _time_problem(ev.ts, it.msg.received_at, lim)
             if bad:
                 it.problems.append(Problem(bad[0], bad[1], i if it.is_array else None))

@@ -28,10 +28,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from config.settings import Settings
+from dispatch.models import User
 from dispatch.services import PermissionDenied
 from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 from web.credentials import (
     LockoutPolicy,
     SessionState,

@@ -27,7 +27,7 @@ from dispatch.services import (
     QuotaExceeded,
     Unavailable,
 )
-from dispatch.store.models import FIELD_RU, error_ru
+from web.validation_ru import FIELD_RU, error_ru
 
 log = logging.getLogger("web.errors")
 

@@ -13,9 +13,9 @@ from datetime import datetime
 import psycopg
 
 from dispatch.errors import Invalid, NotFound
+from dispatch.models import User
 from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 
 # A carrier's own staff run its fleet; booking and the registries are the region's job
 # (docs/security.md, "Who sees what").

@@ -1,12 +1,13 @@
 """Trips after booking: read, list, lifecycle actions, events, documents.
 
-Every state change goes through :func:`dispatch.lifecycle.transition` and is written as a
-``trip_events`` row with the time and the actor, in the same transaction as the trip update.
+Every state change is decided by :func:`dispatch.lifecycle.plan_change` and written by
+:func:`dispatch.store.trips.record_event` (the writer vehicle events use too) as a ``trip_events``
+row with the time and the actor, in the same transaction as the trip update.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -14,22 +15,22 @@ import psycopg
 from config.rules import Rules
 from dispatch.documents import check_document
 from dispatch.errors import Invalid, NotFound
-from dispatch.lifecycle import TripAction, transition
+from dispatch.lifecycle import TripAction, TripState, plan_change
+from dispatch.models import Document, Trip, TripEvent, User
+from dispatch.services import scope
 from dispatch.store import passengers as pstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import Document, Trip, TripEvent, User
-
-_ACTION_TIME_COLUMN = {
-    TripAction.START: "started_at",
-    TripAction.BOARD: "picked_up_at",
-    TripAction.COMPLETE: "completed_at",
-}
 
 
-def get_trip(conn: psycopg.Connection, *, trip_id: int, lock: bool = False) -> Trip:
+def get_trip(
+    conn: psycopg.Connection, *, trip_id: int, lock: bool = False, actor: Any = None
+) -> Trip:
+    """The trip; 404 when there is none — or when ``actor`` is a carrier's staff and the trip
+    is not its carrier's (:mod:`dispatch.services.scope`)."""
     trip = tstore.get_trip(conn, trip_id=trip_id, lock=lock)
     if trip is None:
         raise NotFound("Поездка не найдена", code="not_found")
+    scope.check_trip(actor, trip)
     return trip
 
 
@@ -43,9 +44,11 @@ def list_trips(
     vehicle_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    carrier_id: int | None = None,
 ) -> list[Trip]:
     return tstore.list_trips(
         conn,
+        carrier_id=carrier_id,
         start=start,
         end=end,
         status=status,
@@ -81,7 +84,7 @@ def list_events(
     conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
 ) -> list[TripEvent]:
     """The trip's events (reasons of a cancellation or a no-show included), logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     events = tstore.list_events(conn, trip_id=trip_id)
     log_trip_read(conn, actor=actor, action="read_events", trip=trip, purpose=purpose)
     return events
@@ -123,39 +126,28 @@ def apply_action(
     ``rules.booking.late_cancel_minutes``); a no-show records its reason. ``extra`` are further
     trip columns to set in the same update (the vehicle of an assignment).
     """
-    trip = get_trip(conn, trip_id=trip_id, lock=True)
-    t = transition(trip.status, action, reason=reason)
-    values: dict[str, Any] = {"status": t.to_status.value, **(extra or {})}
-    event_payload: dict[str, Any] = dict(payload or {})
-    if action in _ACTION_TIME_COLUMN:
-        values[_ACTION_TIME_COLUMN[action]] = now
-    if action is TripAction.CANCEL:
-        late = trip.pickup_at - now <= timedelta(minutes=rules.booking.late_cancel_minutes)
-        values |= {
-            "cancelled_at": now,
-            "cancelled_by": actor.id,
-            "cancel_reason": reason,
-            "late_cancel": late,
-        }
-        event_payload |= {"reason": reason, "late_cancel": late}
-    elif action is TripAction.NO_SHOW:
-        values["no_show_reason"] = reason
-        event_payload["reason"] = reason
-    elif action is TripAction.UNASSIGN:
-        values |= {"vehicle_id": None, "driver_id": None, "carrier_id": None}
-        event_payload["vehicle_id"] = trip.vehicle_id
-    updated = tstore.update_trip(conn, trip_id=trip_id, values=values)
-    tstore.insert_event(
+    trip = get_trip(conn, trip_id=trip_id, lock=True, actor=actor)
+    change = plan_change(
+        TripState(trip.id, trip.status, trip.vehicle_id, trip.pickup_at, trip.copay_kop),
+        action,
+        at=now,
+        reason=reason,
+        actor_id=actor.id,
+        late_cancel_minutes=rules.booking.late_cancel_minutes,
+        values=extra,
+        payload=payload,
+    )
+    _, updated = tstore.record_event(
         conn,
         trip_id=trip_id,
         event_type=action.value,
-        from_status=t.from_status.value,
-        to_status=t.to_status.value,
         occurred_at=now,
+        change=change,
         actor_user_id=actor.id,
-        vehicle_id=updated.vehicle_id,
-        payload=event_payload,
+        vehicle_id=change.values.get("vehicle_id", trip.vehicle_id),
+        returning=True,
     )
+    assert updated is not None
     return updated
 
 
@@ -170,7 +162,7 @@ def attach_document(
     max_bytes: int,
 ) -> Document:
     """Attach a PDF/JPEG/PNG to a trip; the type is read from the content, its SHA-256 stored."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     checked = check_document(content, max_bytes=max_bytes)
     name = (filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200] or "document"
     if not kind or len(kind) > 50:
@@ -196,7 +188,7 @@ def list_documents(
     conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
 ) -> list[Document]:
     """The trip's documents (kinds and file names), logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     docs = tstore.list_documents(conn, trip_id=trip_id)
     log_trip_read(conn, actor=actor, action="list_documents", trip=trip, purpose=purpose)
     return docs
@@ -211,7 +203,7 @@ def get_document(conn: psycopg.Connection, *, document_id: int) -> tuple[Documen
 
 def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str) -> Trip:
     """A trip for display; the passenger's data in it (pickup address) is logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     log_trip_read(conn, actor=actor, action="read_trip", trip=trip, purpose=purpose)
     return trip
 
@@ -219,7 +211,7 @@ def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: s
 def read_trips(
     conn: psycopg.Connection, *, actor: User, purpose: str, **filters: Any
 ) -> list[Trip]:
-    trips = list_trips(conn, **filters)
+    trips = list_trips(conn, carrier_id=scope.carrier_of(actor), **filters)
     pids = sorted({t.passenger_id for t in trips})
     if pids:
         pstore.log_access(
@@ -232,6 +224,13 @@ def read_document(
     conn: psycopg.Connection, *, document_id: int, actor: User, purpose: str
 ) -> tuple[Document, bytes]:
     doc, content = get_document(conn, document_id=document_id)
+    if scope.carrier_of(actor) is not None:
+        try:
+            if doc.trip_id is None:
+                raise NotFound("not a trip's", code="not_found")
+            get_trip(conn, trip_id=doc.trip_id, actor=actor)
+        except NotFound:
+            raise NotFound("Документ не найден", code="not_found") from None
     pstore.log_access(
         conn,
         user_id=actor.id,

@@ -9,3 +9,4 @@ from tests.integration.api.conftest import (  # noqa: F401  (fixtures)
     murino_graph,
     password_hash,
 )
+from tests.integration.telemetry.conftest import fleet  # noqa: F401  (fixture)

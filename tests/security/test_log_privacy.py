@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import io
+import json
 import logging
 import os
 import socket
@@ -190,6 +191,18 @@ def test_bad_inputs_leave_both_logs_clean(live_server):
         assert r.status_code in (200, 422)
         r = c.get(f"/api/v1/passengers?purpose={SURNAME}&phone={SNILS_DIGITS}")
         assert r.status_code in (200, 422)
+    # the other bad inputs of the issue, carrying the passenger's values
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer v1.{SURNAME}.{NAME}"
+                                              .encode()})  # fmt: skip
+        assert r.status_code == 401
+        body = json.dumps({"login": SURNAME, "password": SNILS_DIGITS * 200_000}).encode()
+        r = c.post("/api/v1/auth/login", content=body,
+                   headers={"Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 413
+        for _ in range(6):  # wrong passwords up to the lockout: security events, no password
+            r = c.post("/api/v1/auth/login", json={"login": "admin", "password": SNILS_DIGITS})
+        assert r.status_code == 429
     _assert_clean(pg.text(), "PostgreSQL log")
     _assert_clean(web_log(), "web log")
 

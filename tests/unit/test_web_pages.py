@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dispatch.store.models import SocialObject
+from dispatch.models import SocialObject
 from web.pages.auth import _local_path
 from web.pages.basemap import road_lines
 from web.pages.charts import weekly_chart, weekly_counts

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dispatch.errors import DispatchError, NotFound
+from dispatch.models import User
 from dispatch.services import accounts
 from dispatch.services import registry as reg_svc
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 from web.auth import hash_password
 from web.deps import Conn, NowDep, RulesDep, SettingsDep
 from web.pages.forms import Errors

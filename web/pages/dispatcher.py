@@ -13,11 +13,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from dispatch.errors import DispatchError
+from dispatch.models import Trip
 from dispatch.services import AssignmentConflicts
 from dispatch.services import assignment as assign_svc
 from dispatch.services import registry as reg_svc
 from dispatch.services import trips as trip_svc
-from dispatch.store.models import Trip
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.pages.live import STALE_S
 from web.pages.render import render

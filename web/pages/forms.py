@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from dispatch.services.booking import TripRequest
-from dispatch.store.models import SocialObject, error_ru
+from dispatch.models import SocialObject, TripRequest
+from web.validation_ru import error_ru
 
 # The wizard's own field names (what the templates show errors next to)
 PICKUP_FIELDS = (

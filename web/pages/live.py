@@ -28,10 +28,10 @@ from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse
 
 from dispatch.lifecycle import FINAL
+from dispatch.models import User
 from dispatch.services import assignment as assign_svc
 from dispatch.services import registry as reg_svc
 from dispatch.services import trips as trip_svc
-from dispatch.store.models import User
 from web.pages.session import DISPATCH_ROLES, page_roles
 
 log = logging.getLogger("web.pages.live")

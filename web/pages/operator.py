@@ -19,11 +19,11 @@ from starlette.datastructures import UploadFile
 from dispatch.documents import MAX_BYTES
 from dispatch.errors import DispatchError, Invalid, NotFound
 from dispatch.lifecycle import TripAction
+from dispatch.models import SocialObject, User
 from dispatch.services import BookingRefused, QuotaExceeded
 from dispatch.services import booking as book_svc
 from dispatch.services import registry as reg_svc
 from dispatch.services import trips as trip_svc
-from dispatch.store.models import SocialObject, User
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.pages.forms import Errors, carried, find_objects, trip_request
 from web.pages.render import STATUS_RU, render

@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from dispatch.store.models import User
+from dispatch.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 
-from dispatch.store.models import User
+from dispatch.models import User
 from web.auth import COOKIE_NAME, ROLES, current_user
 from web.deps import Conn, NowDep, SettingsDep
 

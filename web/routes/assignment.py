@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from dispatch.models import AssignResult, CandidateView, DayPlan, VehiclePosition
 from dispatch.services import assignment as svc
-from dispatch.services.assignment import AssignResult, CandidateView, DayPlan
-from dispatch.store.models import VehiclePosition
 from web.auth import Dispatcher, Monitor
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.schemas import AssignIn, PlanDayIn
@@ -29,7 +28,7 @@ def propose(
 ) -> list[CandidateView]:
     """The best vehicles for the trip (least added empty driving, then lateness)."""
     return svc.propose_vehicles(
-        conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=limit
+        conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=limit, actor=user
     )
 
 
@@ -76,4 +75,4 @@ def positions(
     conn: Conn, user: Monitor, carrier_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
 ) -> list[VehiclePosition]:
     """Last known position of every active vehicle (for the dispatcher's map)."""
-    return svc.vehicle_positions(conn, carrier_id=carrier_id)
+    return svc.vehicle_positions(conn, carrier_id=carrier_id, actor=user)

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, UploadFile, status
 from pydantic import BaseModel
 
-from dispatch.services import registry as svc
-from dispatch.store.models import (
+from dispatch.models import (
     Carrier,
     CarrierIn,
     CarrierPatch,
@@ -24,10 +23,12 @@ from dispatch.store.models import (
     VehicleIn,
     VehiclePatch,
 )
+from dispatch.services import registry as svc
 from web.auth import Anyone, FleetAdmin
 from web.deps import Conn, RulesDep
 from web.routes._common import Limit, Offset, read_upload
 from web.schemas import ImportOut, RowErrorOut
+from web.validation_ru import row_error_ru
 
 router = APIRouter()
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -50,10 +51,12 @@ def _crud(
     def list_plain(
         conn: Conn, user: Anyone, limit: Limit = 100, offset: Offset = 0, active: bool | None = None
     ) -> Any:
-        return svc.list_entries(conn, table=table, active=active, limit=limit, offset=offset)
+        return svc.list_entries(
+            conn, table=table, active=active, limit=limit, offset=offset, actor=user
+        )
 
     def get(row_id: RowId, conn: Conn, user: Anyone) -> Any:
-        return svc.get_entry(conn, table=table, row_id=row_id)
+        return svc.get_entry(conn, table=table, row_id=row_id, actor=user)
 
     def update(row_id: RowId, body: patch, conn: Conn, rules: RulesDep, user: FleetAdmin) -> Any:  # type: ignore[valid-type]
         return svc.update_entry(
@@ -78,7 +81,7 @@ def _crud(
         return ImportOut(
             created=len(ids),
             ids=ids,
-            errors=[RowErrorOut(line=e.line, message=e.message) for e in errors],
+            errors=[RowErrorOut(line=e.line, message=row_error_ru(e)) for e in errors],
         )
 
     r.add_api_route(

@@ -10,10 +10,18 @@ from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, st
 
 from dispatch.documents import MAX_BYTES
 from dispatch.lifecycle import TripAction
+from dispatch.models import (
+    Document,
+    RecurringRequest,
+    RecurringResult,
+    SaneDateTime,
+    Trip,
+    TripEvent,
+    TripQuote,
+    TripRequest,
+)
 from dispatch.services import booking as book_svc
 from dispatch.services import trips as trip_svc
-from dispatch.services.booking import RecurringRequest, RecurringResult, TripQuote, TripRequest
-from dispatch.store.models import Document, SaneDateTime, Trip, TripEvent
 from web.auth import Anyone, Canceller, Dispatcher, Operator
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload

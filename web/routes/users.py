@@ -9,17 +9,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from dispatch.errors import NotFound
-from dispatch.services import accounts
+from dispatch.models import User
+from dispatch.services import accounts, scope
 from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 from web.auth import require_roles
 from web.deps import Conn, NowDep, SettingsDep
 from web.schemas import EndedOut, RolesIn, SessionOut, UserAdminOut
 
 router = APIRouter(prefix="/users", tags=["Пользователи"])
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-Admin = Annotated[User, Depends(require_roles("admin"))]
+_admin_role = require_roles("admin")
+
+
+def _region_admin(user: Annotated[User, Depends(_admin_role)]) -> User:
+    """An administrator of the region: a carrier's staff never manages accounts."""
+    scope.refuse_carrier_staff(user, "управление пользователями")
+    return user
+
+
+Admin = Annotated[User, Depends(_region_admin)]
 
 
 @router.get("", response_model=list[UserAdminOut])

@@ -195,6 +195,8 @@ class InProcessIngest:
         owntracks_prefix: str,
         host: str = MQTT_HOST,
         share_group: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
         **limits: float,
     ) -> None:
         self.client_id = f"ingest-test-{uuid.uuid4().hex[:8]}"
@@ -220,6 +222,8 @@ class InProcessIngest:
                 topics=subscriptions(prefix, owntracks_prefix),
                 reconnect_min_s=0.2,
                 reconnect_max_s=1,
+                username=username,
+                password=password,
             ),
             self.service.on_inbound,
             on_state=self.service.on_mqtt_state,

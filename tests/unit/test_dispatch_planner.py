@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from dispatch.assignment import (
+from dispatch.errors import Invalid
+from dispatch.planner import (
     LATE_WEIGHT_M_PER_S,
     Plan,
     TripJob,
@@ -19,7 +20,6 @@ from dispatch.assignment import (
     plan_day,
     propose,
 )
-from dispatch.errors import Invalid
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # 08:00 Moscow
 SPEED_MS = 10.0
