@@ -22,6 +22,12 @@ def audited(live_app, rules) -> dict[str, int]:
     with psycopg.connect(url, autocommit=True) as conn:
         w = make_world(conn)
         trip = add_trip(conn, w, detour_m=1500, payment_kop=due_copay(rules))
+        # the vehicle's events carry where they were sent from
+        conn.execute(
+            "UPDATE trip_events SET lat = pickup_lat, lon = pickup_lon FROM trips"
+            " WHERE trips.id = trip_events.trip_id AND trips.id = %s",
+            (trip,),
+        )
     batch(url, rules)
     with psycopg.connect(url) as conn:
         finding = conn.execute(
@@ -44,6 +50,7 @@ def test_open_a_finding_on_its_map_and_confirm_it(pages, audited):
     page.wait_for_url(f"**/controller/findings/{audited['finding']}")
     # planned route, actual track and the off-route stretch, each drawn
     expect(page.locator("#finding-map")).to_have_attribute("data-roles", "actual,off_route,planned")
+    expect(page.locator("#finding-map")).to_have_attribute("data-events", "2")  # with their times
     page.click("#replay")
     expect(page.locator("#replay-state")).to_contain_text("точка")
     # a decision needs a comment: the server says so next to the field

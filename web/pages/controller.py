@@ -22,7 +22,7 @@ from dispatch.services import trips as trip_svc
 from web.deps import Conn, NowDep, RulesDep
 from web.pages.charts import weekly_chart, weekly_counts
 from web.pages.forms import Errors
-from web.pages.render import render
+from web.pages.render import EVENT_RU, render
 from web.pages.session import ControllerPage, Csrf
 
 router = APIRouter(prefix="/controller", include_in_schema=False)
@@ -152,12 +152,13 @@ def _finding_page(
     zone = ZoneInfo(request.app.state.rules.timezone)
     marks = [
         {
-            "lat": e.payload.get("lat"),
-            "lon": e.payload.get("lon"),
-            "label": f"{e.event_type} {e.occurred_at.astimezone(zone):%H:%M:%S}",
+            "lat": e.lat,
+            "lon": e.lon,
+            "label": f"{EVENT_RU.get(e.event_type, e.event_type)} "
+            f"{e.occurred_at.astimezone(zone):%H:%M:%S}",
         }
         for e in events
-        if isinstance(e.payload, dict) and e.payload.get("lat") is not None
+        if e.lat is not None and e.lon is not None
     ]
     map_data = {
         "geometry": finding["geometry"],

@@ -193,6 +193,7 @@
     });
     fit(el, map, bounds);
     el.dataset.features = String(data.geometry.features.length);
+    el.dataset.events = String(data.events.length);
     el.dataset.roles = data.geometry.features.map(function (f) { return f.properties.role; }).sort().join(",");
 
     var button = document.getElementById("replay");
