@@ -32,9 +32,11 @@ B_MARKERS = ("ООО Чужой", "Х999ХХ47", "Чужаков", "Чужая",
 
 
 def _routes(routes):
+    """The API's routes (the pages of web.pages are not in the OpenAPI document)."""
     for route in routes:
         if isinstance(route, APIRoute):
-            yield route
+            if route.include_in_schema or route.path == "/health":
+                yield route
         elif hasattr(route, "original_router"):
             yield from _routes(route.original_router.routes)
 

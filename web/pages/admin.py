@@ -63,11 +63,13 @@ def registry(
         )
     else:
         rows = reg_svc.list_entries(
-            conn, table=table, active=None, limit=PER_PAGE + 1, offset=offset
+            conn, table=table, active=None, limit=PER_PAGE + 1, offset=offset, actor=user
         )
     carriers = {
         c.id: c.name
-        for c in reg_svc.list_entries(conn, table="carriers", active=None, limit=10_000, offset=0)
+        for c in reg_svc.list_entries(
+            conn, table="carriers", active=None, limit=10_000, offset=0, actor=user
+        )
     }
     return render(
         request,
@@ -91,7 +93,7 @@ def social_object(
     rules: RulesDep,
     user: AdminPage,
 ) -> HTMLResponse:
-    obj = reg_svc.get_entry(conn, table="social_objects", row_id=object_id)
+    obj = reg_svc.get_entry(conn, table="social_objects", row_id=object_id, actor=user)
     if obj is None:
         raise NotFound("Социальный объект не найден", code="not_found")
     types = {t.code: t.name for t in rules.social_object_types}

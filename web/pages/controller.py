@@ -87,7 +87,9 @@ def findings(
     )
     carriers = {
         c.id: c.name
-        for c in reg_svc.list_entries(conn, table="carriers", active=None, limit=10_000, offset=0)
+        for c in reg_svc.list_entries(
+            conn, table="carriers", active=None, limit=10_000, offset=0, actor=user
+        )
     }
     # the chart: the last CHART_WEEKS weeks (or the filtered period), same filters otherwise
     local_today = now.astimezone(ZoneInfo(tz)).date()
@@ -240,7 +242,9 @@ def report_form(
     carrier_id: Annotated[str, Query(max_length=19)] = "",
 ) -> HTMLResponse:
     """Choose the month and carrier; the files come from the audit API (same session)."""
-    carriers = reg_svc.list_entries(conn, table="carriers", active=None, limit=10_000, offset=0)
+    carriers = reg_svc.list_entries(
+        conn, table="carriers", active=None, limit=10_000, offset=0, actor=user
+    )
     default = now.astimezone(ZoneInfo(rules.timezone)).date().replace(day=1) - timedelta(days=1)
     error = None
     try:

@@ -156,7 +156,7 @@ def candidates(
     cands: list[Any] = []
     try:
         cands = assign_svc.propose_vehicles(
-            conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=8
+            conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=8, actor=user
         )
     except DispatchError as exc:
         error = exc.message
