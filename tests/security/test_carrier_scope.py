@@ -144,6 +144,8 @@ def _path_ids(path: str, w) -> str:
         "document_id": w["docs"][w["t_b"]],
         "row_id": by_table.get(table, 1),
         "user_id": 1,
+        "finding_id": 1,  # nobody's (the world has no audit findings)
+        "month": "2026-03",
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
