@@ -96,7 +96,9 @@ def live_app(db_url, murino_graph, password_hash) -> Iterator[LiveApp]:  # noqa:
             pass
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread
+# while it is open, and a later test's asyncio.run() (tests/security) would find it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
