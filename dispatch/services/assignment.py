@@ -193,7 +193,14 @@ def propose_vehicles(
             schedule[t.vehicle_id].append(_job(t))
     if not states:
         return []
-    cands = planner.propose(_job(trip), states, schedule, travel)
+    cands = planner.propose(
+        _job(trip),
+        states,
+        schedule,
+        travel,
+        boarding_s=rules.assignment.boarding_s,
+        max_late_s=rules.assignment.max_late_s,
+    )
 
     # A vehicle whose start is unknown "costs nothing" to reach its first pickup of the day: when
     # this trip would be that first pickup, its zero is not comparable — list it after the ones
@@ -278,7 +285,14 @@ def assign_vehicle(
         available_from=min(max(now, start), min(j.pickup_at for j in jobs)),
     )
     conflicts = _conflict_views(
-        planner.find_conflicts({j.id: vehicle.id for j in jobs}, jobs, [state], travel)
+        planner.find_conflicts(
+            {j.id: vehicle.id for j in jobs},
+            jobs,
+            [state],
+            travel,
+            boarding_s=rules.assignment.boarding_s,
+            max_late_s=rules.assignment.max_late_s,
+        )
     )
     if conflicts and not force:
         raise AssignmentConflicts(
@@ -345,7 +359,14 @@ def plan_fleet_day(
             vehicles_without_position=missing,
             vehicle_starts=start_kinds,
         )
-    plan = planner.plan_day([_job(t) for t in trips], states, travel, fixed=fixed)
+    plan = planner.plan_day(
+        [_job(t) for t in trips],
+        states,
+        travel,
+        fixed=fixed,
+        boarding_s=rules.assignment.boarding_s,
+        max_late_s=rules.assignment.max_late_s,
+    )
     if apply:
         current = {t.id: t.vehicle_id for t in trips}
         for tid, vid in sorted(plan.assignments.items()):

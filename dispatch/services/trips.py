@@ -15,7 +15,7 @@ import psycopg
 from config.rules import Rules
 from dispatch.documents import check_document
 from dispatch.errors import Invalid, NotFound
-from dispatch.lifecycle import TripAction, TripState, plan_change
+from dispatch.lifecycle import TripAction, TripState, TripStatus, plan_change
 from dispatch.models import Document, Trip, TripEvent, User
 from dispatch.services import scope
 from dispatch.store import passengers as pstore
@@ -39,7 +39,7 @@ def list_trips(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
-    status: str | None = None,
+    status: TripStatus | None = None,
     passenger_id: int | None = None,
     vehicle_id: int | None = None,
     limit: int = 100,

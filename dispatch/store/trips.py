@@ -36,7 +36,7 @@ def list_trips(
     *,
     start: datetime | None,
     end: datetime | None,
-    status: str | None,
+    status: TripStatus | None,
     passenger_id: int | None,
     vehicle_id: int | None,
     limit: int,
@@ -55,7 +55,7 @@ def list_trips(
         {
             "s": start,
             "e": end,
-            "st": status,
+            "st": None if status is None else status.value,
             "p": passenger_id,
             "v": vehicle_id,
             "c": carrier_id,
@@ -205,8 +205,10 @@ def _apply_change(conn: psycopg.Connection, change: TripChange, *, returning: bo
 def has_payment(conn: psycopg.Connection, *, trip_id: int) -> bool:
     """Whether a payment is recorded for the trip (read after the trip row is locked, so that
     it sees a payment another transaction committed while this one waited for the lock)."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM payments WHERE trip_id = %s)", (trip_id,))
-    return bool(row.fetchone()[0])  # type: ignore[index]
+    row = fetch_one(
+        conn, "SELECT EXISTS (SELECT 1 FROM payments WHERE trip_id = %s) AS paid", (trip_id,)
+    )
+    return bool(row and row["paid"])
 
 
 def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:

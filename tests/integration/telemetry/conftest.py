@@ -197,6 +197,7 @@ class InProcessIngest:
         share_group: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        paho_tunings: frozenset[str] | None = None,
         **limits: float,
     ) -> None:
         self.client_id = f"ingest-test-{uuid.uuid4().hex[:8]}"
@@ -224,6 +225,7 @@ class InProcessIngest:
                 reconnect_max_s=1,
                 username=username,
                 password=password,
+                **({} if paho_tunings is None else {"paho_tunings": paho_tunings}),
             ),
             self.service.on_inbound,
             on_state=self.service.on_mqtt_state,
@@ -254,7 +256,10 @@ def ingest_factory(db_url: str, mqtt_prefix: str) -> Iterator[Callable[..., InPr
     made: list[InProcessIngest] = []
 
     def make(
-        port: int = MQTT_PORT, share_group: str | None = None, **limits: float
+        port: int = MQTT_PORT,
+        share_group: str | None = None,
+        paho_tunings: frozenset[str] | None = None,
+        **limits: float,
     ) -> InProcessIngest:
         ing = InProcessIngest(
             db_url,
@@ -262,6 +267,7 @@ def ingest_factory(db_url: str, mqtt_prefix: str) -> Iterator[Callable[..., InPr
             prefix=mqtt_prefix,
             owntracks_prefix=f"{mqtt_prefix}/owntracks",
             share_group=share_group,
+            paho_tunings=paho_tunings,
             **limits,
         ).start()
         made.append(ing)
