@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 
 from dispatch.documents import MAX_BYTES
 from dispatch.errors import DispatchError, Invalid, NotFound
-from dispatch.lifecycle import TripAction
+from dispatch.lifecycle import TripAction, TripStatus
 from dispatch.models import SocialObject, User
 from dispatch.services import BookingRefused, QuotaExceeded
 from dispatch.services import booking as book_svc
@@ -356,7 +356,8 @@ def trips(
         status = ""
     per_page = 50
     rows = trip_svc.read_trips(
-        conn, actor=user, purpose="trip_list", start=start, end=end, status=status or None,
+        conn, actor=user, purpose="trip_list", start=start, end=end,
+        status=TripStatus(status) if status else None,
         limit=per_page + 1, offset=(page - 1) * per_page,
     )  # fmt: skip
     names = {o.id: o.name for o in _objects(conn)}
