@@ -80,6 +80,13 @@ class ReasonIn(_In):
     reason: Reason
 
 
+class CancelIn(_In):
+    reason: Reason
+    initiator: Literal["passenger", "carrier", "operator"] = Field(
+        description="Кто отменяет: пассажир, перевозчик или оператор"
+    )
+
+
 class OptionalReasonIn(_In):
     reason: Reason | None = None
 
@@ -163,3 +170,14 @@ class RolesIn(_In):
 
 class EndedOut(BaseModel):
     ended: int
+
+
+class AddressOut(BaseModel):
+    """One address-search result (issue 12): the map's spelling, a WGS 84 point, a score."""
+
+    id: int
+    kind: Annotated[str, Field(description="house | street | place")]
+    label: str
+    lat: float
+    lon: float
+    score: float

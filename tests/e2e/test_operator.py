@@ -13,7 +13,7 @@ from tests.integration.api.conftest import passenger_body, seed_basics
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 
-def _to_destination_step(pages, ids, *, time="10:00", query="Семёнова") -> None:
+def _to_destination_step(pages, ids, *, time="10:00", day=None, query="Семёнова") -> None:
     page = pages.page
     pages.goto("/operator/book")
     page.fill("#q", query)
@@ -26,6 +26,8 @@ def _to_destination_step(pages, ids, *, time="10:00", query="Семёнова") 
     page.click("#to-pickup")
     # step 3: pickup at home, tomorrow (the form's default day)
     assert page.input_value("#pickup_date") == "2026-03-17"
+    if day:
+        page.fill("#pickup_date", day)
     page.fill("#pickup_time", time)
     page.click("#to-dest")
     page.wait_for_selector("#book-form")
@@ -83,15 +85,13 @@ def test_book_a_trip_through_all_five_steps(pages, live_app, tmp_path):
 def test_refusals_are_shown_next_to_their_fields(pages, live_app):
     ids = seed_basics(live_app.api)
     pages.login("operator")
-    # outside the service hours (07:00–21:00 local)
-    _to_destination_step(pages, ids, time="23:30")
+    # a pickup already past (the region's service runs round the clock)
+    _to_destination_step(pages, ids, day="2026-03-15", time="10:00")
     page = pages.page
     page.check(f"#objects input[value='{ids['clinic']}']")
     page.click("#to-quote")
     page.wait_for_selector("#err-pickup_time")
-    assert "21:00" in page.inner_text("#slot-pickup_time") or "час" in page.inner_text(
-        "#slot-pickup_time"
-    )
+    assert page.inner_text("#err-pickup_time") == "Время подачи уже прошло"
     assert page.locator("#confirm").count() == 0
     # no destination chosen: the refusal is next to the list
     for radio in page.locator("[name=destination_id]").all():

@@ -34,6 +34,7 @@ PassengerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 TripId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 TripReader = Annotated[User, Depends(page_roles("operator", "dispatcher", "supervisor", "admin"))]
 PURPOSE = "booking"
+CANCEL_INITIATORS = {"passenger": "пассажир", "operator": "оператор", "carrier": "перевозчик"}
 STEPS = ("Пассажир", "Карточка", "Подача", "Назначение", "Подтверждение")
 
 
@@ -383,6 +384,7 @@ def _trip_page(
     dest = next((o for o in _objects(conn) if o.id == trip.dest_object_id), None)
     return render(
         request, "trip.html", user=user, t=trip, events=events, docs=docs, dest=dest,
+        initiators=CANCEL_INITIATORS,
         status_code=status_code, errors=extra.pop("errors", Errors()), **extra,
     )  # fmt: skip
 
@@ -409,6 +411,10 @@ async def trip_cancel(
 ) -> Response:
     form = await _form(request)
     reason = str(form.get("reason", "")).strip()
+    initiator = str(form.get("initiator", ""))
+    if initiator not in CANCEL_INITIATORS:
+        errors = Errors({"initiator": "Укажите, кто отменяет поездку"})
+        return _trip_page(request, conn, trip_id=trip_id, user=user, errors=errors, status_code=422)
     if not reason:
         errors = Errors({"reason": "Укажите причину отмены"})
         return _trip_page(request, conn, trip_id=trip_id, user=user, errors=errors, status_code=422)
@@ -418,7 +424,7 @@ async def trip_cancel(
     try:
         trip_svc.act(
             conn, trip_id=trip_id, action=TripAction.CANCEL, actor=user, now=now, rules=rules,
-            reason=reason,
+            reason=reason, initiator=initiator,
         )  # fmt: skip
     except NotFound:
         raise
