@@ -146,6 +146,7 @@ def _path_ids(path: str, w) -> str:
         "user_id": 1,
         "finding_id": 1,  # nobody's (the world has no audit findings)
         "month": "2026-03",
+        "recurrence_id": 1,  # nobody's series
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 
