@@ -226,12 +226,38 @@ class Assignment(_Frozen):
 
 
 class AuditThresholds(_Frozen):
+    """Thresholds of the audit rules (``audit/rules.py``); metres, seconds, minutes, kopecks."""
+
     deviation_corridor_m: Annotated[float, Field(gt=0)]
+    deviation_reenter_m: Annotated[float, Field(gt=0)] | None = None
+    deviation_min_length_m: Annotated[float, Field(ge=0)] = 400.0
+    deviation_min_duration_s: Annotated[float, Field(ge=0)] = 45.0
     extra_distance_ratio: Annotated[float, Field(ge=1)]
+    extra_distance_min_m: Annotated[float, Field(ge=0)] = 700.0
     late_pickup_tolerance_min: NonNegInt
+    pickup_radius_m: Annotated[float, Field(gt=0)] = 150.0
+    arrival_mismatch_m: Annotated[float, Field(gt=0)] = 300.0
+    no_show_window_min: Annotated[int, Field(ge=1)] = 30
     gps_coverage_min: Annotated[float, Field(ge=0, le=1)]
     max_gps_gap_s: Annotated[int, Field(ge=1)] = 120
     destination_geofence_m: Annotated[float, Field(gt=0)] = 150.0
+    phantom_min_movement_m: Annotated[float, Field(gt=0)] = 250.0
+    copayment_tolerance_kop: NonNegInt = 0
+    future_fix_s: NonNegInt = 300
+
+    @model_validator(mode="after")
+    def _hysteresis_inside_corridor(self) -> AuditThresholds:
+        if (
+            self.deviation_reenter_m is not None
+            and self.deviation_reenter_m > self.deviation_corridor_m
+        ):
+            raise ValueError("deviation_reenter_m must not exceed deviation_corridor_m")
+        return self
+
+    @property
+    def reenter_m(self) -> float:
+        """The hysteresis re-entry distance (the corridor itself when not configured)."""
+        return float(self.deviation_reenter_m or self.deviation_corridor_m)
 
 
 class TelemetryLimits(_Frozen):

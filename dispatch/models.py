@@ -509,6 +509,8 @@ class TripEvent(_Record):
     occurred_at: datetime
     actor_user_id: int | None
     source: str
+    lat: float | None = None  # where the vehicle reported it (WGS 84), when it did
+    lon: float | None = None
     payload: dict[str, Any]
 
 

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql postgresql-contrib mosquitto mosquitto-clients)
+# chromium: the browser tests (tests/e2e) drive Debian's /usr/bin/chromium; Playwright never
+# downloads a browser here.
+APT_PACKAGES=(postgresql postgresql-contrib mosquitto mosquitto-clients chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -154,12 +154,12 @@ def create_app(
         lifespan=lifespan,
         description="Диспетчеризация социального такси: реестры, бронирование, назначение машин.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
-        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
+        # the docs pages are web.pages.docs (vendored assets, login required, no inline script)
+        docs_url=None,
         redoc_url=None,
     )
 
-    from web import errors
+    from web import errors, pages
     from web.routes import api_router
 
     errors.install(app)
@@ -174,6 +174,7 @@ def create_app(
     hsts = settings.mode == "production"
     app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), hsts=hsts)  # type: ignore[method-assign]
     app.include_router(api_router())
+    pages.install(app)
     _document_errors(app)
 
     @app.get("/health", include_in_schema=False)

@@ -233,7 +233,7 @@ def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
     rows = fetch_all(
         conn,
         "SELECT id, trip_id, event_type, from_status, to_status, occurred_at, actor_user_id,"
-        " source,"
+        " source, lat, lon,"
         " payload FROM trip_events WHERE trip_id = %s ORDER BY occurred_at, id",
         (trip_id,),
     )

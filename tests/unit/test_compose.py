@@ -57,7 +57,7 @@ def test_ports_volumes_and_health_checks():
                 assert (REPO / src).exists() or src.endswith("passwd") or src == "./maps", vol
                 assert src != "./deploy/certs" or vol.endswith(":ro"), vol
     assert "db-data:/var/lib/postgresql/data" in SERVICES["db"]["volumes"]
-    for name in ("db", "mqtt", "web", "proxy", "ingest"):
+    for name in ("db", "mqtt", "web", "proxy", "ingest", "audit"):
         assert SERVICES[name].get("healthcheck", {}).get("test"), name
 
 
@@ -69,6 +69,16 @@ def test_startup_order():
         assert deps["migrate"]["condition"] == "service_completed_successfully"
     assert "profiles" not in SERVICES["web"]
     assert SERVICES["ingest"]["command"] == ["socialtaxi", "ingest"]
+    assert SERVICES["audit"]["command"] == ["socialtaxi", "audit", "worker"]
+
+
+def test_compose_audit_command_exists():
+    from typer.testing import CliRunner
+
+    from socialtaxi.cli import app
+
+    res = CliRunner().invoke(app, SERVICES["audit"]["command"][1:] + ["--help"])
+    assert res.exit_code == 0, res.output
 
 
 def _socialtaxi_commands() -> list[tuple[str, list[str]]]:
