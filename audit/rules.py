@@ -660,7 +660,7 @@ def non_social_destination(ctx: Context, th: AuditThresholds, rules: Rules) -> l
             )
         )
     drop = _dropoff(ctx)
-    if drop is None:
+    if drop is None or (ctx.end_s is not None and ctx.end_s - drop[2] > th.max_gps_gap_s):
         out.append(
             Note(
                 f.trip_id,
@@ -689,9 +689,23 @@ def non_social_destination(ctx: Context, th: AuditThresholds, rules: Rules) -> l
     dx, dy = ctx.xy(drop[0], drop[1])
     dist = np.hypot(ox - dx, oy - dy)
     inside = np.flatnonzero(dist <= radius)
+    lag_s = max(0.0, (ctx.end_s or drop[2]) - drop[2])
+    reach_m = lag_s * th.dropoff_speed_kmh / 3.6
     km, kop = _fare_stake(ctx)
     drop_feature = _point_feature(drop[0], drop[1], "dropoff", at=_iso(drop[2]))
     if inside.size and any(f.objects[i].object_type in allowed for i in inside.tolist()):
+        return out
+    ok_types = np.array([o.object_type in allowed for o in f.objects])
+    if not inside.size and np.any(ok_types & (dist <= radius + reach_m)):
+        # the last fix is short of a geofence by less than the vehicle could still drive
+        out.append(
+            Note(
+                f.trip_id,
+                "dropoff_uncertain",
+                f"Последняя GPS-отметка за {lag_s:.0f} с до завершения: место высадки не доказано",
+                rid,
+            )
+        )
         return out
     j = int(np.argmin(dist))
     nearest = f.objects[j]
@@ -770,14 +784,18 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
         return []
     if f.status not in SERVED:
         return []
-    due, share = f.copay_due_kop, None
+    due, share, due_rules = f.copay_due_kop, None, None
     vtype = f.booked_vehicle_type or f.vehicle_type
     if f.plan is not None and vtype is not None:
         try:
             q = quote(rules, category=f.category, vehicle_type=vtype, distance_m=f.plan.distance_m)
-            due, share = q.copay_kop, q.copay_share_pct
+            due_rules, share = q.copay_kop, q.copay_share_pct
         except Invalid as exc:
             out.append(Note(f.trip_id, exc.code, exc.message, rid))
+    if due_rules is not None and (due is None or abs(due - due_rules) > 1):
+        # no amount from booking, or a booking priced against the rules: the rules decide (one
+        # kopeck apart is the rounding of a stored distance: the booking's figure stands)
+        due = due_rules
     if due is None:
         out.append(
             Note(f.trip_id, "no_due_amount", "Сумма доплаты неизвестна (нет плана и тарифа)", rid)
@@ -814,7 +832,14 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
                 f"Доплата: {', '.join(labels[r] for r in reasons)} (получено"
                 f" {total / 100:.2f} ₽, положено {due / 100:.2f} ₽)"
             ),
-            evidence=evidence | {"due_kop": due, "share_pct": share, "reasons": reasons},
+            evidence=evidence
+            | {
+                "due_kop": due,
+                "due_booked_kop": f.copay_due_kop,
+                "due_rules_kop": due_rules,
+                "share_pct": share,
+                "reasons": reasons,
+            },
             at_stake_kop=stake,
         )
     )
@@ -828,7 +853,8 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     rid = RuleId.PHANTOM_TRIP
     if f.status not in SERVED:
         return []
-    mask = ctx.leg(ctx.start_s, ctx.end_s)
+    # the passenger leg (boarding to completion); the whole trip when boarding is unknown
+    mask = ctx.leg(ctx.board_s if ctx.board_s is not None else ctx.start_s, ctx.end_s)
     if not mask.any():
         return []  # no fixes: poor_gps_coverage reports it, a note was written when preparing
     expected_m = (
@@ -847,6 +873,22 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     )
     if expected_m < 2 * th.phantom_min_movement_m:
         return []
+    t = ctx.track.t_s[mask]
+    lo = ctx.board_s if ctx.board_s is not None else ctx.start_s
+    if lo is not None and ctx.end_s is not None:
+        edges = np.concatenate(([lo], t, [ctx.end_s]))
+        gaps = np.diff(edges)
+        uncovered = float(gaps[gaps > th.max_gps_gap_s].sum())
+        if ctx.end_s > lo and 1 - uncovered / (ctx.end_s - lo) < th.gps_coverage_min:
+            # too little of the ride has fixes to say the vehicle stood still
+            return [
+                Note(
+                    f.trip_id,
+                    "phantom_unknown",
+                    "Мало GPS-отметок в поездке с пассажиром: неподвижность не проверена",
+                    rid,
+                )
+            ]
     x, y = ctx.x[mask], ctx.y[mask]
     spread = float(np.hypot(x - np.median(x), y - np.median(y)).max())
     if spread >= th.phantom_min_movement_m:
