@@ -34,6 +34,8 @@ from dispatch.quota import CountedTrip
 
 FINAL_STATUSES = ("completed", "no_show", "cancelled")
 FIX_MARGIN = timedelta(minutes=5)
+#: refusal codes of a vehicle's payment event that still mean money was taken
+REFUSED_PAID = frozenset({"already_paid", "payment_not_due"})
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -86,22 +88,31 @@ def load_trip(
     if t is None:
         return None
     notes: list[Note] = []
+    ev_rows = cur.execute(
+        "SELECT event_type, occurred_at, lat, lon, payload FROM trip_events"
+        " WHERE trip_id = %s AND source = 'vehicle' ORDER BY occurred_at, id",
+        (trip_id,),
+    ).fetchall()
     events = tuple(
-        TripEvent(r["event_type"], r["occurred_at"], r["lat"], r["lon"])
-        for r in cur.execute(
-            "SELECT event_type, occurred_at, lat, lon FROM trip_events"
-            " WHERE trip_id = %s AND source = 'vehicle' ORDER BY occurred_at, id",
-            (trip_id,),
-        )
+        TripEvent(r["event_type"], r["occurred_at"], r["lat"], r["lon"]) for r in ev_rows
     )
-    payments = tuple(
+    payments = [
         Payment(int(r[0]), r[1], r[2])
         for r in conn.execute(
             "SELECT amount_kop, collected_at, method FROM payments WHERE trip_id = %s"
             " ORDER BY collected_at, id",
             (trip_id,),
         )
-    )
+    ]
+    # A payment the vehicle reported but dispatch refused to record (a second one, or one for a
+    # trip not on board: cancelled, no-show) is still money the driver says was taken.
+    for r in ev_rows:
+        refused = (r["payload"] or {}).get("refused") or {}
+        if r["event_type"] == "payment_collected" and refused.get("code") in REFUSED_PAID:
+            amount = (r["payload"] or {}).get("amount_kop")
+            if isinstance(amount, int) and amount > 0:
+                method = str((r["payload"] or {}).get("method") or "cash")
+                payments.append(Payment(amount, r["occurred_at"], method))
     no_show_at = next((e.at for e in events if e.type == "no_show"), None)
     start = t["started_at"] or t["pickup_at"] - timedelta(hours=1)
     end = (
@@ -156,7 +167,7 @@ def load_trip(
         pickup_at=t["pickup_at"],
         fixes=track,
         events=events,
-        payments=payments,
+        payments=tuple(sorted(payments, key=lambda p: p.at)),
         objects=tuple(objects),
         dest_object_id=t["dest_object_id"],
         plan=_plan(t["planned_route"], t["planned_dist_m"], t["planned_duration_s"]),

@@ -1,4 +1,4 @@
-"""Benchmark of day planning (``dispatch.assignment.plan_day``) on the real road network.
+"""Benchmark of day planning (``dispatch.planner.plan_day``) on the real road network.
 
 Usage::
 
@@ -15,7 +15,7 @@ For our planner and the simple greedy baseline (trips in pickup order, each to t
 vehicle that is free in time) — same trips, same vehicles, same run — it prints the planning time
 (median of ``--repeats``, including the one travel-matrix request), total empty kilometres, total
 lateness and the number of late trips, unassigned trips and remaining conflicts. Both plans are
-checked independently with :func:`dispatch.assignment.find_conflicts`.
+checked independently with :func:`dispatch.planner.find_conflicts`.
 
 A second scenario with a tight fleet (``--tight-vehicles``, default 8: ~31 trips per vehicle, two
 wheelchair vans for ~35 wheelchair trips) shows the two under load, where lateness appears.
@@ -38,7 +38,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dispatch.assignment import (  # noqa: E402
+from config.rules import load_rules  # noqa: E402
+from config.settings import DEFAULT_RULES_FILE  # noqa: E402
+from dispatch.planner import (  # noqa: E402
     Plan,
     TripJob,
     VehicleState,
@@ -50,6 +52,9 @@ from dispatch.assignment import (  # noqa: E402
 DEFAULT_OSM = REPO.parent / "shared" / "data" / "osm" / "murino_lo_osmnx.osm"
 MSK = ZoneInfo("Europe/Moscow")
 TARGET_S = 10.0
+_A = load_rules(DEFAULT_RULES_FILE).assignment
+#: the planner's thresholds, from the rules file (as the service passes them)
+LIMITS = {"boarding_s": _A.boarding_s, "max_late_s": _A.max_late_s}
 
 
 def make_day(graph, *, n_trips: int, n_vehicles: int, seed: int, day: datetime):  # type: ignore[no-untyped-def]
@@ -128,7 +133,7 @@ def run(name: str, fn, trips, vehicles, graph, repeats: int) -> tuple[Plan, floa
     for _ in range(repeats):
         travel = Travel(graph)
         t = time.perf_counter()
-        plan = fn(trips, vehicles, travel)
+        plan = fn(trips, vehicles, travel, **LIMITS)
         times.append(time.perf_counter() - t)
         matrix_times.append(travel.seconds)
         assert travel.calls == 1, f"{name}: {travel.calls} matrix requests"
@@ -145,7 +150,7 @@ def report(title: str, trips, vehicles, graph, repeats: int) -> tuple[Plan, Plan
     results = {}
     for name, fn in (("plan_day", plan_day), ("greedy baseline", greedy_baseline)):
         plan, secs, msecs = run(name, fn, trips, vehicles, graph, repeats)
-        check = find_conflicts(plan.assignments, trips, vehicles, Travel(graph))
+        check = find_conflicts(plan.assignments, trips, vehicles, Travel(graph), **LIMITS)
         assert check == [], f"{name}: infeasible plan: {check[:3]}"
         results[name] = (plan, secs)
         late_n = plan.late_trips

@@ -1,5 +1,5 @@
 """The service rules as data: benefit categories, quotas, tariffs, co-payment, social-object types,
-booking rules and audit thresholds.
+booking rules, assignment thresholds and audit thresholds.
 
 The rules live in versioned TOML files a ministry can change without code
 (``config/rules/leningrad_oblast.toml`` is the default). :func:`load_rules` validates a file and
@@ -120,6 +120,17 @@ class Booking(_Frozen):
         return self
 
 
+class Assignment(_Frozen):
+    """Vehicle assignment and day planning (``dispatch.planner``)."""
+
+    boarding_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        description="Seconds a vehicle stays at the pickup for the passenger to board."
+    )
+    max_late_s: Annotated[float, Field(ge=0, le=7200)] = Field(
+        description="Seconds a pickup may be late and still be planned (not a conflict)."
+    )
+
+
 class AuditThresholds(_Frozen):
     """Thresholds of the audit rules (``audit/rules.py``); metres, seconds, minutes, kopecks."""
 
@@ -174,6 +185,7 @@ class Rules(_Frozen):
     rounding: Rounding = Rounding()
     tariffs: tuple[Tariff, ...] = Field(min_length=1)
     booking: Booking
+    assignment: Assignment
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 

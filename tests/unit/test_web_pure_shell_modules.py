@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from dispatch.documents import check_document, sniff_content_type
 from dispatch.errors import Invalid
 from dispatch.imports import parse_csv
+from dispatch.models import PassengerIn
 from dispatch.search import NameQuery, PhoneQuery, parse_query
-from dispatch.store.models import PassengerIn, error_ru
+from web.validation_ru import error_ru, row_error_ru
 
 
 def test_pure_modules_do_not_load_io_libraries():
     code = (
-        "import sys, dispatch.search, dispatch.imports, dispatch.documents, dispatch.store.models\n"
+        "import sys, dispatch.search, dispatch.imports, dispatch.documents, dispatch.models\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool', 'fastapi',"
         " 'starlette', 'config.settings')]\n"
         "assert not bad, bad"
@@ -87,7 +88,7 @@ def test_csv_reports_lines_and_reasons():
     assert [(line, p.last_name, p.phones, p.wheelchair) for line, p in parsed.rows] == [
         (2, "Иванов", ["79210000001", "79210000002"], True)
     ]
-    errors = {e.line: e.message for e in parsed.errors}
+    errors = {e.line: row_error_ru(e) for e in parsed.errors}
     assert set(errors) == {4, 5, 6, 7}
     assert errors[4] == "Имя: не может быть пустым"
     assert "неверная дата" in errors[5] and "да/нет" in errors[6] and "Лишние столбцы" in errors[7]

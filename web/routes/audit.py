@@ -15,7 +15,7 @@ from audit.facts import RuleId
 from audit.report import to_csv, to_xlsx
 from audit.store import FindingFilter
 from dispatch.errors import Invalid
-from dispatch.store.models import User
+from dispatch.models import User
 from web.auth import require_roles
 from web.deps import Conn, NowDep, RulesDep
 from web.routes._common import Limit, Offset

@@ -7,10 +7,10 @@ import time
 
 import psycopg
 
+from dispatch.models import TripRequest, User
 from dispatch.services import AssignmentConflicts, QuotaExceeded
 from dispatch.services.assignment import assign_vehicle
-from dispatch.services.booking import TripRequest, book_trip
-from dispatch.store.models import User
+from dispatch.services.booking import book_trip
 from tests.integration.api.conftest import CLINIC, NOW, pickup, seed_basics, set_position, trip_body
 
 

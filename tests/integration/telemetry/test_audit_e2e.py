@@ -80,6 +80,8 @@ def test_worker_audits_a_trip_completed_by_vehicle_events(
         ev("passenger_on_board", moments["board"]),
         ev("payment_collected", moments["end"], amount_kop=due, method="cash"),
         ev("trip_completed", moments["end"] + 1),
+        # the driver reports a second payment: dispatch refuses to record it, the audit sees it
+        ev("payment_collected", moments["end"] + 60, amount_kop=due, method="cash") | {"id": "p2"},
     ):
         pub.publish(f"{mqtt_prefix}/vehicles/v1/event", e)
     pub.wait_all()
@@ -104,10 +106,15 @@ def test_worker_audits_a_trip_completed_by_vehicle_events(
     )
     assert tally.trips == 1 and tally.failed == 0
     rows = db.execute(
-        "SELECT rule, status, evidence FROM audit_findings WHERE trip_id = %s", (trip,)
+        "SELECT rule, status, evidence FROM audit_findings WHERE trip_id = %s ORDER BY rule",
+        (trip,),
     ).fetchall()
-    assert [r[0] for r in rows] == ["route_deviation"]
-    assert rows[0][1] == "new" and rows[0][2]["off_route"]
+    assert [r[0] for r in rows] == ["improper_copayment", "route_deviation"]
+    assert rows[0][2]["reasons"] == ["repeated", "amount_mismatch"]
+    assert rows[1][1] == "new" and rows[1][2]["off_route"]
+    assert db.execute("SELECT count(*) FROM payments WHERE trip_id = %s", (trip,)).fetchone() == (
+        1,
+    )
     assert db.execute(
         "SELECT count(*) FROM audit_jobs WHERE trip_id = %s AND done_at IS NULL", (trip,)
     ).fetchone() == (0,)
