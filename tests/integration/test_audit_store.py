@@ -370,3 +370,31 @@ def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path):
     text = csv_out.read_bytes().decode("utf-8-sig")
     assert text.splitlines()[0].startswith("Перевозчик;Выполнено поездок")
     assert len(text.splitlines()) == 2
+
+
+def test_run_and_worker_commands(db, db_url, rules):
+    from typer.testing import CliRunner
+
+    from socialtaxi.cli import app
+
+    w = make_world(db)
+    trip = add_trip(db, w, detour_m=1500, payment_kop=due_copay(rules))
+    env = {"SOCIALTAXI_DATABASE_URL": db_url, "SOCIALTAXI_MAP_SOURCE": ""}
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["audit", "run", "--from", "2026-03-10", "--to", "2026-03-11"], env=env
+    )
+    assert res.exit_code == 0, res.output
+    assert "trips 1, failed 0, findings new 1" in res.stdout
+    assert "карта не задана" in res.stderr
+    res = runner.invoke(
+        app, ["audit", "run", "--from", "2026-03-11", "--to", "2026-03-10"], env=env
+    )
+    assert res.exit_code == 2 and "--to" in res.stderr
+    res = runner.invoke(app, ["audit", "run", "--from", "вчера", "--to", "2026-03-10"], env=env)
+    assert res.exit_code == 2 and "ISO 8601" in res.stderr
+    # the batch closed the trip's job: the worker has nothing to do
+    res = runner.invoke(app, ["audit", "worker", "--once", "--settle-s", "0"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "trips 0" in res.stdout
+    assert list(findings(db, trip)) == ["route_deviation"]
