@@ -23,7 +23,7 @@ from web.routes._common import Limit, Offset
 router = APIRouter(prefix="/audit", tags=["Аудит"])
 Controller = Annotated[User, Depends(require_roles(*svc.REVIEWER_ROLES))]
 FindingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="ГГГГ-ММ")]
+Month = Annotated[str, Path(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="ГГГГ-ММ")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -155,4 +155,5 @@ def test_report_downloads(api, audited):
     c = api.get("audit/reports/2026-03.csv", role="supervisor")
     assert c.status_code == 200 and c.headers["content-type"].startswith("text/csv")
     assert api.get("audit/reports/2026-13.xlsx", role="controller").status_code == 422
+    assert api.get("audit/reports/0000-01.csv", role="controller").status_code == 422
     assert api.get("audit/reports/2026-03.xlsx", role="dispatcher").status_code == 403
