@@ -151,6 +151,16 @@ def batch(db_url: str, rules, *, carrier: int | None = None) -> service.RunTally
     )
 
 
+@pytest.fixture
+def fresh_settings():
+    """The CLI reads the cached settings: drop them before and after a command test."""
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def due_copay(rules) -> int:
     from dispatch.tariff import quote
 
@@ -329,7 +339,7 @@ def test_jobs_are_not_taken_twice(db, db_url, rules):
         assert store.take_job(c, settle=timedelta(0)) == ja
 
 
-def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path):
+def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path, fresh_settings):
     from openpyxl import load_workbook
     from typer.testing import CliRunner
 
@@ -372,7 +382,7 @@ def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path):
     assert len(text.splitlines()) == 2
 
 
-def test_run_and_worker_commands(db, db_url, rules):
+def test_run_and_worker_commands(db, db_url, rules, fresh_settings):
     from typer.testing import CliRunner
 
     from socialtaxi.cli import app

@@ -82,7 +82,18 @@ def scenario(*, detour_m: float = 1500.0, extra_trip: dict | None = None) -> dic
     return doc
 
 
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    from config.settings import get_settings
+
+    yield
+    get_settings.cache_clear()  # leave no settings cached from this test's environment
+
+
 def check(tmp_path, content: bytes | str, *extra: str):
+    from config.settings import get_settings
+
+    get_settings.cache_clear()  # the command reads the settings; the test set the environment
     path = tmp_path / "input"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return CliRunner().invoke(app, ["audit", "check", str(path), *extra])
