@@ -163,7 +163,7 @@ class Booked:
     co_payment_due_kop: int
 
 
-class _Kit:
+class Roads:
     """Graph helpers shared by the recipes."""
 
     def __init__(self, graph: GraphLike) -> None:
@@ -191,7 +191,7 @@ def _style(rng: np.random.Generator) -> DriveStyle:
 
 
 def drive_trip(
-    kit: _Kit,
+    kit: Roads,
     *,
     start: int,
     pickup: int,
@@ -267,7 +267,7 @@ def truth_of(
     *,
     rules: Rules,
     objects: Sequence[SocialObject],
-    kit: _Kit,
+    kit: Roads,
     unsuitable: bool,
     monthly_rank: int,
 ) -> dict[str, bool]:
@@ -338,7 +338,7 @@ class _Generator:
     ) -> None:
         self.g, self.rules, self.opts = graph, rules, opts
         self.rng = np.random.default_rng(opts.seed)
-        self.kit = _Kit(graph)
+        self.kit = Roads(graph)
         self.tz = ZoneInfo(rules.timezone)
         self.objects = objects or invented_objects(
             graph, rules, self.rng, geofence_m=rules.audit.destination_geofence_m

@@ -18,7 +18,7 @@ def grid() -> RoadGraph:
 
 
 def _drive(grid: RoadGraph, a: int, b: int, seed: int = 1, **style):
-    kit = scenarios._Kit(grid)
+    kit = scenarios.Roads(grid)
     rng = np.random.default_rng(seed)
     tb = motion.TrajectoryBuilder((float(kit.nx[a]), float(kit.ny[a])), rng)
     route = kit.route(a, b)
