@@ -14,8 +14,9 @@ What it prints, per scenario:
   (paho, QoS 1, acks each message), and the ratio of the two. Once with one fix per message and
   once with buffered batches (an array of fixes per message, which the contract allows).
 * **scaling**: the same stream with 1 and with 2 ingest processes on one shared subscription.
-* **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message); p50/p99 of
-  publish → commit (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before
+* **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message) published by the
+  simulator's load mode (``socialtaxi simulate load``, its own process; its exact count of
+  acknowledged fixes is what loss is checked against); p50/p99 of publish → commit (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before
   the commit; the fix time is the publish time).
 
 The bench starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free port with
@@ -50,7 +51,7 @@ import psycopg  # noqa: E402
 
 from telemetry import encode  # noqa: E402
 from telemetry.model import Fix  # noqa: E402
-from telemetry.publish import FastPublisher, Publisher  # noqa: E402
+from telemetry.publish import FastPublisher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -141,34 +142,6 @@ def _payload(v: int, seqs: range, base_ms: int, fixes_per_msg: int, now_ms: int 
     return encode.encode_batch(fixes)
 
 
-def publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, rate_hz, t_start, out_q):
-    """Publish one fix per vehicle per 1/rate_hz s, each stamped with its publish time, through
-    the product's paho publisher (telemetry/publish.py: QoS 1, counts acknowledgements)."""
-    pub = Publisher("127.0.0.1", port)
-    assert pub.wait_connected(10), "publisher could not connect"
-    topics = [encode.position_topic(prefix, f"veh{v:05d}") for v in vehicles]
-    while time.time() < t_start:
-        time.sleep(0.001)
-    first = time.time()
-    sizes = 0
-    period = 1.0 / rate_hz
-    n = len(vehicles)
-    for seq in range(per_vehicle):
-        tick = first + seq * period
-        for k, v in enumerate(vehicles):
-            due = tick + period * k / n
-            delay = due - time.time()
-            if delay > 0.002:
-                time.sleep(delay)
-            body = _payload(v, range(seq, seq + 1), 0, 1, int(time.time() * 1000))
-            sizes += len(body)
-            pub.publish(topics[k], body)
-    assert pub.wait_all(120), f"{pub.pending} publishes never acknowledged"
-    last = time.time()
-    pub.close(flush_s=0)
-    out_q.put({"first": first, "last": last, "msgs": pub.acknowledged, "bytes": sizes})
-
-
 def raw_publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, barrier, out_q):
     """Publish as fast as the broker takes, through the publisher module's raw fast path
     (:class:`telemetry.publish.FastPublisher`; why it exists is said there): every packet is
@@ -193,33 +166,51 @@ def raw_publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, barrier, o
     out_q.put({"first": first, "last": last, "msgs": fp.acknowledged, "bytes": sizes})
 
 
-def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, rate_hz=None):
+def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub):
+    """As fast as the broker takes: the publisher module's raw fast path, ``n_pub`` processes."""
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    t_start = time.time() + 1.0
     parts = [list(range(n_vehicles))[i::n_pub] for i in range(n_pub)]
-    if rate_hz is None:  # as fast as the broker takes: the lean publisher
-        barrier = ctx.Barrier(n_pub)
-        procs = [
-            ctx.Process(
-                target=raw_publisher,
-                args=(port, prefix, part, per_vehicle, fixes_per_msg, barrier, q),
-            )
-            for part in parts
-        ]
-        for p in procs:
-            p.start()
-        return procs, q
+    barrier = ctx.Barrier(n_pub)
     procs = [
         ctx.Process(
-            target=publisher,
-            args=(port, prefix, part, per_vehicle, fixes_per_msg, rate_hz, t_start, q),
+            target=raw_publisher,
+            args=(port, prefix, part, per_vehicle, fixes_per_msg, barrier, q),
         )
         for part in parts
     ]
     for p in procs:
         p.start()
     return procs, q
+
+
+def simulator_load(port, prefix, n_vehicles, seconds, rate_hz=1.0):
+    """The simulator's load mode (``socialtaxi simulate load``, its own process): vehicles
+    ``veh00000``... at ``rate_hz``, each fix stamped with its publish time; returns its JSON
+    summary, whose ``acknowledged`` is the exact count the loss check uses."""
+    cmd = [
+        str(REPO / ".venv" / "bin" / "socialtaxi"),
+        "simulate",
+        "load",
+        "--vehicles",
+        str(n_vehicles),
+        "--rate",
+        str(rate_hz),
+        "--duration",
+        str(seconds),
+        "--port",
+        str(port),
+        "--prefix",
+        prefix,
+        "--id-format",
+        "veh{:05d}",
+        "--json",
+    ]
+    env = dict(os.environ, SOCIALTAXI_LOG_LEVEL="WARNING")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds * 10 + 120)
+    if out.returncode != 0:
+        raise SystemExit(f"simulate load failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def offered(pub: dict, fixes_per_msg: int) -> float:
@@ -503,27 +494,25 @@ def run_ingest(
     }
 
 
-def run_latency(port, url, prefix, n_vehicles, seconds, n_pub):
+def run_latency(port, url, prefix, n_vehicles, seconds):
     reset(url)
     with ingest_procs(1, port, url, prefix) as ports:
-        procs, pq = run_publishers(port, prefix, n_vehicles, seconds, 1, n_pub, rate_hz=1.0)
-        pub = collect(procs, pq)
-        wait_stored(ports, n_vehicles * seconds, timeout_s=120)
+        sim = simulator_load(port, prefix, n_vehicles, seconds)
+        wait_stored(ports, sim["acknowledged"], timeout_s=120)
     with psycopg.connect(url) as c:
         p50, p99, pmax, n = c.execute(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d),"
             " percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d), count(*) FROM"
             " (SELECT extract(epoch FROM received_at - ts) AS d FROM vehicle_positions) x"
         ).fetchone()
-    rate = pub["msgs"] / (pub["last"] - pub["first"])
     return {
-        "fixes": n_vehicles * seconds,
+        "fixes": sim["acknowledged"],  # the simulator's exact count: what loss is checked against
         "stored": n,
         "p50_s": float(p50),
         "p99_s": float(p99),
         "max_s": float(pmax),
-        "offered_rate": rate,
-        "msg_bytes": pub["bytes"] / pub["msgs"],
+        "offered_rate": sim["achieved_per_s"],
+        "msg_bytes": float("nan"),
     }
 
 
@@ -643,10 +632,11 @@ def main() -> None:
                     )
                     sys.stdout.flush()
         if "latency" in only:
-            lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds, a.publishers)
+            lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds)
             print(
                 f"\n[latency] {a.vehicles} vehicles at 1 Hz for {a.latency_seconds} s "
-                f"(offered {lat['offered_rate']:,.0f} fixes/s, {lat['msg_bytes']:.0f} B/msg)"
+                f"(offered {lat['offered_rate']:,.0f} fixes/s by the simulator's load mode, "
+                f"{lat['fixes']:,} fixes by its count)"
             )
             print(
                 f"  publish→commit p50 {lat['p50_s'] * 1000:.0f} ms, "
