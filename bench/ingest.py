@@ -16,8 +16,9 @@ What it prints, per scenario:
 * **scaling**: the same stream with 1 and with 2 ingest processes on one shared subscription.
 * **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message) published by the
   simulator's load mode (``socialtaxi simulate load``, its own process; its exact count of
-  acknowledged fixes is what loss is checked against); p50/p99 of publish → commit (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before
-  the commit; the fix time is the publish time).
+  acknowledged fixes is what loss is checked against); p50/p99 of publish → commit
+  (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before the commit;
+  the fix time is the publish time).
 
 The bench starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free port with
 ``max_queued_messages 0`` (the default 1000 would drop messages while a consumer lags: see

@@ -188,7 +188,9 @@ def default_start(now: Any, speed: float, lookback_min: float, rules: Any) -> An
 def simulate(
     ctx: typer.Context,
     vehicles: str = typer.Option(
-        None, "--vehicles", help="MQTT id машин через запятую (по умолчанию все активные)"
+        None,
+        "--vehicles",
+        help="Число машин (первые N активных) или их MQTT id через запятую (по умолчанию все)",
     ),
     scenario: Path = typer.Option(None, "--scenario", help="Проиграть файл сценария"),
     interval_s: float = typer.Option(5.0, "--interval", min=1, max=30, help="Период точек, с"),
@@ -265,8 +267,11 @@ def simulate(
             from db import connect
 
             with connect(s.database_url) as conn:
-                ids = [v.strip() for v in vehicles.split(",") if v.strip()] if vehicles else None
-                fleet.load_vehicles(conn, ids)
+                if vehicles and vehicles.strip().isdigit():
+                    fleet.load_vehicles(conn, None, limit=int(vehicles))
+                else:
+                    ids = [v.strip() for v in (vehicles or "").split(",") if v.strip()]
+                    fleet.load_vehicles(conn, ids or None)
             if not fleet.vehicles:
                 _fail("нет машин для имитации (нужны активные машины с MQTT id)")
             typer.echo(

@@ -141,13 +141,16 @@ class Fleet:
         self._push([Message(to_epoch_us(at), 0, event_topic(self.opts.prefix, v.mqtt_id), payload)])
 
     # ---- vehicles from the database ------------------------------------------------------
-    def load_vehicles(self, conn: Any, mqtt_ids: Sequence[str] | None) -> None:
-        """The active vehicles with an MQTT id (all, or those named); unknown ids: one line."""
+    def load_vehicles(
+        self, conn: Any, mqtt_ids: Sequence[str] | None, *, limit: int | None = None
+    ) -> None:
+        """The active vehicles with an MQTT id (all, the first ``limit``, or those named);
+        an unknown id: one line, the others are loaded."""
         rows = conn.execute(
             "SELECT id, mqtt_id FROM vehicles WHERE active AND mqtt_id IS NOT NULL ORDER BY mqtt_id"
         ).fetchall()
         known = {m: i for i, m in rows}
-        wanted = list(mqtt_ids) if mqtt_ids else sorted(known)
+        wanted = list(mqtt_ids) if mqtt_ids else sorted(known)[:limit]
         for m in wanted:
             if m not in known:
                 self.echo(f"Ошибка: неизвестная машина «{m}» (нет активной машины с таким MQTT id)")
