@@ -189,7 +189,7 @@ class Fleet:
             trips = [t for t in trips if t.id != v.trip_id]
             if not trips:
                 if not v.said_no_trip:
-                    log.info("vehicle %s has no assigned trip; waiting", v.mqtt_id)
+                    self.echo(f"Машина {v.mqtt_id}: нет назначенной поездки — ждёт на месте")
                     v.said_no_trip = True
                 continue
             v.said_no_trip = False
@@ -253,11 +253,15 @@ class Fleet:
         model = GpsModel(sigma_m=float(rng.uniform(3, 8)), tau_s=float(rng.uniform(20, 60)))
         end = max(e[0] for e in run.events)
         t = sample_times(end, self.opts.interval_s, rng)
-        dropouts = []
+        dropouts: list[tuple[float, float]] = []
+        offline: list[tuple[float, float]] = []
         if kind == "gps_gap":
             a0 = float(rng.uniform(0.2, 0.4)) * end
             dropouts.append((a0, a0 + 0.4 * end))
-        run.obs = observe(run.traj.sample(t), t, model, rng, dropouts=dropouts)
+        elif rng.random() < 0.15 and end > 300:  # no coverage for a while: one batch upload
+            a0 = float(rng.uniform(0.2, 0.6)) * end
+            offline.append((a0, a0 + float(rng.uniform(60, 180))))
+        run.obs = observe(run.traj.sample(t), t, model, rng, dropouts=dropouts, offline=offline)
         msgs = messages_of_run(
             run,
             trip_id=trip.id,
