@@ -3,8 +3,8 @@ sets with ground truth for the audit.
 
 Pure modules: :mod:`simulators.motion` (driving real road geometry), :mod:`simulators.gps`
 (receiver error), :mod:`simulators.scenarios` (labelled trips), :mod:`simulators.schedule`
-(what a fleet publishes when). Shell: :mod:`simulators.fleet` (live fleet), :mod:`simulators.load`
-(load mode), :mod:`simulators.cli` (``socialtaxi simulate``).
+(what a fleet publishes when). Shell: :mod:`simulators.services.fleet` (live fleet),
+:mod:`simulators.services.load` (load mode), :mod:`simulators.cli` (``socialtaxi simulate``).
 """
 
 from pathlib import Path

@@ -125,7 +125,7 @@ def load_cmd(
     import orjson
 
     from config.settings import get_settings
-    from simulators.load import run_load
+    from simulators.services.load import run_load
     from telemetry.publish import BrokerGone
 
     s = get_settings()
@@ -217,8 +217,8 @@ def simulate(
     from config.rules import RulesError, load_rules
     from config.settings import get_settings
     from db import DatabaseUnavailable
-    from simulators.fleet import Fleet, FleetOptions, ScenarioFileError
     from simulators.schedule import SimClock
+    from simulators.services.fleet import Fleet, FleetOptions, ScenarioFileError
     from telemetry.publish import Publisher
 
     s = get_settings()

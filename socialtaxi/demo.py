@@ -210,14 +210,18 @@ def _wait_http(url: str, timeout_s: float) -> bool:
 
 
 def audit_worker_command() -> list[str] | None:
-    """The audit worker's command line, when the audit package has one (the hook for it: a
-    ``worker`` command registered by ``audit/cli.py``); ``None`` until then."""
-    try:
-        import audit.cli as acli
-    except ImportError:
-        return None
-    command = getattr(acli, "WORKER_COMMAND", None)
-    return list(command) if command else None
+    """``["audit", "worker"]`` when the audit package registers a ``worker`` command (the hook:
+    the demo starts it as soon as it exists, with the demo's map through the settings);
+    ``None`` until then."""
+    import typer.main
+
+    from socialtaxi.cli import app
+
+    group = typer.main.get_group(app)
+    audit = group.commands.get("audit")
+    if audit is not None and "worker" in (getattr(audit, "commands", None) or {}):
+        return ["audit", "worker"]
+    return None
 
 
 def _stop_all(children: list[subprocess.Popen]) -> None:

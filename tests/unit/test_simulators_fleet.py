@@ -11,8 +11,8 @@ import pytest
 
 from routing import RoadGraph
 from routing.synthetic import grid_network
-from simulators.fleet import Fleet, FleetOptions, ScenarioFileError, Vehicle
 from simulators.schedule import SimClock
+from simulators.services.fleet import Fleet, FleetOptions, ScenarioFileError, Vehicle
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

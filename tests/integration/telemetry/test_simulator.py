@@ -12,9 +12,9 @@ import pytest
 
 from routing import RoadGraph
 from routing.synthetic import grid_network
-from simulators.fleet import Fleet, FleetOptions
 from simulators.scenarios import ScenarioOptions, generate
 from simulators.schedule import SimClock
+from simulators.services.fleet import Fleet, FleetOptions
 from telemetry.publish import Publisher
 from tests.conftest import MQTT_HOST, MQTT_PORT
 

@@ -41,6 +41,9 @@ from telemetry.publish import Publisher
 log = logging.getLogger("socialtaxi.simulate")
 
 VIOLATIONS = ("late_pickup", "detour", "overcharge", "gps_gap")
+#: trip statuses a vehicle drives: assigned ones, and (after a restart) those it was in the
+#: middle of — resent events keep their ids, so what ingest already applied is a no-op
+RESUMED = ("assigned", "en_route", "at_pickup", "on_board")
 
 
 class ScenarioFileError(ValueError):
@@ -56,6 +59,7 @@ class Vehicle:
     next_parked_us: int = 0
     trip_id: int | None = None
     said_no_trip: bool = False
+    done: set[int] = field(default_factory=set)  # trips taken (or refused) by this run
 
 
 @dataclass
@@ -182,11 +186,15 @@ class Fleet:
         for v in self.vehicles.values():
             if v.busy_until_us > now_us or v.db_id is None:
                 continue
-            trips = tsvc.read_trips(
-                conn, actor=actor, purpose="driver_app", vehicle_id=v.db_id, status="assigned"
-            )
+            trips = [
+                t
+                for status in RESUMED
+                for t in tsvc.read_trips(
+                    conn, actor=actor, purpose="driver_app", vehicle_id=v.db_id, status=status
+                )
+            ]
             conn.commit()
-            trips = [t for t in trips if t.id != v.trip_id]
+            trips = [t for t in trips if t.id not in v.done]
             if not trips:
                 if not v.said_no_trip:
                     self.echo(f"Машина {v.mqtt_id}: нет назначенной поездки — ждёт на месте")
@@ -204,7 +212,7 @@ class Fleet:
             )
         except Exception as exc:  # noqa: BLE001 (OutOfServiceArea: one line, the rest go on)
             self._once(f"trip{trip.id}", f"Ошибка: поездка {trip.id} вне карты: {exc}")
-            v.trip_id = trip.id
+            v.done.add(trip.id)
             return
         pickup, dest = int(snapped.index[0]), int(snapped.index[1])
         kind = "honest"
@@ -241,7 +249,7 @@ class Fleet:
             )
         except Exception as exc:  # noqa: BLE001 (NoRoute)
             self._once(f"trip{trip.id}", f"Ошибка: поездку {trip.id} не проехать: {exc}")
-            v.trip_id = trip.id
+            v.done.add(trip.id)
             return
         if run.t0 < now:  # set off now at the latest: late if the trip was assigned late
             run.t0 = now
@@ -274,6 +282,7 @@ class Fleet:
         v.busy_until_us = max(m.at_us for m in msgs) + 1_000_000
         v.next_parked_us = v.busy_until_us
         v.trip_id = trip.id
+        v.done.add(trip.id)
         v.node = legs[-1]
         self.counters.trips_started += 1
         if kind != "honest":
@@ -399,9 +408,7 @@ class Fleet:
         conn = None
         users: dict[str, Any] = {}
         if self.db_url:
-            from db import connect
-
-            conn = connect(self.db_url)
+            conn = self._connect()
             users = self._users(conn)
         started = time.monotonic()
         now = self.now()
@@ -409,18 +416,37 @@ class Fleet:
             for v in self.vehicles.values():
                 self._shift(EventType.SHIFT_START, v, now)
         next_poll = next_book = now
+        next_poll_real = 0.0
         try:
             while not stop.is_set():
                 if duration_s and time.monotonic() - started >= duration_s:
                     break
                 now = self.now()
                 now_us = to_epoch_us(now)
-                if conn is not None and now >= next_book and self.opts.book_every_s:
-                    self._book_one(conn, users, now)
-                    next_book = now + timedelta(seconds=self.opts.book_every_s)
-                if conn is not None and now >= next_poll:
-                    self._take_trips(conn, users, now)
-                    next_poll = now + timedelta(seconds=self.opts.poll_s)
+                real = time.monotonic()
+                try:
+                    if conn is None and self.db_url:
+                        conn = self._connect()
+                        users = self._users(conn)
+                        self._said.discard("db")  # a later outage is reported again
+                    if conn is not None and now >= next_book and self.opts.book_every_s:
+                        self._book_one(conn, users, now)
+                        next_book = now + timedelta(seconds=self.opts.book_every_s)
+                    if conn is not None and now >= next_poll and real >= next_poll_real:
+                        self._take_trips(conn, users, now)
+                        next_poll = now + timedelta(seconds=self.opts.poll_s)
+                        next_poll_real = real + 1.0  # at most once a real second
+                except Exception as exc:  # noqa: BLE001 (database gone: say so once, drive on)
+                    if not _is_db_error(exc):
+                        raise
+                    self._once(
+                        "db",
+                        f"Ошибка: база данных недоступна ({type(exc).__name__}):"
+                        " машины продолжают начатые поездки, новые — после восстановления",
+                    )
+                    if conn is not None:
+                        conn.close()
+                    conn = None
                 self._parked(now_us)
                 self._publish_due(now_us)
                 if conn is None and not self.queue:
@@ -435,6 +461,12 @@ class Fleet:
             if conn is not None:
                 conn.close()
         return self.counters
+
+    def _connect(self) -> Any:
+        from db import connect
+
+        assert self.db_url
+        return connect(self.db_url)
 
     def _parked(self, now_us: int) -> None:
         """A standing vehicle (no trip under way) reports where it is every interval."""
@@ -469,6 +501,14 @@ class Fleet:
                     ]
                 )
             v.next_parked_us = now_us + step
+
+
+def _is_db_error(exc: Exception) -> bool:
+    import psycopg
+
+    from db import DatabaseUnavailable
+
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnavailable))
 
 
 def fix_object_ts(at: datetime) -> str:
