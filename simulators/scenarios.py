@@ -163,6 +163,11 @@ class Booked:
     co_payment_due_kop: int
 
 
+@dataclass(frozen=True)
+class _EdgePath:
+    edges: np.ndarray
+
+
 class Roads:
     """Graph helpers shared by the recipes."""
 
@@ -182,6 +187,35 @@ class Roads:
         x, y = self.proj.to_xy(lat, lon)
         tb.drive(x, y, ends, self.g.edge_speed_kmh[edges], style)
 
+    def avoiding(self, a: int, b: int, avoid: np.ndarray, penalty: float = 4.0) -> np.ndarray:
+        """Edge ids of the shortest path (by length) from node ``a`` to ``b`` when the edges
+        ``avoid`` count ``penalty`` times their length (the penalty method of alternative
+        routes); empty when ``b`` cannot be reached."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import dijkstra
+
+        g = self.g
+        w = g.edge_length_m.astype(np.float64).copy()
+        w[avoid] *= penalty
+        n = g.node_count
+        # one weight per (u, v): the lightest parallel edge (csr_matrix would sum duplicates)
+        order = np.lexsort((w, g.edge_v, g.edge_u))
+        key = g.edge_u[order].astype(np.int64) * n + g.edge_v[order]
+        first = np.concatenate(([True], key[1:] != key[:-1]))
+        best = order[first]
+        m = csr_matrix((w[best] + 1e-9, (g.edge_u[best], g.edge_v[best])), shape=(n, n))
+        _, pred = dijkstra(m, indices=a, return_predecessors=True)
+        if pred[b] < 0 and a != b:
+            return np.empty(0, np.int64)
+        nodes = [b]
+        while nodes[-1] != a:
+            nodes.append(int(pred[nodes[-1]]))
+        nodes.reverse()
+        lookup = dict(zip(key[first].tolist(), best.tolist(), strict=True))
+        return np.array(
+            [lookup[u * n + v] for u, v in zip(nodes[:-1], nodes[1:], strict=True)], np.int64
+        )
+
     def dist_m(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.asarray(self.g.matrix_nodes(a, b).dist_m)
 
@@ -195,7 +229,7 @@ def drive_trip(
     *,
     start: int,
     pickup: int,
-    legs: Sequence[int],
+    legs: Sequence[int | np.ndarray],
     pickup_time: datetime,
     rng: np.random.Generator,
     arrive_offset_s: float,
@@ -204,8 +238,9 @@ def drive_trip(
     style: DriveStyle | None = None,
 ) -> Run:
     """An honest drive: ``start`` → ``pickup`` arriving ``arrive_offset_s`` after the booked
-    time (negative: early), board, then through the nodes of ``legs`` (the last is the
-    drop-off), alight. Events carry trip seconds; payment is added by the caller."""
+    time (negative: early), board, then through ``legs`` — nodes reached by the fastest route,
+    or explicit paths as arrays of edge ids — (the last ends at the drop-off), alight.
+    Events carry trip seconds; payment is added by the caller."""
     style = style or _style(rng)
     tb = TrajectoryBuilder((float(kit.nx[start]), float(kit.ny[start])), rng)
     kit.drive(tb, kit.route(start, pickup), style)
@@ -216,9 +251,13 @@ def drive_trip(
     tb.dwell(max(arrive, booked_s) + boarding_s - arrive)
     tb.mark("on_board")
     at = pickup
-    for node in legs:
-        kit.drive(tb, kit.route(at, node), style)
-        at = node
+    for leg in legs:
+        if isinstance(leg, np.ndarray):  # an explicit path: edge ids from where the vehicle is
+            kit.drive(tb, _EdgePath(leg), style)
+            at = int(kit.g.edge_v[leg[-1]])
+        else:
+            kit.drive(tb, kit.route(at, leg), style)
+            at = int(leg)
     tb.mark("at_destination")
     tb.dwell(alighting_s)
     tb.mark("completed")
@@ -455,19 +494,31 @@ class _Generator:
         ok = self.waypoints(b, accept, n=400)
         return int(ok[int(self.rng.integers(ok.size))]) if ok.size else None
 
-    def alternative(self, b: Booked) -> tuple[int, float] | None:
-        """A waypoint giving a route ≤ 3 % longer that shares at most half the planned one."""
+    def alternative(self, b: Booked) -> tuple[list[int | np.ndarray], float] | None:
+        """Legs of a route at most 3 % longer (by distance; often shorter — the planned one is
+        the fastest, not the shortest) that shares at most half the planned one's length: the
+        penalty method first (planned edges count 1.5×, 2×, 4× their length), then single
+        waypoints."""
         planned = float(b.planned.dist_m)
-        plan_edges = set(np.asarray(b.planned.edges).tolist())
-        ok = self.waypoints(
-            b, lambda t: (t > planned * 1.001) & (t <= planned * ALT_ROUTE_MAX_RATIO)
-        )
-        for w in ok[:25].tolist():
+        plan = np.asarray(b.planned.edges, np.int64)
+        plan_edges = set(plan.tolist())
+        length = self.g.edge_length_m
+
+        def share(edges: list[int]) -> float:
+            return float(length[[e for e in edges if e in plan_edges]].sum()) / max(planned, 1.0)
+
+        for penalty in (1.5, 2.0, 4.0):
+            path = self.kit.avoiding(b.home, b.dest_node, plan, penalty)
+            if path.size and float(length[path].sum()) <= planned * ALT_ROUTE_MAX_RATIO:
+                sh = share(path.tolist())
+                if sh <= ALT_ROUTE_MAX_SHARED:
+                    return [path], sh
+        ok = self.waypoints(b, lambda t: t <= planned * ALT_ROUTE_MAX_RATIO)
+        for w in ok[:60].tolist():
             r1, r2 = self.kit.route(b.home, w), self.kit.route(w, b.dest_node)
-            driven = np.concatenate((r1.edges, r2.edges)).tolist()
-            shared = float(self.g.edge_length_m[[e for e in driven if e in plan_edges]].sum())
-            if shared / max(planned, 1.0) <= ALT_ROUTE_MAX_SHARED:
-                return int(w), shared / planned
+            sh = share(np.concatenate((r1.edges, r2.edges)).tolist())
+            if sh <= ALT_ROUTE_MAX_SHARED:
+                return [int(w), b.dest_node], sh
         return None
 
     def make(self, kind: str) -> tuple[Booked, Run, dict[str, Any]]:
@@ -475,6 +526,8 @@ class _Generator:
         a = self.rules.audit
         if kind == "one_way_detour":
             return self.one_way()
+        if kind == "alternative_route":
+            return self.alternative_kind()
         for _ in range(60):
             b = self.book(kind)
             planned = float(b.planned.dist_m)
@@ -490,12 +543,6 @@ class _Generator:
                     continue
                 run = self.honest(b, legs=[w, b.dest_node])
                 recipe = {"via_node": int(self.g.node_id[w])}
-            elif kind == "alternative_route":
-                alt = self.alternative(b)
-                if alt is None:
-                    continue
-                run = self.honest(b, legs=[alt[0], b.dest_node])
-                recipe = {"via_node": int(self.g.node_id[alt[0]]), "shared_share": round(alt[1], 3)}
             elif kind == "late_pickup":
                 late = float(rng.uniform(18, 58)) * 60
                 run = self.honest(b, arrive_offset_s=late)
@@ -536,6 +583,34 @@ class _Generator:
             return b, run, recipe
         raise ScenarioError(f"не удалось построить сценарий «{kind}» на этой карте")
 
+    def invented_object(self, node: int, why: str) -> SocialObject:
+        return SocialObject(
+            id=max(o.id for o in self.objects) + 1,
+            name=f"{self.rules.object_type('medical').name} (вымышленный, {why})",
+            type="medical",
+            lat=round(float(self.g.node_lat[node]), 6),
+            lon=round(float(self.g.node_lon[node]), 6),
+            geofence_m=self.rules.audit.destination_geofence_m,
+            node=node,
+        )
+
+    def alternative_kind(self) -> tuple[Booked, Run, dict[str, Any]]:
+        """Driven by an equally short route on mostly other streets. When no registered object
+        has such an approach from the homes tried, an object is invented at a node that has."""
+        for attempt in range(60):
+            obj = self.invented_object(self.node(), "объезд") if attempt >= 20 else None
+            b = self.book("alternative_route", obj=obj)
+            alt = self.alternative(b)
+            if alt is None:
+                continue
+            if obj is not None:
+                self.objects.append(obj)
+            legs, sh = alt
+            run = self.honest(b, legs=legs)
+            via = "penalty" if isinstance(legs[0], np.ndarray) else int(self.g.node_id[legs[0]])
+            return b, run, {"via": via, "shared_share": round(sh, 3)}
+        raise ScenarioError("не удалось построить сценарий «alternative_route» на этой карте")
+
     def one_way(self) -> tuple[Booked, Run, dict[str, Any]]:
         """A destination object where the fastest way there is much longer than the way back
         (one-way streets): driven as planned, so no deviation. When no registered object has
@@ -555,17 +630,7 @@ class _Generator:
             if attempt < 6:
                 obj = self.objects[j]
             else:
-                node = int(targets[j])
-                obj = SocialObject(
-                    id=max(o.id for o in self.objects) + 1,
-                    name=f"{self.rules.object_type('medical').name} (вымышленный, за односторонним"
-                    " движением)",
-                    type="medical",
-                    lat=round(float(self.g.node_lat[node]), 6),
-                    lon=round(float(self.g.node_lon[node]), 6),
-                    geofence_m=self.rules.audit.destination_geofence_m,
-                    node=node,
-                )
+                obj = self.invented_object(int(targets[j]), "за односторонним движением")
                 self.objects.append(obj)
             b = self.book("one_way_detour", home=int(homes[i]), obj=obj)
             run = self.honest(b)
@@ -688,11 +753,14 @@ class _Generator:
         m = run.traj.marks
         ride = (m.get("on_board", 0.0), m.get("at_destination", end))
         if kind == "gps_gap":
-            span = end
+            # uncovered for 35–60 % of the trip: the coverage measure forgives max_gps_gap_s / 2
+            # on each side of a fix, so the dropout is that much longer
             share = float(rng.uniform(0.35, 0.6))
-            a0 = float(rng.uniform(0.1, 0.9 - share)) * span
-            dropouts.append((a0, a0 + share * span))
+            gap = min(share * end + self.rules.audit.max_gps_gap_s, 0.95 * end)
+            a0 = float(rng.uniform(0.02 * end, 0.98 * end - gap))
+            dropouts.append((a0, a0 + gap))
             recipe["gap_share"] = round(share, 2)
+            recipe["gap_s"] = round(gap, 1)
         elif kind == "tunnel_dropout":
             interval = 5.0
             t = sample_times(end + 30.0, interval, rng)

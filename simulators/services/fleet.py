@@ -264,8 +264,9 @@ class Fleet:
         dropouts: list[tuple[float, float]] = []
         offline: list[tuple[float, float]] = []
         if kind == "gps_gap":
-            a0 = float(rng.uniform(0.2, 0.4)) * end
-            dropouts.append((a0, a0 + 0.4 * end))
+            gap = min(0.4 * end + self.rules.audit.max_gps_gap_s, 0.9 * end)
+            a0 = float(rng.uniform(0.05 * end, 0.95 * end - gap))
+            dropouts.append((a0, a0 + gap))
         elif rng.random() < 0.15 and end > 300:  # no coverage for a while: one batch upload
             a0 = float(rng.uniform(0.2, 0.6)) * end
             offline.append((a0, a0 + float(rng.uniform(60, 180))))
