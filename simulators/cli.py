@@ -287,11 +287,16 @@ def simulate(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        counters = fleet.run(stop, duration_s=duration_s)
+        counters = fleet.run(stop, duration_s=duration_s, shifts=scenario is None)
     except KeyboardInterrupt:
         counters = fleet.counters
     finally:
-        pub.close(flush_s=10)
+        # what the broker has not acknowledged yet is re-sent until it is (or 60 s pass)
+        if pub.pending and not pub.wait_all(60):
+            typer.echo(
+                f"Ошибка: брокер не подтвердил {pub.pending:,} сообщений (недоступен)", err=True
+            )
+        pub.close(flush_s=0)
     typer.echo(
         f"Опубликовано: точек {counters.fixes:,}, событий {counters.events:,} (сообщений"
         f" {counters.messages:,}, подтверждено брокером {pub.acknowledged:,});"
