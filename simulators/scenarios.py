@@ -24,6 +24,7 @@ import numpy as np
 
 from config.rules import Rules
 from dispatch.tariff import quote
+from routing.errors import NoRoute
 from simulators.gps import GpsModel, Observation, observe, sample_times
 from simulators.motion import DriveStyle, Projector, Trajectory, TrajectoryBuilder, edge_polyline
 from telemetry.encode import event_object, fix_object, fixes_from_columns
@@ -433,7 +434,7 @@ class _Generator:
             if home != obj.node:
                 try:
                     planned = self.kit.route(home, obj.node)
-                except Exception:  # noqa: BLE001 (NoRoute: try another home)
+                except NoRoute:  # try another home
                     home = None
                     continue
                 if planned.dist_m >= min_m:
@@ -657,7 +658,7 @@ class _Generator:
             tb = TrajectoryBuilder((float(self.kit.nx[start]), float(self.kit.ny[start])), rng)
             try:
                 self.kit.drive(tb, self.kit.route(start, park), _style(rng))
-            except Exception:  # noqa: BLE001 (NoRoute)
+            except NoRoute:
                 continue
             arrive = tb.mark("at_pickup")
             wait = float(rng.uniform(8, 15)) * 60
