@@ -93,3 +93,22 @@ def test_unreadable_scenario_file_is_one_clear_error(grid, rules, tmp_path):
     other.write_text('{"schema": "something/else"}')
     with pytest.raises(ScenarioFileError, match="не файл сценария"):
         fleet.load_scenario(other, T0)
+
+
+def test_accelerated_start_lies_in_the_past_and_inside_service_hours(rules):
+    from zoneinfo import ZoneInfo
+
+    from simulators.cli import default_start
+
+    tz = ZoneInfo(rules.timezone)
+    day = datetime(2026, 3, 2, 13, 0, tzinfo=tz).astimezone(UTC)
+    assert default_start(day, 1.0, 180, rules) == day  # real time: now
+    assert default_start(day, 30.0, 180, rules) == day - timedelta(minutes=180)
+    night = datetime(2026, 3, 3, 2, 0, tzinfo=tz).astimezone(UTC)
+    start = default_start(night, 30.0, 180, rules).astimezone(tz)
+    assert start < night
+    b = rules.booking
+    latest = datetime.combine(start.date(), b.service_end, tz) - timedelta(
+        minutes=b.min_lead_minutes
+    )
+    assert b.service_start <= start.time() and start < latest  # bookings possible from there
