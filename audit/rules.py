@@ -383,8 +383,17 @@ def route_deviation(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Out
             actual_m > th.extra_distance_ratio * f.fastest_m
             and actual_m - f.fastest_m >= th.extra_distance_min_m
         )
-        flagged = over_plan and over_fastest
-        extra_m = actual_m - max(planned_m, f.fastest_m or 0.0) if flagged else 0.0
+        # The fastest route between the actual ends excuses a longer drive only when the drive
+        # ended where it was booked to: a drive elsewhere is off the plan however direct it was.
+        drop = _dropoff(ctx)
+        elsewhere = False
+        if drop is not None:
+            dx, dy = ctx.xy(drop[0], drop[1])
+            bx, by = ctx.xy(f.destination.lat, f.destination.lon)
+            elsewhere = float(np.hypot(dx - bx, dy - by)) > th.destination_geofence_m
+        flagged = over_plan and (over_fastest or elsewhere)
+        base_m = planned_m if elsewhere else max(planned_m, f.fastest_m or 0.0)
+        extra_m = actual_m - base_m if flagged else 0.0
     else:
         flagged = off_m >= th.extra_distance_min_m
         extra_m = off_m / 2 if flagged else 0.0  # out and back: half the stretch is extra
@@ -411,6 +420,7 @@ def route_deviation(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Out
                 "corridor_m": th.deviation_corridor_m,
                 "off_route": stretches,
                 "off_route_m": round(off_m, 1),
+                "ended_elsewhere": elsewhere if m is not None else None,
             },
             geometry=_collection(_plan_feature(ctx), _track_feature(ctx, leg, "actual"), *geoms),
             at_stake_km=extra_km,
@@ -690,7 +700,14 @@ def non_social_destination(ctx: Context, th: AuditThresholds, rules: Rules) -> l
     dist = np.hypot(ox - dx, oy - dy)
     inside = np.flatnonzero(dist <= radius)
     lag_s = max(0.0, (ctx.end_s or drop[2]) - drop[2])
-    reach_m = lag_s * th.dropoff_speed_kmh / 3.6
+    # how fast the vehicle was going just before its last fix (a parked one: about zero)
+    recent = np.flatnonzero(ctx.leg(drop[2] - 60.0, drop[2]))
+    speed_mps = th.dropoff_speed_kmh / 3.6
+    if recent.size >= 2 and ctx.track.t_s[recent[-1]] > ctx.track.t_s[recent[0]]:
+        a, b = int(recent[0]), int(recent[-1])
+        seen = float(np.hypot(ctx.x[b] - ctx.x[a], ctx.y[b] - ctx.y[a]))
+        speed_mps = min(speed_mps, seen / float(ctx.track.t_s[b] - ctx.track.t_s[a]))
+    reach_m = lag_s * speed_mps
     km, kop = _fare_stake(ctx)
     drop_feature = _point_feature(drop[0], drop[1], "dropoff", at=_iso(drop[2]))
     if inside.size and any(f.objects[i].object_type in allowed for i in inside.tolist()):
@@ -847,8 +864,9 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
 
 
 def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]:
-    """A completed trip during which the vehicle did not move: its fixes never spread farther
-    than ``phantom_min_movement_m`` from their median, on a trip planned longer than that."""
+    """A completed trip during which the vehicle did not move: the ride's fixes span less than
+    ``phantom_min_movement_m`` (2.5–97.5 % range per axis), on a trip planned at least twice
+    that long."""
     f = ctx.facts
     rid = RuleId.PHANTOM_TRIP
     if f.status not in SERVED:
@@ -890,7 +908,9 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
                 )
             ]
     x, y = ctx.x[mask], ctx.y[mask]
-    spread = float(np.hypot(x - np.median(x), y - np.median(y)).max())
+    # robust extent of the fixes: the 2.5–97.5 % range per axis (a GPS outlier jump of a few
+    # hundred metres is not movement)
+    spread = float(np.hypot(*(np.percentile(v, 97.5) - np.percentile(v, 2.5) for v in (x, y))))
     if spread >= th.phantom_min_movement_m:
         return []
     km, kop = _fare_stake(ctx)
@@ -900,7 +920,7 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
             rule=rid,
             severity=Severity.CRITICAL,
             message=(
-                f"Поездка без движения: машина не отъезжала дальше {spread:.0f} м"
+                f"Поездка без движения: отметки GPS в пределах {spread:.0f} м"
                 f" при плановых {expected_m / 1000:.1f} км"
             ),
             evidence={

@@ -193,21 +193,35 @@ class Builder:
         raise RuntimeError("no pickup/destination pair of the wanted length")
 
     def _waypoint_route(
-        self, p: int, d: int, base: np.ndarray, lo: float, hi: float
+        self,
+        p: int,
+        d: int,
+        base: np.ndarray,
+        lo: float,
+        hi: float,
+        *,
+        min_extra_m: float = 0.0,
+        max_extra_m: float = np.inf,
     ) -> np.ndarray | None:
-        """A route p → w → d whose length is between ``lo`` and ``hi`` times the fastest."""
+        """A route p → w → d whose length is between ``lo`` and ``hi`` times the fastest and
+        between ``min_extra_m`` and ``max_extra_m`` longer."""
         base_m = float(self.g.edge_length_m[base].sum())
         mid = (self.node_xy[p] + self.node_xy[d]) / 2
         for _ in range(300):
             w = self._random_node()
-            if np.hypot(*(self.node_xy[w] - mid)) > base_m:
+            if np.hypot(*(self.node_xy[w] - mid)) > max(base_m, min_extra_m):
                 continue
             a, b = self._path(p, w), self._path(w, d)
             if a is None or b is None:
                 continue
             e = np.concatenate((a, b))
-            ratio = float(self.g.edge_length_m[e].sum()) / base_m
-            if lo <= ratio <= hi and not np.array_equal(e, base):
+            length = float(self.g.edge_length_m[e].sum())
+            extra = length - base_m
+            if (
+                lo <= length / base_m <= hi
+                and min_extra_m <= extra <= max_extra_m
+                and not np.array_equal(e, base)
+            ):
                 return e
         return None
 
@@ -255,11 +269,12 @@ class Builder:
         b_s = booked_at.timestamp()
         drive_edges = e
         if kind == "detour":
-            drive_edges = self._waypoint_route(p, d, e, 1.6, 3.0)
+            # both thresholds with a margin: ≥ 1.5 × and ≥ 2 km longer (rule: 1.3 ×, 1.5 km)
+            drive_edges = self._waypoint_route(p, d, e, 1.5, 4.0, min_extra_m=2000)
         elif kind == "parallel_route":
             drive_edges = self._waypoint_route(p, d, e, 1.0, 1.12)
         elif kind == "small_detour":
-            drive_edges = self._waypoint_route(p, d, e, 1.03, 1.15)
+            drive_edges = self._waypoint_route(p, d, e, 1.03, 1.15, max_extra_m=900)
         if drive_edges is None:
             return self.add(kind, truth_rule, trip_id, day)  # another pair of points
         # approach from a node 1-3 km away
@@ -722,8 +737,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for f in ("tp", "fp", "fn", "tn"):
                     setattr(meili_total, f, getattr(meili_total, f) + getattr(ms, f))
+    sig = [x for x in sigmas if x] or [0.0]
     print(
-        f"\nall maps: {n_trips} trips, σ {sorted(x for x in sigmas if x)} m,"
+        f"\nall maps: {n_trips} trips, σ {min(sig):.1f}–{max(sig):.1f} m,"
         f" sampling {sorted(x for x in intervals if x)} s, {time.perf_counter() - t0:.0f} s"
     )
     ok_all = True
