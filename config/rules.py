@@ -1,5 +1,5 @@
 """The service rules as data: benefit categories, quotas, tariffs, co-payment, social-object types,
-booking rules and audit thresholds.
+booking rules, assignment thresholds and audit thresholds.
 
 The rules live in versioned TOML files a ministry can change without code
 (``config/rules/leningrad_oblast.toml`` is the default). :func:`load_rules` validates a file and
@@ -120,6 +120,17 @@ class Booking(_Frozen):
         return self
 
 
+class Assignment(_Frozen):
+    """Vehicle assignment and day planning (``dispatch.planner``)."""
+
+    boarding_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        description="Seconds a vehicle stays at the pickup for the passenger to board."
+    )
+    max_late_s: Annotated[float, Field(ge=0, le=7200)] = Field(
+        description="Seconds a pickup may be late and still be planned (not a conflict)."
+    )
+
+
 class AuditThresholds(_Frozen):
     deviation_corridor_m: Annotated[float, Field(gt=0)]
     extra_distance_ratio: Annotated[float, Field(ge=1)]
@@ -130,9 +141,19 @@ class AuditThresholds(_Frozen):
 
 
 class TelemetryLimits(_Frozen):
+    """Ingest's checks of GPS fixes and events (``telemetry.pipeline.Limits.from_rules``)."""
+
     max_speed_kmh: Annotated[float, Field(gt=0)] = 200.0
     max_future_s: Annotated[int, Field(ge=0)] = 300
     max_payload_bytes: Annotated[int, Field(ge=256)] = 262_144
+    max_reported_speed_kmh: Annotated[float, Field(gt=0)] = 1000.0
+    max_satellites: Annotated[int, Field(ge=1, le=32767)] = 255  # a smallint column
+
+    @model_validator(mode="after")
+    def _reported_speed_covers_plausible(self) -> TelemetryLimits:
+        if self.max_reported_speed_kmh < self.max_speed_kmh:
+            raise ValueError("max_reported_speed_kmh must not be below max_speed_kmh")
+        return self
 
 
 class Rules(_Frozen):
@@ -147,6 +168,7 @@ class Rules(_Frozen):
     rounding: Rounding = Rounding()
     tariffs: tuple[Tariff, ...] = Field(min_length=1)
     booking: Booking
+    assignment: Assignment
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
 

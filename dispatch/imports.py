@@ -25,14 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dispatch.errors import Invalid
-from dispatch.store.models import (
-    CarrierIn,
-    DriverIn,
-    PassengerIn,
-    SocialObjectIn,
-    VehicleIn,
-    error_ru,
-)
+from dispatch.models import CarrierIn, DriverIn, PassengerIn, SocialObjectIn, VehicleIn
 
 __all__ = ["RowError", "ParsedCsv", "parse_csv", "KINDS", "MAX_ROWS"]
 
@@ -41,10 +34,22 @@ MAX_ROWS = 100_000
 
 @dataclass(frozen=True)
 class RowError:
-    """A refused row: its line number in the file (the header is line 1) and why."""
+    """A refused row: its line number in the file (the header is line 1) and why.
+
+    ``message`` is a Russian reason decided here (or by the database, in the shell);
+    ``validation`` holds the row's pydantic errors instead (``loc``, ``type``, ``msg``, ``ctx``;
+    never the input value, which may be personal data) — ``web.validation_ru`` words them.
+    """
 
     line: int
-    message: str
+    message: str = ""
+    validation: tuple[dict[str, Any], ...] = ()
+
+
+def _validation_errors(exc: ValidationError) -> tuple[dict[str, Any], ...]:
+    return tuple(
+        {k: v for k, v in e.items() if k in ("loc", "type", "msg", "ctx")} for e in exc.errors()
+    )
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,5 @@ def parse_csv(content: bytes, *, kind: str) -> ParsedCsv:
         except Invalid as exc:
             errors.append(RowError(start, exc.message))
         except ValidationError as exc:
-            msgs = [error_ru(e)[1] for e in exc.errors()]
-            errors.append(RowError(start, "; ".join(msgs)))
+            errors.append(RowError(start, validation=_validation_errors(exc)))
     return ParsedCsv(tuple(rows), tuple(errors))

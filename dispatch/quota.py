@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 from config.rules import BenefitCategory, SocialObjectType
 from dispatch.errors import Invalid
+from dispatch.lifecycle import TripStatus
 
 __all__ = ["COUNTED_STATUSES", "CountedTrip", "QuotaStatus", "quota_status", "MONTHS_RU"]
 
-COUNTED_STATUSES = frozenset(
-    {"booked", "assigned", "en_route", "at_pickup", "on_board", "completed", "no_show"}
-)
+#: Every status but a cancellation.
+COUNTED_STATUSES = frozenset(TripStatus) - {TripStatus.CANCELLED}
 
 MONTHS_RU = (
     "январь", "февраль", "март", "апрель", "май", "июнь",

@@ -117,9 +117,9 @@ def _map_objects(path: Path | None, graph, rules) -> list[dict]:  # type: ignore
 
 def _seed(conn, *, graph, rules, today: date, seed: int, map_objects: list[dict]) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Write the demo data set once (skipped when the demo operator exists)."""
+    from dispatch import models
     from dispatch.errors import DispatchError
     from dispatch.services import booking, registry
-    from dispatch.store import models
     from dispatch.store import users as ustore
     from socialtaxi.demo_data import DEMO_USERS, demo_dataset
     from web.auth import hash_password
@@ -179,7 +179,7 @@ def _seed(conn, *, graph, rules, today: date, seed: int, map_objects: list[dict]
         if dest is None:
             continue
         local = datetime.combine(today + timedelta(days=1), dtime(8 + i % 10, (i * 20) % 60), tz)
-        req = booking.TripRequest(
+        req = models.TripRequest(
             passenger_id=p.id, destination_id=dest.id, pickup_at=local.astimezone(UTC), companions=0
         )
         try:

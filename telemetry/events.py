@@ -1,17 +1,19 @@
 """What a vehicle event does to its trip: pure decisions on top of :mod:`dispatch.lifecycle`.
 
-The shell (:mod:`telemetry.store`) loads the trip, calls :func:`plan_event`, and applies the plan:
-it always stores the event (with a refusal noted when the state machine says no) and changes the
-trip only as planned. Nothing here touches the database.
+The shell (:mod:`telemetry.store`) loads the trip, calls :func:`plan_event`, and hands the plan to
+``dispatch.store.trips.record_event`` — the one writer of trip state, shared with the API — inside
+its batch transaction: the event is always stored (with a refusal noted when the state machine or
+the payment check says no), the trip changed only as planned, a payment written only when
+:func:`dispatch.payments.check_payment` accepts it. Nothing here touches the database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from dispatch.errors import DispatchError
-from dispatch.lifecycle import TripAction, TripStatus, transition
+from dispatch.lifecycle import TARGET, TripAction, TripChange, TripState, TripStatus, plan_change
+from dispatch.payments import Payment, check_payment
 from telemetry.model import SHIFT_EVENTS, EventType, VehicleEvent
 
 A, S = TripAction, TripStatus
@@ -26,70 +28,82 @@ EVENT_ACTIONS: dict[EventType, TripAction] = {
     EventType.NO_SHOW: A.NO_SHOW,
 }
 
-#: Where each action leads; an event whose trip is already there is a harmless repeat.
-_TARGET = {
-    A.START: S.EN_ROUTE,
-    A.ARRIVE: S.AT_PICKUP,
-    A.BOARD: S.ON_BOARD,
-    A.COMPLETE: S.COMPLETED,
-    A.NO_SHOW: S.NO_SHOW,
-}
-
-#: Trip columns stamped with the event time by each action.
-_STAMPS = {A.START: "started_at", A.BOARD: "picked_up_at", A.COMPLETE: "completed_at"}
-
 DEFAULT_NO_SHOW_REASON = "Пассажир не вышел (отметка водителя)"
-
-
-@dataclass(frozen=True, slots=True)
-class TripView:
-    """The part of a trip an event decision needs."""
-
-    id: int
-    status: TripStatus
-    vehicle_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class EventPlan:
     """What to do with one vehicle event.
 
-    ``actions`` are applied in order (possibly with an implicit ``start`` before ``arrive``);
-    ``to_status`` is the trip's status afterwards (``None``: unchanged); ``stamps`` are trip
-    columns set to the event time when still empty; ``refusal`` (Russian) and ``refusal_code``
-    say why the trip was left alone; ``payment`` says a payment row is due.
+    ``change`` is what the event does to its trip (``None``: the trip is left alone); its
+    actions may start with an implicit ``start`` before ``arrive``. ``refusal`` (Russian) and
+    ``refusal_code`` say why the trip (or the payment) was left alone; ``payment`` is the
+    ``payments`` row due, only for an accepted ``payment_collected``.
     """
 
-    actions: tuple[TripAction, ...] = ()
+    change: TripChange | None = None
     implicit: tuple[TripAction, ...] = ()
     from_status: TripStatus | None = None
-    to_status: TripStatus | None = None
-    stamps: tuple[str, ...] = ()
-    no_show_reason: str | None = None
     refusal: str | None = None
     refusal_code: str | None = None
     repeat: bool = False
-    payment: bool = False
+    payment: Payment | None = None
 
     @property
     def changes_trip(self) -> bool:
-        return bool(self.actions) and self.refusal is None
+        return self.change is not None
+
+    @property
+    def actions(self) -> tuple[TripAction, ...]:
+        return self.change.actions if self.change else ()
+
+    @property
+    def to_status(self) -> TripStatus | None:
+        """The trip's status afterwards (``None``: unchanged)."""
+        return self.change.to_status if self.change else None
+
+    @property
+    def stamps(self) -> tuple[str, ...]:
+        """Trip columns set to the event time when still empty."""
+        return tuple(self.change.stamps) if self.change else ()
+
+    @property
+    def no_show_reason(self) -> str | None:
+        return self.change.values.get("no_show_reason") if self.change else None
 
 
-def plan_event(event: VehicleEvent, trip: TripView | None, *, vehicle_id: int) -> EventPlan:
-    """Decide what ``event`` from vehicle ``vehicle_id`` does to ``trip`` (``None``: not found)."""
+def plan_event(
+    event: VehicleEvent, trip: TripState | None, *, vehicle_id: int, paid: bool = False
+) -> EventPlan:
+    """Decide what ``event`` from vehicle ``vehicle_id`` does to ``trip`` (``None``: not found).
+
+    ``paid``: the trip has a payment recorded already (read by the shell for payment events).
+    """
     if event.type in SHIFT_EVENTS:
         return EventPlan()
     if trip is None:
         return EventPlan(refusal="Поездка не найдена", refusal_code="unknown_trip")
     cur = trip.status
     if event.type is EventType.PAYMENT_COLLECTED:
-        wrong = trip.vehicle_id != vehicle_id
+        if event.amount_kop is None or event.method is None:  # decode refuses these already
+            return EventPlan(
+                from_status=cur,
+                refusal="Не указаны сумма или способ оплаты",
+                refusal_code="bad_payment",
+            )
+        check = check_payment(
+            trip,
+            vehicle_id=vehicle_id,
+            amount_kop=event.amount_kop,
+            method=event.method.value,
+            collected_at=event.ts,
+            already_paid=paid,
+        )
         return EventPlan(
             from_status=cur,
-            payment=True,
-            refusal="Поездка назначена другой машине" if wrong else None,
-            refusal_code="wrong_vehicle" if wrong else None,
+            payment=check.payment,
+            refusal=check.refusal,
+            refusal_code=check.refusal_code,
         )
     if trip.vehicle_id != vehicle_id:
         return EventPlan(
@@ -98,7 +112,7 @@ def plan_event(event: VehicleEvent, trip: TripView | None, *, vehicle_id: int) -
             refusal_code="wrong_vehicle",
         )
     action = EVENT_ACTIONS[event.type]
-    if cur == _TARGET[action]:
+    if cur == TARGET[action]:
         return EventPlan(from_status=cur, repeat=True)
     implicit: tuple[TripAction, ...] = ()
     if action is A.ARRIVE and cur == S.ASSIGNED:
@@ -106,21 +120,11 @@ def plan_event(event: VehicleEvent, trip: TripView | None, *, vehicle_id: int) -
     reason = None
     if action is A.NO_SHOW:
         reason = (event.reason or "").strip() or DEFAULT_NO_SHOW_REASON
-    status = cur
     try:
-        for act in (*implicit, action):
-            status = transition(status, act, reason=reason).to_status
+        change = plan_change(trip, (*implicit, action), at=event.ts, reason=reason)
     except DispatchError as exc:
         return EventPlan(from_status=cur, refusal=exc.message, refusal_code=exc.code)
-    actions = (*implicit, action)
-    return EventPlan(
-        actions=actions,
-        implicit=implicit,
-        from_status=cur,
-        to_status=status,
-        stamps=tuple(_STAMPS[a] for a in actions if a in _STAMPS),
-        no_show_reason=reason,
-    )
+    return EventPlan(change=change, implicit=implicit, from_status=cur)
 
 
 def event_payload(event: VehicleEvent, plan: EventPlan) -> dict:
@@ -134,16 +138,16 @@ def event_payload(event: VehicleEvent, plan: EventPlan) -> dict:
         doc["method"] = event.method.value
     if event.reason:
         doc["reason"] = event.reason
-    if plan.actions and plan.refusal is None:
-        doc["actions"] = [a.value for a in plan.actions]
+    if plan.change is not None:  # the change's own payload is added by the writer
+        doc["actions"] = [a.value for a in plan.change.actions]
     if plan.implicit:
         doc["implicit"] = [a.value for a in plan.implicit]
     if plan.repeat:
         doc["repeat"] = True
+    if plan.payment is not None:
+        doc["expected_kop"] = plan.payment.expected_kop
+        if plan.payment.amount_mismatch:
+            doc["amount_mismatch"] = True
     if plan.refusal:
         doc["refused"] = {"code": plan.refusal_code, "message": plan.refusal}
     return doc
-
-
-def stamp_values(plan: EventPlan, ts: datetime) -> dict[str, datetime]:
-    return {col: ts for col in plan.stamps}

@@ -24,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -542,7 +541,3 @@ def serve_metrics(
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="ingest-metrics", daemon=True).start()
     return server
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -3,8 +3,9 @@
 Fixes go by binary ``COPY`` into a temporary staging table, then ``INSERT ... SELECT ... ON CONFLICT
 DO NOTHING`` into ``vehicle_positions`` (idempotent on (vehicle, time): redelivered messages never
 double a row). In the same transaction: ``vehicle_last_position`` moves forward, dead letters and
-vehicle events (with their trip changes and payments) are written. The caller acknowledges the
-batch's MQTT messages only after :meth:`TelemetryStore.write` returns.
+vehicle events (with their trip changes and payments) are written — through
+``dispatch.store.trips.record_event``, the one writer of trip state the API uses too. The caller
+acknowledges the batch's MQTT messages only after :meth:`TelemetryStore.write` returns.
 
 The time-series store's ``ensure_range`` runs just before, in its own short transactions, so that
 late (buffered, hours-old) fixes find their daily partition.
@@ -17,16 +18,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.types.json import Jsonb
 
 from db.timeseries import TimeSeriesStore, positions_spec, store_for
-from dispatch.lifecycle import TripStatus
-from telemetry.events import TripView, event_payload, plan_event
-from telemetry.model import DeadLetter, from_epoch_us, to_epoch_us
+from dispatch.lifecycle import TripState, TripStatus
+from dispatch.store.trips import has_payment, record_event
+from telemetry.events import event_payload, plan_event
+from telemetry.model import DeadLetter, EventType, from_epoch_us, to_epoch_us
 from telemetry.pipeline import EventRow, LastFix, Positions, Processed
 
 log = logging.getLogger(__name__)
@@ -77,23 +77,6 @@ INSERT INTO telemetry_dead_letters (topic, payload, reason, detail, device, dedu
 VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (dedup_key) DO NOTHING
 """
-
-_INSERT_EVENT = """
-INSERT INTO trip_events (trip_id, vehicle_id, event_type, from_status, to_status, occurred_at,
-                         source, lat, lon, payload, dedup_key)
-VALUES (%s, %s, %s, %s, %s, %s, 'vehicle', %s, %s, %s, %s)
-ON CONFLICT (dedup_key) DO NOTHING
-RETURNING id
-"""
-
-_INSERT_PAYMENT = """
-INSERT INTO payments (trip_id, amount_kop, method, collected_at, source, dedup_key)
-VALUES (%s, %s, %s, %s, 'vehicle', %s)
-ON CONFLICT (dedup_key) DO NOTHING
-"""
-
-#: trip columns an event may stamp (whitelist for the dynamic UPDATE)
-_STAMP_COLUMNS = frozenset({"started_at", "picked_up_at", "completed_at"})
 
 
 def dead_letter_key(dl: DeadLetter) -> str:
@@ -312,7 +295,7 @@ class TelemetryStore:
                         )
                         dead += cur.rowcount
                 for row in sorted(batch.events, key=lambda r: r.event.ts):
-                    outcome, paid = self._apply_event(cur, row)
+                    outcome, paid = self._apply_event(conn, row)
                     payments += paid
                     if outcome == "duplicate":
                         ev_dup += 1
@@ -352,55 +335,49 @@ class TelemetryStore:
                 n += cur.rowcount
         return n
 
-    def _apply_event(self, cur: psycopg.Cursor, row: EventRow) -> tuple[str, int]:
-        """Store one vehicle event and apply its plan: load → decide → persist."""
+    def _apply_event(self, conn: psycopg.Connection, row: EventRow) -> tuple[str, int]:
+        """Store one vehicle event and apply its plan: load → decide → persist (the one writer)."""
         ev = row.event
         key = ev.dedup_key(row.mqtt_id)
-        trip: TripView | None = None
+        trip: TripState | None = None
         if ev.trip_id is not None:
-            r = cur.execute(
-                "SELECT id, status, vehicle_id FROM trips WHERE id = %s FOR UPDATE", (ev.trip_id,)
+            r = conn.execute(
+                "SELECT id, status, vehicle_id, pickup_at, copay_kop FROM trips WHERE id = %s"
+                " FOR UPDATE",
+                (ev.trip_id,),
             ).fetchone()
             if r is not None:
-                trip = TripView(r[0], TripStatus(r[1]), r[2])
-        if cur.execute("SELECT 1 FROM trip_events WHERE dedup_key = %s", (key,)).fetchone():
+                trip = TripState(r[0], TripStatus(r[1]), r[2], r[3], r[4])
+        if conn.execute("SELECT 1 FROM trip_events WHERE dedup_key = %s", (key,)).fetchone():
             return "duplicate", 0
-        plan = plan_event(ev, trip, vehicle_id=row.vehicle_id)
+        # only a payment needs to know of earlier payments; read after the trip row is locked
+        paid = (
+            ev.type is EventType.PAYMENT_COLLECTED
+            and trip is not None
+            and has_payment(conn, trip_id=trip.id)
+        )
+        plan = plan_event(ev, trip, vehicle_id=row.vehicle_id, paid=paid)
         payload = event_payload(ev, plan)
         if ev.trip_id is not None and trip is None:
             payload["trip_id"] = ev.trip_id
-        inserted = cur.execute(
-            _INSERT_EVENT,
-            (
-                trip.id if trip else None,
-                row.vehicle_id,
-                ev.type.value,
-                plan.from_status.value if plan.from_status else None,
-                plan.to_status.value if plan.changes_trip and plan.to_status else None,
-                ev.ts,
-                ev.lat,
-                ev.lon,
-                Jsonb(payload),
-                key,
-            ),
-        ).fetchone()
-        if inserted is None:
+        inserted, _ = record_event(
+            conn,
+            trip_id=trip.id if trip else None,
+            event_type=ev.type.value,
+            occurred_at=ev.ts,
+            change=plan.change,
+            from_status=plan.from_status,
+            source="vehicle",
+            vehicle_id=row.vehicle_id,
+            lat=ev.lat,
+            lon=ev.lon,
+            payload=payload,
+            dedup_key=key,
+            payment=plan.payment,
+        )
+        if not inserted:
             return "duplicate", 0
-        paid = 0
-        if plan.changes_trip and trip is not None and plan.to_status is not None:
-            sets = ["status = %s", "updated_at = now()"]
-            params: list[Any] = [plan.to_status.value]
-            for col in plan.stamps:
-                assert col in _STAMP_COLUMNS
-                sets.append(f"{col} = COALESCE({col}, %s)")
-                params.append(ev.ts)
-            if plan.no_show_reason:
-                sets.append("no_show_reason = %s")
-                params.append(plan.no_show_reason)
-            cur.execute(f"UPDATE trips SET {', '.join(sets)} WHERE id = %s", (*params, trip.id))
-        if plan.payment and trip is not None and ev.amount_kop is not None and ev.method:
-            cur.execute(_INSERT_PAYMENT, (trip.id, ev.amount_kop, ev.method.value, ev.ts, key))
-            paid = cur.rowcount
+        paid_now = int(plan.payment is not None)
         if plan.refusal:
-            return "refused", paid
-        return ("applied" if plan.changes_trip else "stored"), paid
+            return "refused", paid_now
+        return ("applied" if plan.changes_trip else "stored"), paid_now

@@ -29,9 +29,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from dispatch.models import User
 from dispatch.services import PermissionDenied
 from dispatch.store import users as ustore
-from dispatch.store.models import User
 from web.deps import Conn, NowDep, SettingsDep
 
 TOKEN_TTL = timedelta(hours=12)

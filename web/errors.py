@@ -26,7 +26,7 @@ from dispatch.services import (
     QuotaExceeded,
     Unavailable,
 )
-from dispatch.store.models import error_ru
+from web.validation_ru import error_ru
 
 log = logging.getLogger("web.errors")
 

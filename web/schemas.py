@@ -1,5 +1,10 @@
-"""API-only request and response bodies. Domain values (passengers, trips, ...) come from
-``dispatch.store.models`` and the services; this module adds what only HTTP needs."""
+"""The API's own request and response bodies: what only HTTP needs (login, tokens, the error
+body, request bodies whose fields become a service's keyword arguments).
+
+A body a dispatch service takes or returns as a whole (``PassengerIn``, ``TripRequest``, ``Trip``,
+``TripQuote``, ``DayPlan``, ...) is a domain value and lives in :mod:`dispatch.models`, since
+``dispatch`` may not import ``web``; the routes use those as they are, never a field-for-field
+copy. Every other API body is defined here, and nowhere else under ``web/``."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dispatch.store.models import SaneDate, User
+from dispatch.models import SaneDate, User
 
 Reason = Annotated[str, Field(min_length=1, max_length=1000)]
 

@@ -25,7 +25,7 @@ class Unavailable(DispatchError):
 class BookingRefused(Invalid):
     """A booking (or its preview) refused for one or more reasons (HTTP 422).
 
-    ``refusals`` are :class:`dispatch.booking.Refusal` values (code, field, Russian message).
+    ``refusals`` are :class:`dispatch.eligibility.Refusal` values (code, field, Russian message).
     """
 
     def __init__(self, refusals: Sequence[Any]) -> None:

@@ -15,76 +15,28 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field
 
 from config.rules import Rules
-from dispatch import assignment as algo
+from dispatch import planner
 from dispatch.errors import Conflict, Invalid, NotFound
-from dispatch.lifecycle import TripAction
+from dispatch.lifecycle import ASSIGNABLE, TripAction
+from dispatch.models import (
+    AssignResult,
+    CandidateView,
+    ConflictView,
+    DayPlan,
+    Trip,
+    User,
+    Vehicle,
+    VehiclePosition,
+)
 from dispatch.services import AssignmentConflicts, Unavailable
 from dispatch.services.trips import apply_action, get_trip, log_trip_read
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import Trip, User, Vehicle, VehiclePosition
-
-# Trips whose vehicle may still be changed by planning.
-_PLANNABLE = ("booked", "assigned")
 
 
-class CandidateView(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    vehicle_id: int
-    plate: str
-    empty_s: float
-    empty_m: float
-    arrival_at: datetime
-    lateness_s: float
-    start: str = Field(
-        description="Откуда считается порожний пробег: position — последняя отметка, depot — "
-        "база перевозчика, first_pickup — место неизвестно (такие машины в конце списка)"
-    )
-
-
-class ConflictView(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    kind: str
-    vehicle_id: int
-    trip_ids: list[int]
-    message: str
-
-
-class AssignResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    trip: Trip
-    conflicts: list[ConflictView]
-    forced: bool
-
-
-class DayPlan(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    day: date
-    assignments: dict[int, int]
-    unassigned: list[int]
-    empty_m: float
-    lateness_s: float
-    conflicts: list[ConflictView]
-    routes: dict[int, list[int]]
-    applied: bool
-    vehicles_without_position: list[int] = Field(
-        description="Машины без отметки о местоположении (планируются от базы перевозчика "
-        "или от первой подачи)"
-    )
-    vehicle_starts: dict[int, str] = Field(
-        description="Откуда планируется машина: position — последняя отметка, depot — база "
-        "перевозчика, first_pickup — от первой подачи (порожний пробег до неё не учтён)"
-    )
-
-
-def _travel(graph: Any) -> algo.TravelFn:
+def _travel(graph: Any) -> planner.TravelFn:
     if graph is None:
         raise Unavailable("Дорожный граф не загружен: подбор машин недоступен", code="no_graph")
 
@@ -95,8 +47,8 @@ def _travel(graph: Any) -> algo.TravelFn:
     return travel
 
 
-def _job(t: Trip) -> algo.TripJob:
-    return algo.TripJob(
+def _job(t: Trip) -> planner.TripJob:
+    return planner.TripJob(
         id=t.id,
         pickup_at=t.pickup_at,
         pickup_lat=t.pickup_lat,
@@ -171,7 +123,7 @@ def _starts(
 
 def _fleet(
     conn: psycopg.Connection, *, graph: Any, rules: Rules, available_from: datetime
-) -> tuple[list[algo.VehicleState], dict[int, Vehicle], dict[int, str]]:
+) -> tuple[list[planner.VehicleState], dict[int, Vehicle], dict[int, str]]:
     """Every active vehicle as a planning state, and the kind of its start (:func:`_starts`)."""
     vehicles = {
         v.id: v
@@ -179,7 +131,7 @@ def _fleet(
     }
     starts = _starts(conn, graph=graph, rules=rules, vehicles=vehicles)
     states = [
-        algo.VehicleState(
+        planner.VehicleState(
             id=vid,
             vehicle_type=v.vehicle_type,
             seats=v.seats,
@@ -213,7 +165,7 @@ def propose_vehicles(
 ) -> list[CandidateView]:
     """The vehicles that can take the trip given their other trips that day, best first."""
     trip = get_trip(conn, trip_id=trip_id)
-    if trip.status not in _PLANNABLE:
+    if trip.status not in ASSIGNABLE:
         raise Conflict(
             "Машину можно подобрать только для забронированной поездки", code="not_plannable"
         )
@@ -221,18 +173,25 @@ def propose_vehicles(
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
     states, vehicles, kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
-    schedule: dict[int, list[algo.TripJob]] = defaultdict(list)
+    schedule: dict[int, list[planner.TripJob]] = defaultdict(list)
     for t in tstore.open_trips_between(conn, start=start, end=end):
         if t.vehicle_id is not None and t.id != trip.id:
             schedule[t.vehicle_id].append(_job(t))
     if not states:
         return []
-    cands = algo.propose(_job(trip), states, schedule, travel)
+    cands = planner.propose(
+        _job(trip),
+        states,
+        schedule,
+        travel,
+        boarding_s=rules.assignment.boarding_s,
+        max_late_s=rules.assignment.max_late_s,
+    )
 
     # A vehicle whose start is unknown "costs nothing" to reach its first pickup of the day: when
     # this trip would be that first pickup, its zero is not comparable — list it after the ones
     # whose empty driving is real (stable: each group keeps the planner's order).
-    def unknown_leg(c: algo.Candidate) -> bool:
+    def unknown_leg(c: planner.Candidate) -> bool:
         earlier = (j for j in schedule.get(c.vehicle_id, ()) if j.pickup_at < trip.pickup_at)
         return kinds[c.vehicle_id] == START_FIRST_PICKUP and next(earlier, None) is None
 
@@ -299,7 +258,7 @@ def assign_vehicle(
     lat, lon, _ = _starts(conn, graph=graph, rules=rules, vehicles={vehicle.id: vehicle})[
         vehicle.id
     ]
-    state = algo.VehicleState(
+    state = planner.VehicleState(
         id=vehicle.id,
         vehicle_type=vehicle.vehicle_type,
         seats=vehicle.seats,
@@ -309,7 +268,14 @@ def assign_vehicle(
         available_from=min(max(now, start), min(j.pickup_at for j in jobs)),
     )
     conflicts = _conflict_views(
-        algo.find_conflicts({j.id: vehicle.id for j in jobs}, jobs, [state], travel)
+        planner.find_conflicts(
+            {j.id: vehicle.id for j in jobs},
+            jobs,
+            [state],
+            travel,
+            boarding_s=rules.assignment.boarding_s,
+            max_late_s=rules.assignment.max_late_s,
+        )
     )
     if conflicts and not force:
         raise AssignmentConflicts(
@@ -354,7 +320,7 @@ def plan_fleet_day(
     travel = _travel(graph)
     start, end = _local_day_bounds(day, rules.timezone)
     trips = [
-        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in _PLANNABLE
+        t for t in tstore.open_trips_between(conn, start=start, end=end) if t.status in ASSIGNABLE
     ]
     states, _, start_kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
     missing = sorted(v for v, kind in start_kinds.items() if kind != START_POSITION)
@@ -375,7 +341,14 @@ def plan_fleet_day(
             vehicles_without_position=missing,
             vehicle_starts=start_kinds,
         )
-    plan = algo.plan_day([_job(t) for t in trips], states, travel, fixed=fixed)
+    plan = planner.plan_day(
+        [_job(t) for t in trips],
+        states,
+        travel,
+        fixed=fixed,
+        boarding_s=rules.assignment.boarding_s,
+        max_late_s=rules.assignment.max_late_s,
+    )
     if apply:
         current = {t.id: t.vehicle_id for t in trips}
         for tid, vid in sorted(plan.assignments.items()):

@@ -1,23 +1,35 @@
 """Booking: preview (quote) and book a trip, or a recurring series of trips.
 
 The shell gathers the passenger, the destination, the passenger's other trips and a planned route
-from routing; :func:`dispatch.booking.check_booking`, :func:`dispatch.quota.quota_status` and
+from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.quota_status` and
 :func:`dispatch.tariff.quote` decide; the trip and its ``booked`` event are written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field
 
 from config.rules import Rules
-from dispatch import booking as rules_check
+from dispatch import eligibility
 from dispatch.errors import Invalid, NotFound
+from dispatch.lifecycle import TripStatus
+from dispatch.models import (
+    Passenger,
+    PassengerQuota,
+    RecurringRequest,
+    RecurringResult,
+    RefusedDate,
+    SocialObject,
+    Trip,
+    TripQuote,
+    TripRequest,
+    User,
+)
 from dispatch.quota import CountedTrip, QuotaStatus, quota_status
 from dispatch.recurrence import expand
 from dispatch.services import (
@@ -29,107 +41,18 @@ from dispatch.services import (
 from dispatch.store import passengers as pstore
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import (
-    Lat,
-    Lon,
-    Passenger,
-    SaneDate,
-    SaneDateTime,
-    SocialObject,
-    Trip,
-    User,
-)
 from dispatch.tariff import FareQuote, quote
 
 OVERRIDE_ROLES = ("supervisor", "admin")
 
 
-class RouteLike(Protocol):
-    dist_m: float
-    duration_s: float
-
-    def to_geojson(self) -> dict[str, Any]: ...
-
-
 class GraphLike(Protocol):
-    """What booking needs from :class:`routing.RoadGraph`."""
-
-    def route(
-        self, orig: tuple[float, float], dest: tuple[float, float], *, max_snap_m: float = ...
-    ) -> Any: ...
+    """What booking needs from :class:`routing.RoadGraph`: snap the two points once (one
+    vectorised call), then route between the snapped nodes."""
 
     def snap(self, lat: Any, lon: Any, *, max_dist_m: float = ...) -> Any: ...
 
-
-class TripRequest(BaseModel):
-    """A booking request. Pickup defaults to the passenger's home address and coordinates."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    passenger_id: Annotated[int, Field(ge=1)]
-    destination_id: Annotated[int, Field(ge=1, description="Социальный объект")]
-    pickup_at: SaneDateTime
-    pickup_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    pickup_lat: Lat | None = None
-    pickup_lon: Lon | None = None
-    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
-    companions: Annotated[int, Field(ge=0, le=10)] = 0
-    comment: Annotated[str, Field(max_length=1000)] | None = None
-    override_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
-        None, description="Причина превышения лимита (только старший смены или администратор)"
-    )
-
-
-class RecurringRequest(TripRequest):
-    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time``, ``start``–``until``."""
-
-    pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
-    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
-    local_time: time
-    start: SaneDate
-    until: SaneDate
-
-
-class TripQuote(BaseModel):
-    """What the booking form's confirm step shows, without booking anything."""
-
-    model_config = ConfigDict(frozen=True)
-
-    passenger_id: int
-    destination_id: int
-    category: str
-    vehicle_type: str
-    pickup_at: datetime
-    pickup_address: str
-    pickup_lat: float
-    pickup_lon: float
-    quota: QuotaStatus
-    override_required: bool
-    fare_kop: int
-    copay_share_pct: float
-    copay_kop: int
-    distance_km: float
-    rules_version: str
-    planned_route: dict[str, Any]
-    planned_dist_m: float
-    planned_duration_s: float
-    planned_dropoff_at: datetime
-
-
-class RefusedDate(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    pickup_at: datetime
-    reasons: list[str]
-    codes: list[str]
-
-
-class RecurringResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    recurrence_id: int
-    booked: list[Trip]
-    refused: list[RefusedDate]
+    def route_nodes(self, orig_index: int, dest_index: int) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -155,40 +78,42 @@ def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
 def _plan_route(
     graph: GraphLike | None, pickup: tuple[float, float], dest: tuple[float, float], rules: Rules
 ) -> Any:
-    """Planned route from pickup to destination, or refusals naming the address out of the area."""
+    """Planned route from pickup to destination, or refusals naming the address out of the area.
+
+    Both points are snapped in one call (its refusal names every point out of the area), and the
+    route runs between the snapped nodes: each point is snapped once.
+    """
     from routing import NoRoute, OutOfServiceArea, RoutingError
 
     if graph is None:
         raise Unavailable(
             "Дорожный граф не загружен: планирование маршрутов недоступно", code="no_graph"
         )
-    snap_m = rules.booking.service_area_snap_m
-    refusals = []
-    for fld, (lat, lon) in (("pickup", pickup), ("destination", dest)):
-        try:
-            graph.snap(lat, lon, max_dist_m=snap_m)
-        except OutOfServiceArea:
-            where = "подачи" if fld == "pickup" else "назначения"
-            refusals.append(
-                rules_check.Refusal(
-                    "out_of_service_area", fld, f"Адрес {where} вне зоны обслуживания"
-                )
-            )
-    if refusals:
-        raise BookingRefused(refusals)
     try:
-        return graph.route(pickup, dest, max_snap_m=snap_m)
+        snapped = graph.snap(
+            [pickup[0], dest[0]], [pickup[1], dest[1]], max_dist_m=rules.booking.service_area_snap_m
+        )
     except OutOfServiceArea as exc:
+        fields = [("pickup", "подачи"), ("destination", "назначения")]
         raise BookingRefused(
-            [rules_check.Refusal("out_of_service_area", "pickup", exc.message)]
+            [
+                eligibility.Refusal(
+                    "out_of_service_area",
+                    fields[i][0],
+                    f"Адрес {fields[i][1]} вне зоны обслуживания",
+                )
+                for i in sorted(set(exc.indices))
+            ]
         ) from None
+    try:
+        return graph.route_nodes(int(snapped.index[0]), int(snapped.index[1]))
     except NoRoute as exc:
         raise BookingRefused(
-            [rules_check.Refusal("no_route", "destination", exc.message)]
+            [eligibility.Refusal("no_route", "destination", exc.message)]
         ) from None
     except RoutingError as exc:
         raise BookingRefused(
-            [rules_check.Refusal("routing_error", "destination", exc.message)]
+            [eligibility.Refusal("routing_error", "destination", exc.message)]
         ) from None
 
 
@@ -221,9 +146,13 @@ def _quota(
     )
 
 
-def _load(conn: psycopg.Connection, *, req: TripRequest) -> tuple[Passenger, SocialObject]:
-    """The request's passenger and destination (404 if either is unknown)."""
-    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id)
+def _load(
+    conn: psycopg.Connection, *, req: TripRequest, lock: bool = False
+) -> tuple[Passenger, SocialObject]:
+    """The request's passenger and destination (404 if either is unknown), read once per
+    booking. ``lock``: the passenger row is locked so that bookings of one passenger are
+    serialised (two operators cannot both take the last trip of the quota)."""
+    passenger = pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=lock)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
     dest = rstore.get(conn, table="social_objects", row_id=req.destination_id)
@@ -255,39 +184,42 @@ def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str 
     """The passenger's benefit category on the local day of ``at``, and that day."""
     local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
     periods = [
-        rules_check.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
+        eligibility.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
     ]
-    return rules_check.active_category(periods, local_day, rules=rules), local_day
+    return eligibility.active_category(periods, local_day, rules=rules), local_day
 
 
 def _prepare(
     conn: psycopg.Connection,
     *,
     req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
     pickup_at: datetime,
     rules: Rules,
     graph: GraphLike | None,
     now: datetime,
     route: Any = None,
 ) -> _Prepared:
-    passenger, dest = _load(conn, req=req)
-    refusals: list[rules_check.Refusal] = []
+    """Every check of one booking of ``passenger`` to ``dest`` at ``pickup_at`` (loaded by the
+    caller, once); the route is planned unless given (a series plans it once for every date)."""
+    refusals: list[eligibility.Refusal] = []
     if not passenger.active:
         refusals.append(
-            rules_check.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
+            eligibility.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
         )
     pickup = _pickup(req, passenger)
     category, _ = _category_on(passenger, pickup_at, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
-    refusals += rules_check.check_booking(
-        rules_check.BookingRequest(
+    refusals += eligibility.check_booking(
+        eligibility.BookingRequest(
             pickup_at=pickup_at,
             vehicle_type=vehicle_type,
             companions=req.companions,
             destination_type=dest.object_type,
             destination_active=dest.active,
         ),
-        needs=rules_check.PassengerNeeds(
+        needs=eligibility.PassengerNeeds(
             passenger.wheelchair,
             passenger.walker,
             passenger.visually_impaired,
@@ -334,7 +266,9 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
                       purpose="booking")  # fmt: skip
     return TripQuote(
@@ -393,7 +327,7 @@ def _insert(
         values={
             "passenger_id": p.passenger.id,
             "category": p.category,
-            "status": "booked",
+            "status": TripStatus.BOOKED.value,
             "vehicle_type": p.vehicle_type,
             "companions": req.companions,
             "wheelchair": p.passenger.wheelchair,
@@ -424,12 +358,11 @@ def _insert(
     if over:
         payload["override_reason"] = req.override_reason
         payload["quota_reasons"] = list(p.quota.reasons)
-    tstore.insert_event(
+    tstore.record_event(
         conn,
         trip_id=trip.id,
         event_type="booked",
-        from_status=None,
-        to_status="booked",
+        to_status=TripStatus.BOOKED,
         occurred_at=now,
         actor_user_id=actor.id,
         payload=payload,
@@ -448,9 +381,9 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
-    # Serialise bookings of one passenger so two operators cannot both take the last trip.
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    p = _prepare(conn, req=req, pickup_at=req.pickup_at, rules=rules, graph=graph, now=now)
+    passenger, dest = _load(conn, req=req, lock=True)
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
     _check_override(p, req, actor)
     trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
     pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
@@ -479,9 +412,11 @@ def book_recurring(
         until=req.until,
         tz=rules.timezone,
     )
-    pstore.get_passenger(conn, passenger_id=req.passenger_id, lock=True)
-    # The route is the same for every date: plan it once (refusals here refuse the whole series).
-    first = _prepare_static(conn, req=req, rules=rules, graph=graph)
+    # The passenger and destination are read once (the passenger locked, as for one booking) and
+    # the route, the same for every date, planned once (refusals here refuse the whole series).
+    passenger, dest = _load(conn, req=req, lock=True)
+    _, lat, lon = _pickup(req, passenger)
+    route = _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
     rec_id = tstore.insert_recurrence(
         conn,
         passenger_id=req.passenger_id,
@@ -499,9 +434,8 @@ def book_recurring(
     for ts in times:
         try:
             with conn.transaction():
-                p = _prepare(
-                    conn, req=req, pickup_at=ts, rules=rules, graph=graph, now=now, route=first
-                )
+                p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=ts,
+                             rules=rules, graph=graph, now=now, route=route)  # fmt: skip
                 _check_override(p, req, actor)
                 booked.append(
                     _insert(
@@ -529,28 +463,6 @@ def book_recurring(
                       passenger_ids=[req.passenger_id], purpose="booking",
                       detail={"recurrence_id": rec_id})  # fmt: skip
     return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
-
-
-def _prepare_static(
-    conn: psycopg.Connection, *, req: TripRequest, rules: Rules, graph: GraphLike | None
-) -> Any:
-    """The planned route of a series (pickup and destination do not change between dates)."""
-    passenger, dest = _load(conn, req=req)
-    _, lat, lon = _pickup(req, passenger)
-    return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
-
-
-class PassengerQuota(BaseModel):
-    """The passenger card's quota line: category on the date and the trips left."""
-
-    model_config = ConfigDict(frozen=True)
-
-    passenger_id: int
-    category: str
-    category_name: str
-    object_type: str
-    at: datetime
-    quota: QuotaStatus
 
 
 def passenger_quota(

@@ -14,10 +14,7 @@ from config.rules import Rules
 from dispatch.errors import DispatchError, Invalid, NotFound
 from dispatch.identity import normalize_name
 from dispatch.imports import RowError, parse_csv
-from dispatch.search import NameQuery, parse_query
-from dispatch.store import passengers as pstore
-from dispatch.store import registry as rstore
-from dispatch.store.models import (
+from dispatch.models import (
     BenefitIn,
     Passenger,
     PassengerHit,
@@ -25,6 +22,9 @@ from dispatch.store.models import (
     PassengerPatch,
     User,
 )
+from dispatch.search import NameQuery, parse_query
+from dispatch.store import passengers as pstore
+from dispatch.store import registry as rstore
 
 SEARCH_MIN_SCORE = 0.5
 

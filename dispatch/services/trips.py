@@ -1,12 +1,13 @@
 """Trips after booking: read, list, lifecycle actions, events, documents.
 
-Every state change goes through :func:`dispatch.lifecycle.transition` and is written as a
-``trip_events`` row with the time and the actor, in the same transaction as the trip update.
+Every state change is decided by :func:`dispatch.lifecycle.plan_change` and written by
+:func:`dispatch.store.trips.record_event` (the writer vehicle events use too) as a ``trip_events``
+row with the time and the actor, in the same transaction as the trip update.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -14,16 +15,10 @@ import psycopg
 from config.rules import Rules
 from dispatch.documents import check_document
 from dispatch.errors import Invalid, NotFound
-from dispatch.lifecycle import TripAction, transition
+from dispatch.lifecycle import TripAction, TripState, TripStatus, plan_change
+from dispatch.models import Document, Trip, TripEvent, User
 from dispatch.store import passengers as pstore
 from dispatch.store import trips as tstore
-from dispatch.store.models import Document, Trip, TripEvent, User
-
-_ACTION_TIME_COLUMN = {
-    TripAction.START: "started_at",
-    TripAction.BOARD: "picked_up_at",
-    TripAction.COMPLETE: "completed_at",
-}
 
 
 def get_trip(conn: psycopg.Connection, *, trip_id: int, lock: bool = False) -> Trip:
@@ -38,7 +33,7 @@ def list_trips(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
-    status: str | None = None,
+    status: TripStatus | None = None,
     passenger_id: int | None = None,
     vehicle_id: int | None = None,
     limit: int = 100,
@@ -124,38 +119,27 @@ def apply_action(
     trip columns to set in the same update (the vehicle of an assignment).
     """
     trip = get_trip(conn, trip_id=trip_id, lock=True)
-    t = transition(trip.status, action, reason=reason)
-    values: dict[str, Any] = {"status": t.to_status.value, **(extra or {})}
-    event_payload: dict[str, Any] = dict(payload or {})
-    if action in _ACTION_TIME_COLUMN:
-        values[_ACTION_TIME_COLUMN[action]] = now
-    if action is TripAction.CANCEL:
-        late = trip.pickup_at - now <= timedelta(minutes=rules.booking.late_cancel_minutes)
-        values |= {
-            "cancelled_at": now,
-            "cancelled_by": actor.id,
-            "cancel_reason": reason,
-            "late_cancel": late,
-        }
-        event_payload |= {"reason": reason, "late_cancel": late}
-    elif action is TripAction.NO_SHOW:
-        values["no_show_reason"] = reason
-        event_payload["reason"] = reason
-    elif action is TripAction.UNASSIGN:
-        values |= {"vehicle_id": None, "driver_id": None, "carrier_id": None}
-        event_payload["vehicle_id"] = trip.vehicle_id
-    updated = tstore.update_trip(conn, trip_id=trip_id, values=values)
-    tstore.insert_event(
+    change = plan_change(
+        TripState(trip.id, trip.status, trip.vehicle_id, trip.pickup_at, trip.copay_kop),
+        action,
+        at=now,
+        reason=reason,
+        actor_id=actor.id,
+        late_cancel_minutes=rules.booking.late_cancel_minutes,
+        values=extra,
+        payload=payload,
+    )
+    _, updated = tstore.record_event(
         conn,
         trip_id=trip_id,
         event_type=action.value,
-        from_status=t.from_status.value,
-        to_status=t.to_status.value,
         occurred_at=now,
+        change=change,
         actor_user_id=actor.id,
-        vehicle_id=updated.vehicle_id,
-        payload=event_payload,
+        vehicle_id=change.values.get("vehicle_id", trip.vehicle_id),
+        returning=True,
     )
+    assert updated is not None
     return updated
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from dispatch.errors import Conflict
+from dispatch.models import Benefit, BenefitIn, Passenger, PassengerHit
 from dispatch.store._sql import (
     db_errors,
     fetch_all,
@@ -23,7 +24,6 @@ from dispatch.store._sql import (
     unique_message,
     update_row,
 )
-from dispatch.store.models import Benefit, BenefitIn, Passenger, PassengerHit
 
 _COLUMNS = (
     "last_name",

@@ -8,8 +8,8 @@ import psycopg
 from psycopg import sql
 
 from dispatch.errors import Conflict
+from dispatch.models import Carrier, Driver, SocialObject, Vehicle, VehiclePosition
 from dispatch.store._sql import fetch_all, fetch_one, insert_row, unique_message, update_row
-from dispatch.store.models import Carrier, Driver, SocialObject, Vehicle, VehiclePosition
 
 MODELS: dict[str, type[SocialObject] | type[Carrier] | type[Vehicle] | type[Driver]] = {
     "social_objects": SocialObject,

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row, update_row
-from dispatch.store.models import Document, Trip, TripEvent
+from dispatch.lifecycle import OPEN, TripChange, TripStatus
+from dispatch.models import Document, Trip, TripEvent
+from dispatch.payments import Payment
+from dispatch.store._sql import db_errors, fetch_all, fetch_one, insert_row
 
-# Statuses of trips that hold a place in the schedule (a vehicle may still have to drive them).
-OPEN_STATUSES = ("booked", "assigned", "en_route", "at_pickup", "on_board")
+#: ``lifecycle.OPEN`` as the SQL parameter (a list, in a stable order): trips that hold a place in
+#: the schedule (a vehicle may still have to drive them).
+_OPEN = sorted(s.value for s in OPEN)
 
 
 def insert_trip(conn: psycopg.Connection, *, values: dict[str, Any]) -> Trip:
@@ -26,18 +31,12 @@ def get_trip(conn: psycopg.Connection, *, trip_id: int, lock: bool = False) -> T
     return None if row is None else Trip.model_validate(row)
 
 
-def update_trip(conn: psycopg.Connection, *, trip_id: int, values: dict[str, Any]) -> Trip:
-    row = update_row(conn, "trips", trip_id, values, touch=True)
-    assert row is not None
-    return Trip.model_validate(row)
-
-
 def list_trips(
     conn: psycopg.Connection,
     *,
     start: datetime | None,
     end: datetime | None,
-    status: str | None,
+    status: TripStatus | None,
     passenger_id: int | None,
     vehicle_id: int | None,
     limit: int,
@@ -54,7 +53,7 @@ def list_trips(
         {
             "s": start,
             "e": end,
-            "st": status,
+            "st": None if status is None else status.value,
             "p": passenger_id,
             "v": vehicle_id,
             "l": limit,
@@ -73,7 +72,7 @@ def open_trips_between(
         "SELECT * FROM trips WHERE pickup_at >= %(s)s AND pickup_at < %(e)s"
         " AND status = ANY(%(open)s) AND (%(v)s::bigint IS NULL OR vehicle_id = %(v)s)"
         " ORDER BY pickup_at, id",
-        {"s": start, "e": end, "open": list(OPEN_STATUSES), "v": vehicle_id},
+        {"s": start, "e": end, "open": _OPEN, "v": vehicle_id},
     )
     return [Trip.model_validate(r) for r in rows]
 
@@ -91,34 +90,122 @@ def counted_trips(
     )
 
 
-def insert_event(
+_INSERT_EVENT = """
+INSERT INTO trip_events (trip_id, vehicle_id, event_type, from_status, to_status, occurred_at,
+                         actor_user_id, source, lat, lon, payload, dedup_key)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (dedup_key) DO NOTHING
+RETURNING id
+"""
+
+_INSERT_PAYMENT = """
+INSERT INTO payments (trip_id, amount_kop, method, collected_at, source, dedup_key, expected_kop,
+                      amount_mismatch)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (dedup_key) DO NOTHING
+"""
+
+
+def record_event(
     conn: psycopg.Connection,
     *,
     trip_id: int | None,
     event_type: str,
-    from_status: str | None,
-    to_status: str | None,
     occurred_at: datetime,
-    actor_user_id: int | None,
+    change: TripChange | None = None,
+    from_status: TripStatus | None = None,
+    to_status: TripStatus | None = None,
     source: str = "api",
+    actor_user_id: int | None = None,
     vehicle_id: int | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        "INSERT INTO trip_events (trip_id, vehicle_id, event_type, from_status, to_status,"
-        " occurred_at, actor_user_id, source, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    lat: float | None = None,
+    lon: float | None = None,
+    payload: Mapping[str, Any] | None = None,
+    dedup_key: str | None = None,
+    payment: Payment | None = None,
+    returning: bool = False,
+) -> tuple[bool, Trip | None]:
+    """The one writer of trip state: store one trip event and, when it is new, apply ``change``
+    to its trip and write ``payment`` — in the caller's transaction.
+
+    API actions (``dispatch.services.trips``), bookings and vehicle events
+    (``telemetry.store``) all come through here; what to write was decided by
+    :func:`dispatch.lifecycle.plan_change` (and :func:`dispatch.payments.check_payment`).
+    ``from_status``/``to_status`` are recorded for an event without a change (a booking, a
+    refused vehicle event); with one, they are the change's. An event whose ``dedup_key`` is
+    stored already (redelivered over MQTT) writes nothing: ``(False, None)``. Otherwise
+    ``(True, trip)``, the trip as updated when ``returning`` (else ``None``). The trip row should
+    be locked by the caller (``SELECT ... FOR UPDATE``) before the change was decided.
+    """
+    if change is not None:
+        from_status, to_status = change.from_status, change.to_status
+        payload = {**(payload or {}), **change.payload}
+    inserted = conn.execute(
+        _INSERT_EVENT,
         (
             trip_id,
             vehicle_id,
             event_type,
-            from_status,
-            to_status,
+            None if from_status is None else from_status.value,
+            None if to_status is None else to_status.value,
             occurred_at,
             actor_user_id,
             source,
-            Jsonb(payload or {}),
+            lat,
+            lon,
+            Jsonb(dict(payload or {})),
+            dedup_key,
         ),
+    ).fetchone()
+    if inserted is None:
+        return False, None
+    trip: Trip | None = None
+    if change is not None:
+        trip = _apply_change(conn, change, returning=returning)
+    if payment is not None:
+        conn.execute(
+            _INSERT_PAYMENT,
+            (
+                payment.trip_id,
+                payment.amount_kop,
+                payment.method,
+                payment.collected_at,
+                source,
+                dedup_key,
+                payment.expected_kop,
+                payment.amount_mismatch,
+            ),
+        )
+    return True, trip
+
+
+def _apply_change(conn: psycopg.Connection, change: TripChange, *, returning: bool) -> Trip | None:
+    parts: list[sql.Composable] = [sql.SQL("status = %s"), sql.SQL("updated_at = now()")]
+    params: list[Any] = [change.to_status.value]
+    for col, value in change.values.items():
+        parts.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
+        params.append(value)
+    for col, ts in change.stamps.items():
+        parts.append(sql.SQL("{0} = COALESCE({0}, %s)").format(sql.Identifier(col)))
+        params.append(ts)
+    q = sql.SQL("UPDATE trips SET {} WHERE id = %s").format(sql.SQL(", ").join(parts))
+    if not returning:
+        with db_errors():
+            conn.execute(q, (*params, change.trip_id))
+        return None
+    with db_errors():
+        row = fetch_one(conn, q + sql.SQL(" RETURNING *"), (*params, change.trip_id))
+    assert row is not None
+    return Trip.model_validate(row)
+
+
+def has_payment(conn: psycopg.Connection, *, trip_id: int) -> bool:
+    """Whether a payment is recorded for the trip (read after the trip row is locked, so that
+    it sees a payment another transaction committed while this one waited for the lock)."""
+    row = fetch_one(
+        conn, "SELECT EXISTS (SELECT 1 FROM payments WHERE trip_id = %s) AS paid", (trip_id,)
     )
+    return bool(row and row["paid"])
 
 
 def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import psycopg
 
+from dispatch.models import User
 from dispatch.store._sql import db_errors, fetch_one
-from dispatch.store.models import User
 
 _SELECT = (
     "SELECT u.id, u.login, u.full_name, u.carrier_id, u.active, u.password_hash,"

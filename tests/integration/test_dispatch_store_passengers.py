@@ -9,8 +9,8 @@ import pytest
 
 from dispatch.errors import Conflict, Invalid
 from dispatch.identity import normalize_name
+from dispatch.models import BenefitIn
 from dispatch.store import passengers as pstore
-from dispatch.store.models import BenefitIn
 
 
 def _add(conn, last, first, middle, born, phones, snils=None):

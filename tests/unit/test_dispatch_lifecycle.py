@@ -115,3 +115,47 @@ def test_unknown_status_or_action_is_a_value_error() -> None:
         transition("flying", "assign")
     with pytest.raises(ValueError):
         transition("booked", "teleport")
+
+
+def test_status_sets_follow_the_machine() -> None:
+    from dispatch.lifecycle import ASSIGNABLE, OPEN, PAYABLE, STAMP_COLUMN, TARGET
+    from dispatch.quota import COUNTED_STATUSES
+
+    assert {s.value for s in OPEN} == {"booked", "assigned", "en_route", "at_pickup", "on_board"}
+    assert {s.value for s in ASSIGNABLE} == {"booked", "assigned"}
+    assert {s.value for s in PAYABLE} == {"on_board", "completed"}
+    assert {s.value for s in COUNTED_STATUSES} == {s.value for s in TripStatus} - {"cancelled"}
+    assert "booked" in COUNTED_STATUSES and "cancelled" not in COUNTED_STATUSES  # DB strings
+    assert {a.value: t.value for a, t in TARGET.items()} == {a: t for (_, a), t in EXPECTED.items()}
+    assert {a.value: c for a, c in STAMP_COLUMN.items()} == {
+        "start": "started_at", "board": "picked_up_at", "complete": "completed_at",
+    }  # fmt: skip
+
+
+def test_plan_change_says_what_to_write() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dispatch.lifecycle import TripState, plan_change
+
+    at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    A, S = TripAction, TripStatus
+    arrive = plan_change(TripState(7, S.ASSIGNED, 3), (A.START, A.ARRIVE), at=at)
+    assert (arrive.from_status, arrive.to_status) == (S.ASSIGNED, S.AT_PICKUP)
+    assert dict(arrive.stamps) == {"started_at": at} and not arrive.values
+    soon = TripState(7, S.ASSIGNED, 3, pickup_at=at + timedelta(minutes=30))
+    cancel = plan_change(soon, A.CANCEL, at=at, reason="передумал", actor_id=5,
+                         late_cancel_minutes=60)  # fmt: skip
+    assert cancel.values == {"cancelled_at": at, "cancelled_by": 5, "cancel_reason": "передумал",
+                             "late_cancel": True}  # fmt: skip
+    assert cancel.payload == {"reason": "передумал", "late_cancel": True}
+    early = plan_change(soon, A.CANCEL, at=at, reason="x", actor_id=5, late_cancel_minutes=20)
+    assert early.values["late_cancel"] is False
+    with pytest.raises(ValueError):
+        plan_change(soon, A.CANCEL, at=at, reason="x")  # the late-cancel threshold is required
+    off = plan_change(TripState(7, S.ASSIGNED, 3), A.UNASSIGN, at=at)
+    assert off.to_status is S.BOOKED and off.payload == {"vehicle_id": 3}
+    assert off.values == {"vehicle_id": None, "driver_id": None, "carrier_id": None}
+    no_show = plan_change(TripState(7, S.AT_PICKUP, 3), A.NO_SHOW, at=at, reason="не вышла")
+    assert no_show.values == {"no_show_reason": "не вышла"}
+    with pytest.raises(IllegalTransition):
+        plan_change(TripState(7, S.EN_ROUTE, 3), (A.BOARD,), at=at)

@@ -92,6 +92,17 @@ def test_valid_copy_round_trips(tmp_path):
             "must not be below monthly_limit",
         ),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (
+            lambda d: d["assignment"].pop("boarding_s"),
+            "assignment.boarding_s",
+            "Field required",
+        ),
+        (
+            lambda d: d["assignment"].update(max_late_s=-60),
+            "assignment.max_late_s",
+            "greater than or equal to 0",
+        ),
+        (lambda d: d.pop("assignment"), "assignment", "Field required"),
     ],
 )
 def test_bad_values_are_refused_naming_file_and_field(tmp_path, mutate, field, reason):
@@ -114,3 +125,11 @@ def test_syntax_error_and_missing_file(tmp_path):
         load_rules(bad)
     with pytest.raises(RulesError, match="file not found"):
         load_rules(tmp_path / "nope.toml")
+
+
+def test_the_planner_thresholds_come_from_the_file(tmp_path):
+    data = _raw()
+    assert (data["assignment"]["boarding_s"], data["assignment"]["max_late_s"]) == (300, 900)
+    data["assignment"].update(boarding_s=240, max_late_s=600)
+    rules = load_rules(_write(tmp_path, data))
+    assert (rules.assignment.boarding_s, rules.assignment.max_late_s) == (240, 600)

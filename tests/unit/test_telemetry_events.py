@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from dispatch.lifecycle import TripAction as A
+from dispatch.lifecycle import TripState
 from dispatch.lifecycle import TripStatus as S
-from telemetry.events import DEFAULT_NO_SHOW_REASON, TripView, event_payload, plan_event
+from telemetry.events import DEFAULT_NO_SHOW_REASON, event_payload, plan_event
 from telemetry.model import EventType as E
 from telemetry.model import PaymentMethod, VehicleEvent
 
@@ -17,8 +18,8 @@ def ev(kind: E, **kw) -> VehicleEvent:
     return VehicleEvent(type=kind, ts=TS, trip_id=kw.pop("trip_id", 7), **kw)
 
 
-def trip(status: S, vehicle_id: int = 1) -> TripView:
-    return TripView(7, status, vehicle_id)
+def trip(status: S, vehicle_id: int = 1, copay_kop: int | None = 500) -> TripState:
+    return TripState(7, status, vehicle_id, copay_kop=copay_kop)
 
 
 @pytest.mark.parametrize(
@@ -72,11 +73,34 @@ def test_unknown_trip_and_other_vehicle():
     assert plan.refusal_code == "wrong_vehicle" and not plan.changes_trip
 
 
-def test_payment_is_recorded_even_for_another_vehicle_but_flagged():
+def test_payment_is_checked_before_it_is_recorded():
+    # (this test replaced one asserting that another vehicle's payment was still recorded:
+    # issue 8 item 3 refuses it)
     pay = ev(E.PAYMENT_COLLECTED, amount_kop=500, method=PaymentMethod.CASH)
-    assert plan_event(pay, trip(S.ON_BOARD), vehicle_id=1).payment
+    ok = plan_event(pay, trip(S.ON_BOARD), vehicle_id=1)
+    assert ok.payment is not None and ok.refusal is None and not ok.changes_trip
+    assert (ok.payment.trip_id, ok.payment.amount_kop, ok.payment.method) == (7, 500, "cash")
+    assert ok.payment.expected_kop == 500 and not ok.payment.amount_mismatch
+    assert plan_event(pay, trip(S.COMPLETED), vehicle_id=1).payment is not None
     other = plan_event(pay, trip(S.ON_BOARD, vehicle_id=2), vehicle_id=1)
-    assert other.payment and other.refusal_code == "wrong_vehicle"
+    assert other.payment is None and other.refusal_code == "wrong_vehicle"
+    for status in (S.BOOKED, S.ASSIGNED, S.EN_ROUTE, S.AT_PICKUP, S.CANCELLED, S.NO_SHOW):
+        plan = plan_event(pay, trip(status), vehicle_id=1)
+        assert plan.payment is None and plan.refusal_code == "payment_not_due", status
+    again = plan_event(pay, trip(S.COMPLETED), vehicle_id=1, paid=True)
+    assert again.payment is None and again.refusal_code == "already_paid"
+    assert event_payload(pay, again)["refused"]["code"] == "already_paid"
+
+
+def test_a_different_amount_is_recorded_and_marked():
+    pay = ev(E.PAYMENT_COLLECTED, amount_kop=700, method=PaymentMethod.CARD)
+    plan = plan_event(pay, trip(S.COMPLETED, copay_kop=500), vehicle_id=1)
+    assert plan.payment is not None and plan.payment.amount_mismatch
+    assert plan.payment.expected_kop == 500 and plan.payment.amount_kop == 700
+    doc = event_payload(pay, plan)
+    assert doc["amount_mismatch"] is True and doc["expected_kop"] == 500 and "refused" not in doc
+    unknown_due = plan_event(pay, trip(S.COMPLETED, copay_kop=None), vehicle_id=1)
+    assert unknown_due.payment is not None and not unknown_due.payment.amount_mismatch
 
 
 def test_shift_events_touch_no_trip():

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from dispatch.models import AssignResult, CandidateView, DayPlan, VehiclePosition
 from dispatch.services import assignment as svc
-from dispatch.services.assignment import AssignResult, CandidateView, DayPlan
-from dispatch.store.models import VehiclePosition
 from web.auth import Dispatcher, Monitor
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.schemas import AssignIn, PlanDayIn

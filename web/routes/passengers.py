@@ -6,20 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Path, Query, UploadFile, status
 
-from dispatch.services import booking as booking_svc
-from dispatch.services import registry as svc
-from dispatch.services.booking import PassengerQuota
-from dispatch.store.models import (
+from dispatch.models import (
     Passenger,
     PassengerHit,
     PassengerIn,
     PassengerPatch,
+    PassengerQuota,
     SaneDateTime,
 )
+from dispatch.services import booking as booking_svc
+from dispatch.services import registry as svc
 from web.auth import Anyone, Registrar
 from web.deps import Conn, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload
 from web.schemas import ImportOut, RowErrorOut, SearchIn
+from web.validation_ru import row_error_ru
 
 router = APIRouter(prefix="/passengers", tags=["Пассажиры"])
 PassengerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -73,7 +74,7 @@ def import_passengers(
     return ImportOut(
         created=len(ids),
         ids=ids,
-        errors=[RowErrorOut(line=e.line, message=e.message) for e in errors],
+        errors=[RowErrorOut(line=e.line, message=row_error_ru(e)) for e in errors],
     )
 
 

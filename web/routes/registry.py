@@ -9,8 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, UploadFile, status
 from pydantic import BaseModel
 
-from dispatch.services import registry as svc
-from dispatch.store.models import (
+from dispatch.models import (
     Carrier,
     CarrierIn,
     CarrierPatch,
@@ -24,10 +23,12 @@ from dispatch.store.models import (
     VehicleIn,
     VehiclePatch,
 )
+from dispatch.services import registry as svc
 from web.auth import Anyone, FleetAdmin
 from web.deps import Conn, RulesDep
 from web.routes._common import Limit, Offset, read_upload
 from web.schemas import ImportOut, RowErrorOut
+from web.validation_ru import row_error_ru
 
 router = APIRouter()
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -78,7 +79,7 @@ def _crud(
         return ImportOut(
             created=len(ids),
             ids=ids,
-            errors=[RowErrorOut(line=e.line, message=e.message) for e in errors],
+            errors=[RowErrorOut(line=e.line, message=row_error_ru(e)) for e in errors],
         )
 
     r.add_api_route(

@@ -9,11 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
 from dispatch.documents import MAX_BYTES
-from dispatch.lifecycle import TripAction
+from dispatch.lifecycle import TripAction, TripStatus
+from dispatch.models import (
+    Document,
+    RecurringRequest,
+    RecurringResult,
+    SaneDateTime,
+    Trip,
+    TripEvent,
+    TripQuote,
+    TripRequest,
+)
 from dispatch.services import booking as book_svc
 from dispatch.services import trips as trip_svc
-from dispatch.services.booking import RecurringRequest, RecurringResult, TripQuote, TripRequest
-from dispatch.store.models import Document, SaneDateTime, Trip, TripEvent
 from web.auth import Anyone, Canceller, Dispatcher, Operator
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload
@@ -63,7 +71,7 @@ def list_trips(
         SaneDateTime | None, Query(description="Подача не раньше (ISO 8601 с поясом)")
     ] = None,
     end: Annotated[SaneDateTime | None, Query(description="Подача раньше")] = None,
-    status_: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    status_: Annotated[TripStatus | None, Query(alias="status")] = None,
     passenger_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     vehicle_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Limit = 100,

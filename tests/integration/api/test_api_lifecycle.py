@@ -119,3 +119,13 @@ def test_lifecycle_roles(api, ids):
         api.post(f"trips/{t['id']}/cancel", role="controller", json={"reason": "x"}).status_code
         == 403
     )
+
+
+def test_trips_filter_by_status_and_refuse_an_unknown_one(api, ids):
+    booked = _book(api, ids)
+    assigned = _book(api, ids, pickup_at=pickup(1, 12))
+    _assign(api, assigned["id"], ids["car"])
+    assert [t["id"] for t in api.ok("GET", "trips?status=booked")] == [booked["id"]]
+    assert [t["id"] for t in api.ok("GET", "trips?status=assigned")] == [assigned["id"]]
+    r = api.request("GET", "trips?status=lost")
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.rules import Rules
-from dispatch.booking import (
+from dispatch.eligibility import (
     BenefitPeriod,
     BookingRequest,
     PassengerNeeds,

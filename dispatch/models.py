@@ -1,16 +1,19 @@
-"""Registry and trip values: what comes in (``*In``, ``*Patch``) and what the store returns.
+"""Dispatch's values: what comes in (``*In``, ``*Patch``, ``*Request``), what the store returns
+(records: :class:`Passenger`, :class:`Trip`, :class:`TripEvent`, ...) and what the services answer
+(:class:`TripQuote`, :class:`DayPlan`, ...).
 
-Pydantic models, frozen. Input models normalise what can be normalised without the database or the
-rules (phones, СНИЛС checksum, names, plates, GeoJSON shape); checks that need the rules (object
-types, vehicle types, benefit categories) are done by the services. Validation messages are Russian:
-they reach the user as they are, from the API and from the CSV import.
+Pure: pydantic models, frozen; no I/O. The services take and return these, the CSV import
+validates rows with them, and the API uses them as its bodies as they are (``web.schemas`` holds
+only what HTTP alone needs: login, tokens, the error body). Input models normalise what can be
+normalised without the database or the rules (phones, СНИЛС checksum, names, plates, GeoJSON
+shape); checks that need the rules (object types, vehicle types, benefit categories) are done by
+the services. Our validators raise Russian messages; ``web.validation_ru`` words pydantic's own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,6 +28,8 @@ from pydantic import (
 
 from dispatch import identity
 from dispatch.errors import Invalid
+from dispatch.lifecycle import TripStatus
+from dispatch.quota import QuotaStatus
 
 Lat = Annotated[float, Field(ge=-90, le=90, description="Широта, WGS 84, градусы")]
 Lon = Annotated[float, Field(ge=-180, le=180, description="Долгота, WGS 84, градусы")]
@@ -423,7 +428,7 @@ class Trip(_Record):
     id: int
     passenger_id: int
     category: str
-    status: str
+    status: TripStatus
     vehicle_type: str
     companions: int
     wheelchair: bool
@@ -496,111 +501,140 @@ class User(_Record):
     active: bool
 
 
-# --- Validation messages in Russian ---------------------------------------------------------------
-FIELD_RU = {
-    "last_name": "Фамилия",
-    "first_name": "Имя",
-    "middle_name": "Отчество",
-    "birth_date": "Дата рождения",
-    "phones": "Телефоны",
-    "phone": "Телефон",
-    "snils": "СНИЛС",
-    "home_address": "Адрес",
-    "home_lat": "Широта",
-    "home_lon": "Долгота",
-    "lat": "Широта",
-    "lon": "Долгота",
-    "wheelchair": "Коляска",
-    "walker": "Ходунки",
-    "visually_impaired": "Нарушение зрения",
-    "needs_companion": "Нужен сопровождающий",
-    "benefits": "Льготы",
-    "category": "Категория",
-    "valid_from": "Начало льготы",
-    "valid_to": "Окончание льготы",
-    "name": "Название",
-    "object_type": "Тип объекта",
-    "address": "Адрес",
-    "geofence": "Геозона",
-    "radius_m": "Радиус",
-    "inn": "ИНН",
-    "contract_no": "Номер договора",
-    "carrier_id": "Перевозчик",
-    "plate": "Госномер",
-    "vehicle_type": "Тип ТС",
-    "seats": "Мест",
-    "wheelchair_places": "Мест для колясок",
-    "mqtt_id": "Идентификатор MQTT",
-    "full_name": "ФИО",
-    "license_no": "Номер удостоверения",
-    "pickup_at": "Время подачи",
-    "companions": "Сопровождающие",
-    "destination_id": "Пункт назначения",
-    "reason": "Причина",
-    "login": "Логин",
-    "password": "Пароль",
-    "purpose": "Цель",
-}
+# --- Booking: requests and what the service answers ----------------------------------------------
+class TripRequest(BaseModel):
+    """A booking request. Pickup defaults to the passenger's home address and coordinates."""
 
-_TYPE_RU = {
-    "missing": "обязательное поле",
-    "extra_forbidden": "лишнее поле",
-    "string_too_short": "слишком короткое значение",
-    "string_too_long": "слишком длинное значение",
-    "string_pattern_mismatch": "неверный формат",
-    "string_type": "ожидается строка",
-    "int_parsing": "ожидается целое число",
-    "int_type": "ожидается целое число",
-    "int_from_float": "ожидается целое число",
-    "float_parsing": "ожидается число",
-    "float_type": "ожидается число",
-    "bool_parsing": "ожидается да/нет",
-    "bool_type": "ожидается да/нет",
-    "date_parsing": "неверная дата (ожидается ГГГГ-ММ-ДД)",
-    "date_from_datetime_parsing": "неверная дата (ожидается ГГГГ-ММ-ДД)",
-    "date_from_datetime_inexact": "неверная дата (ожидается ГГГГ-ММ-ДД)",
-    "date_type": "неверная дата",
-    "datetime_parsing": "неверное время (ожидается ISO 8601 с часовым поясом)",
-    "datetime_from_date_parsing": "неверное время (ожидается ISO 8601 с часовым поясом)",
-    "datetime_type": "неверное время",
-    "timezone_aware": "укажите часовой пояс",
-    "time_parsing": "неверное время (ожидается ЧЧ:ММ)",
-    "greater_than": "значение слишком мало",
-    "greater_than_equal": "значение слишком мало",
-    "less_than": "значение слишком велико",
-    "less_than_equal": "значение слишком велико",
-    "too_long": "слишком много элементов",
-    "too_short": "слишком мало элементов",
-    "list_type": "ожидается список",
-    "dict_type": "ожидается объект",
-    "model_type": "ожидается объект",
-    "model_attributes_type": "ожидается объект",
-    "json_invalid": "неверный JSON",
-    "enum": "недопустимое значение",
-    "literal_error": "недопустимое значение",
-    "uuid_parsing": "неверный идентификатор",
-    "finite_number": "ожидается конечное число",
-    "url_parsing": "неверный адрес",
-    "missing_argument": "обязательное поле",
-}
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    passenger_id: Annotated[int, Field(ge=1)]
+    destination_id: Annotated[int, Field(ge=1, description="Социальный объект")]
+    pickup_at: SaneDateTime
+    pickup_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    pickup_lat: Lat | None = None
+    pickup_lon: Lon | None = None
+    vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    companions: Annotated[int, Field(ge=0, le=10)] = 0
+    comment: Annotated[str, Field(max_length=1000)] | None = None
+    override_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="Причина превышения лимита (только старший смены или администратор)"
+    )
 
 
-def error_ru(err: Mapping[str, Any], *, skip_loc: int = 0) -> tuple[str, str]:
-    """``(field path, Russian message)`` for one pydantic error dict.
+class RecurringRequest(TripRequest):
+    """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time``, ``start``–``until``."""
 
-    Messages our validators raise (``ValueError("…")``, already Russian) are passed through;
-    pydantic's own error types are translated; an unknown type gets a generic message.
-    """
-    loc = [str(p) for p in tuple(err.get("loc", ()))[skip_loc:]]
-    field = ".".join(loc)
-    label = next((FIELD_RU[p] for p in reversed(loc) if p in FIELD_RU), field)
-    etype = str(err.get("type", ""))
-    if etype in ("value_error", "assertion_error"):
-        msg = (
-            str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        )
-    elif etype == "string_too_short" and (err.get("ctx") or {}).get("min_length") == 1:
-        msg = "не может быть пустым"
-    else:
-        msg = _TYPE_RU.get(etype, "недопустимое значение")
-    return field, f"{label}: {msg}" if label else msg
+    pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
+    weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
+    local_time: time
+    start: SaneDate
+    until: SaneDate
+
+
+class TripQuote(BaseModel):
+    """What the booking form's confirm step shows, without booking anything."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passenger_id: int
+    destination_id: int
+    category: str
+    vehicle_type: str
+    pickup_at: datetime
+    pickup_address: str
+    pickup_lat: float
+    pickup_lon: float
+    quota: QuotaStatus
+    override_required: bool
+    fare_kop: int
+    copay_share_pct: float
+    copay_kop: int
+    distance_km: float
+    rules_version: str
+    planned_route: dict[str, Any]
+    planned_dist_m: float
+    planned_duration_s: float
+    planned_dropoff_at: datetime
+
+
+class RefusedDate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pickup_at: datetime
+    reasons: list[str]
+    codes: list[str]
+
+
+class RecurringResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recurrence_id: int
+    booked: list[Trip]
+    refused: list[RefusedDate]
+
+
+class PassengerQuota(BaseModel):
+    """The passenger card's quota line: category on the date and the trips left."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passenger_id: int
+    category: str
+    category_name: str
+    object_type: str
+    at: datetime
+    quota: QuotaStatus
+
+
+# --- Assignment: what the service answers --------------------------------------------------------
+class CandidateView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    vehicle_id: int
+    plate: str
+    empty_s: float
+    empty_m: float
+    arrival_at: datetime
+    lateness_s: float
+    start: str = Field(
+        description="Откуда считается порожний пробег: position — последняя отметка, depot — "
+        "база перевозчика, first_pickup — место неизвестно (такие машины в конце списка)"
+    )
+
+
+class ConflictView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    vehicle_id: int
+    trip_ids: list[int]
+    message: str
+
+
+class AssignResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    trip: Trip
+    conflicts: list[ConflictView]
+    forced: bool
+
+
+class DayPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    assignments: dict[int, int]
+    unassigned: list[int]
+    empty_m: float
+    lateness_s: float
+    conflicts: list[ConflictView]
+    routes: dict[int, list[int]]
+    applied: bool
+    vehicles_without_position: list[int] = Field(
+        description="Машины без отметки о местоположении (планируются от базы перевозчика "
+        "или от первой подачи)"
+    )
+    vehicle_starts: dict[int, str] = Field(
+        description="Откуда планируется машина: position — последняя отметка, depot — база "
+        "перевозчика, first_pickup — от первой подачи (порожний пробег до неё не учтён)"
+    )

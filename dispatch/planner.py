@@ -13,7 +13,8 @@ the previous trip's destination) to the pickup, arrives at ``arrival``, waits if
 ``boarding_s`` at the pickup and ``duration_s`` driving the passenger, and is then free at the
 destination. Lateness of a trip is ``max(0, arrival - pickup_at)``; a trip may not be more than
 ``max_late_s`` late. Empty driving is the legs to pickups (start → first pickup, destination →
-next pickup); the drive back to the depot is not counted.
+next pickup); the drive back to the depot is not counted. ``boarding_s`` and ``max_late_s`` are
+the rules file's ``[assignment]`` thresholds; every entry point requires them (no defaults here).
 
 A vehicle fits a trip when its type is the booked type (the fare was quoted for that type), it
 has a wheelchair place for a wheelchair trip, and enough seats (passenger + companions; a
@@ -408,8 +409,8 @@ def find_conflicts(
     vehicles: Sequence[VehicleState],
     travel: TravelFn,
     *,
-    boarding_s: float = 300,
-    max_late_s: float = 900,
+    boarding_s: float,
+    max_late_s: float,
 ) -> list[AssignmentConflict]:
     """Problems with an existing assignment (trip id → vehicle id).
 
@@ -451,8 +452,8 @@ def propose(
     schedule: Mapping[int, Sequence[TripJob]],
     travel: TravelFn,
     *,
-    boarding_s: float = 300,
-    max_late_s: float = 900,
+    boarding_s: float,
+    max_late_s: float,
 ) -> list[Candidate]:
     """Vehicles that can take ``trip`` given their committed trips, best first.
 
@@ -510,8 +511,8 @@ def greedy_baseline(
     travel: TravelFn,
     *,
     fixed: Mapping[int, int] | None = None,
-    boarding_s: float = 300,
-    max_late_s: float = 900,
+    boarding_s: float,
+    max_late_s: float,
 ) -> Plan:
     """The simple dispatcher's rule, for comparison: trips in pickup order, each appended to the
     fitting vehicle that arrives least late — among those on time, the nearest (least empty
@@ -551,8 +552,8 @@ def plan_day(
     travel: TravelFn,
     *,
     fixed: Mapping[int, int] | None = None,
-    boarding_s: float = 300,
-    max_late_s: float = 900,
+    boarding_s: float,
+    max_late_s: float,
     max_passes: int = 30,
 ) -> Plan:
     """Assign a whole day's trips to vehicles (see the module docstring for the method).
@@ -567,9 +568,9 @@ def plan_day(
         Manual overrides, trip id → vehicle id: kept as given, even when they conflict (the
         conflicts are reported in :attr:`Plan.conflicts`).
     boarding_s
-        Time at the pickup, seconds.
+        Time at the pickup, seconds (``rules.assignment.boarding_s``).
     max_late_s
-        Largest allowed lateness at a pickup, seconds.
+        Largest allowed lateness at a pickup, seconds (``rules.assignment.max_late_s``).
     max_passes
         Bound on local-search passes (each pass is a full sweep of all moves).
 

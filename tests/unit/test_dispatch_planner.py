@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from dispatch.assignment import (
+from dispatch.errors import Invalid
+from dispatch.planner import (
     LATE_WEIGHT_M_PER_S,
     Plan,
     TripJob,
@@ -19,11 +20,14 @@ from dispatch.assignment import (
     plan_day,
     propose,
 )
-from dispatch.errors import Invalid
 
 T0 = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # 08:00 Moscow
 SPEED_MS = 10.0
 M_PER_DEG = 100_000.0  # synthetic: one "degree" of longitude is 100 km along a straight road
+
+#: The planner's thresholds as the rules file sets them (passed explicitly: the planner has none).
+BOARDING_S = 300.0
+LIMITS = {"boarding_s": BOARDING_S, "max_late_s": 900.0}
 
 
 def line_travel(orig: np.ndarray, dest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +97,7 @@ def test_type_wheelchair_and_seats() -> None:
 def test_propose_orders_by_empty_driving_and_filters_type() -> None:
     t = trip(10, 60, 10, 20)
     vehicles = [car(1, 0), car(2, 9), van(3, 10), car(4, 30)]
-    cands = propose(t, vehicles, {}, line_travel)
+    cands = propose(t, vehicles, {}, line_travel, **LIMITS)
     assert [c.vehicle_id for c in cands] == [2, 1, 4]  # 1 km, 10 km, 20 km; the van is out
     c = cands[0]
     assert c.empty_m == pytest.approx(1000) and c.empty_s == pytest.approx(100)
@@ -102,7 +106,7 @@ def test_propose_orders_by_empty_driving_and_filters_type() -> None:
 
 def test_propose_wheelchair_trip_only_gets_vans() -> None:
     t = trip(10, 60, 10, 20, vt="wheelchair_van", wheelchair=True)
-    cands = propose(t, [car(1, 10), van(2, 50), van(3, 40)], {}, line_travel)
+    cands = propose(t, [car(1, 10), van(2, 50), van(3, 40)], {}, line_travel, **LIMITS)
     assert [c.vehicle_id for c in cands] == [3, 2]
 
 
@@ -111,10 +115,10 @@ def test_propose_respects_previous_dropoff_window() -> None:
     busy = trip(1, 0, 0, 20)
     new = trip(2, 20, 20, 25)  # pickup at 09:20 at km 20: vehicle 1 can't make it (18 min late)
     vehicles = [car(1, 0), car(2, 40)]
-    cands = propose(new, vehicles, {1: [busy]}, line_travel, max_late_s=900)
+    cands = propose(new, vehicles, {1: [busy]}, line_travel, max_late_s=900, boarding_s=BOARDING_S)
     assert [c.vehicle_id for c in cands] == [2]
     # With 40 minutes allowed, vehicle 1 qualifies again, late by about 18.3 minutes.
-    cands = propose(new, vehicles, {1: [busy]}, line_travel, max_late_s=2400)
+    cands = propose(new, vehicles, {1: [busy]}, line_travel, max_late_s=2400, boarding_s=BOARDING_S)
     late = {c.vehicle_id: c.lateness_s for c in cands}
     assert late[1] == pytest.approx(300 + 2000 - 1200)  # boarding + drive - 20 min
 
@@ -125,8 +129,8 @@ def test_propose_respects_the_next_committed_pickup() -> None:
     far = trip(2, 30, 0, 30)
     near = trip(3, 30, 0, 2)
     vehicles = [car(1, 0)]
-    assert propose(far, vehicles, {1: [committed]}, line_travel) == []
-    cands = propose(near, vehicles, {1: [committed]}, line_travel)
+    assert propose(far, vehicles, {1: [committed]}, line_travel, **LIMITS) == []
+    cands = propose(near, vehicles, {1: [committed]}, line_travel, **LIMITS)
     assert [c.vehicle_id for c in cands] == [1]
     # Inserted before the committed trip: empty grows by the leg back from km 2 to km 0.
     assert cands[0].empty_m == pytest.approx(2000)
@@ -134,13 +138,15 @@ def test_propose_respects_the_next_committed_pickup() -> None:
 
 def test_propose_ignores_the_trip_itself_in_the_schedule() -> None:
     t = trip(1, 60, 0, 5)
-    assert [c.vehicle_id for c in propose(t, [car(1, 0)], {1: [t]}, line_travel)] == [1]
+    assert [c.vehicle_id for c in propose(t, [car(1, 0)], {1: [t]}, line_travel, **LIMITS)] == [1]
 
 
 def test_propose_vehicle_not_yet_available() -> None:
     t = trip(1, 0, 0, 5)
-    assert propose(t, [car(1, 0, free_minute=30)], {}, line_travel) == []
-    assert len(propose(t, [car(1, 0, free_minute=10)], {}, line_travel)) == 1  # 10 min late: ok
+    assert propose(t, [car(1, 0, free_minute=30)], {}, line_travel, **LIMITS) == []
+    assert (
+        len(propose(t, [car(1, 0, free_minute=10)], {}, line_travel, **LIMITS)) == 1
+    )  # 10 min late: ok
 
 
 # --- find_conflicts -------------------------------------------------------------------------
@@ -148,7 +154,7 @@ def test_propose_vehicle_not_yet_available() -> None:
 
 def test_find_conflicts_clean() -> None:
     trips = [trip(1, 0, 0, 5), trip(2, 60, 5, 10)]
-    assert find_conflicts({1: 1, 2: 1}, trips, [car(1, 0)], line_travel) == []
+    assert find_conflicts({1: 1, 2: 1}, trips, [car(1, 0)], line_travel, **LIMITS) == []
 
 
 def test_find_conflicts_kinds() -> None:
@@ -161,7 +167,9 @@ def test_find_conflicts_kinds() -> None:
         trip(6, 0, 0, 1),
     ]
     vehicles = [car(1, 0), car(2, 0), car(3, 0)]
-    out = find_conflicts({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 99, 77: 1}, trips, vehicles, line_travel)
+    out = find_conflicts(
+        {1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 99, 77: 1}, trips, vehicles, line_travel, **LIMITS
+    )
     got = {(c.kind, c.vehicle_id, c.trip_ids) for c in out}
     assert got == {
         ("overlap", 1, (1, 2)),
@@ -177,7 +185,7 @@ def test_find_conflicts_kinds() -> None:
 
 
 def assert_feasible(plan: Plan, trips: list[TripJob], vehicles: list[VehicleState]) -> None:
-    assert find_conflicts(plan.assignments, trips, vehicles, line_travel) == []
+    assert find_conflicts(plan.assignments, trips, vehicles, line_travel, **LIMITS) == []
     assert set(plan.assignments) | set(plan.unassigned) == {t.id for t in trips}
     assert not set(plan.assignments) & set(plan.unassigned)
     by_id = {v.id: v for v in vehicles}
@@ -191,7 +199,7 @@ def assert_feasible(plan: Plan, trips: list[TripJob], vehicles: list[VehicleStat
 def test_plan_uses_one_matrix_call() -> None:
     travel = CountingTravel()
     trips = [trip(i, 30 * i, i, i + 3) for i in range(6)]
-    plan_day(trips, [car(1, 0), car(2, 5)], travel)
+    plan_day(trips, [car(1, 0), car(2, 5)], travel, **LIMITS)
     assert travel.calls == 1
 
 
@@ -200,8 +208,8 @@ def test_plan_beats_nearest_vehicle_greedy_on_a_crafted_case() -> None:
     # drive 9 km to the second pickup (km 11). Matching swaps them: 7 km + 1 km.
     trips = [trip(1, 30, 9, 0), trip(2, 32, 11, 20)]
     vehicles = [car(1, 10), car(2, 2)]
-    g = greedy_baseline(trips, vehicles, line_travel)
-    p = plan_day(trips, vehicles, line_travel)
+    g = greedy_baseline(trips, vehicles, line_travel, **LIMITS)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert g.assignments == {1: 1, 2: 2}
     assert g.empty_m == pytest.approx(1000 + 9000)
     assert p.assignments == {1: 2, 2: 1}
@@ -212,7 +220,7 @@ def test_plan_beats_nearest_vehicle_greedy_on_a_crafted_case() -> None:
 def test_plan_chains_trips_on_one_vehicle_when_cheaper() -> None:
     trips = [trip(1, 0, 0, 10), trip(2, 60, 10, 0)]
     vehicles = [car(1, 0), car(2, 50)]
-    p = plan_day(trips, vehicles, line_travel)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert p.routes == {1: (1, 2)}
     assert p.empty_m == pytest.approx(0)
     # The car waits at the first pickup (free since an hour before); the second pickup is
@@ -225,17 +233,17 @@ def test_plan_respects_types() -> None:
     # The wheelchair trip is next to the car and the car trip next to the van: types win.
     trips = [trip(1, 60, 0, 5, vt="wheelchair_van", wheelchair=True), trip(2, 60, 10, 15)]
     vehicles = [car(1, 0), van(2, 10)]
-    p = plan_day(trips, vehicles, line_travel)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert p.assignments == {1: 2, 2: 1}
     assert p.empty_m == pytest.approx(20_000)
     # A van too far away to arrive within 15 minutes: the trip stays unassigned.
-    p = plan_day(trips, [car(1, 0), van(2, 50, free_minute=40)], line_travel)
+    p = plan_day(trips, [car(1, 0), van(2, 50, free_minute=40)], line_travel, **LIMITS)
     assert p.assignments == {2: 1} and p.unassigned == (1,)
 
 
 def test_plan_leaves_unservable_trips_unassigned() -> None:
     trips = [trip(1, 0, 0, 5), trip(2, 0, 0, 5)]  # two at once, one car
-    p = plan_day(trips, [car(1, 0)], line_travel)
+    p = plan_day(trips, [car(1, 0)], line_travel, **LIMITS)
     assert len(p.assignments) == 1 and len(p.unassigned) == 1
     assert p.conflicts == ()
 
@@ -249,7 +257,7 @@ def test_unreachable_pickups_are_unassigned() -> None:
         return dur, dist
 
     trips = [trip(1, 0, 150, 151), trip(2, 0, 1, 2)]
-    p = plan_day(trips, [car(1, 0), car(2, 0)], travel)
+    p = plan_day(trips, [car(1, 0), car(2, 0)], travel, **LIMITS)
     assert p.unassigned == (1,) and set(p.assignments) == {2}
     assert np.isfinite(p.empty_m)
 
@@ -257,9 +265,9 @@ def test_unreachable_pickups_are_unassigned() -> None:
 def test_fixed_overrides_are_kept_even_when_worse() -> None:
     trips = [trip(1, 60, 0, 5), trip(2, 60, 40, 45)]
     vehicles = [car(1, 0), car(2, 40)]
-    free = plan_day(trips, vehicles, line_travel)
+    free = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert free.assignments == {1: 1, 2: 2}
-    fixed = plan_day(trips, vehicles, line_travel, fixed={1: 2})
+    fixed = plan_day(trips, vehicles, line_travel, fixed={1: 2}, **LIMITS)
     assert fixed.assignments[1] == 2
     assert fixed.assignments.get(2) == 1  # the other trip goes to the other car (40 km away, ok)
     assert fixed.empty_m > free.empty_m
@@ -268,7 +276,7 @@ def test_fixed_overrides_are_kept_even_when_worse() -> None:
 def test_fixed_conflicting_overrides_are_reported_not_dropped() -> None:
     trips = [trip(1, 0, 0, 30), trip(2, 10, 30, 35), trip(3, 300, 35, 36, vt="wheelchair_van")]
     vehicles = [car(1, 0), car(2, 0), van(3, 0)]
-    p = plan_day(trips, vehicles, line_travel, fixed={1: 1, 2: 1, 3: 1})
+    p = plan_day(trips, vehicles, line_travel, fixed={1: 1, 2: 1, 3: 1}, **LIMITS)
     assert p.assignments == {1: 1, 2: 1, 3: 1}
     kinds = sorted(c.kind for c in p.conflicts)
     assert kinds == ["overlap", "type_mismatch"]
@@ -280,29 +288,29 @@ def test_free_trips_do_not_make_fixed_trips_late() -> None:
     # km 10 can take trip 2 instead.
     trips = [trip(1, 60, 0, 1), trip(2, 30, 0, 14)]
     vehicles = [car(1, 0), car(2, 10)]
-    p = plan_day(trips, vehicles, line_travel, fixed={1: 1})
+    p = plan_day(trips, vehicles, line_travel, fixed={1: 1}, **LIMITS)
     assert p.assignments == {1: 1, 2: 2}
 
 
 def test_fixed_to_unknown_vehicle_or_trip_is_refused() -> None:
     trips = [trip(1, 0, 0, 1)]
     with pytest.raises(Invalid) as exc:
-        plan_day(trips, [car(1, 0)], line_travel, fixed={1: 7})
+        plan_day(trips, [car(1, 0)], line_travel, fixed={1: 7}, **LIMITS)
     assert exc.value.code == "unknown_vehicle"
     with pytest.raises(Invalid) as exc:
-        plan_day(trips, [car(1, 0)], line_travel, fixed={9: 1})
+        plan_day(trips, [car(1, 0)], line_travel, fixed={9: 1}, **LIMITS)
     assert exc.value.code == "unknown_trip"
 
 
 def test_duplicate_ids_refused() -> None:
     with pytest.raises(Invalid):
-        plan_day([trip(1, 0, 0, 1), trip(1, 5, 0, 1)], [car(1, 0)], line_travel)
+        plan_day([trip(1, 0, 0, 1), trip(1, 5, 0, 1)], [car(1, 0)], line_travel, **LIMITS)
 
 
 def test_empty_day() -> None:
-    p = plan_day([], [car(1, 0)], line_travel)
+    p = plan_day([], [car(1, 0)], line_travel, **LIMITS)
     assert (p.assignments, p.unassigned, p.empty_m, p.lateness_s) == ({}, (), 0.0, 0.0)
-    p = plan_day([trip(1, 0, 0, 1)], [], line_travel)
+    p = plan_day([trip(1, 0, 0, 1)], [], line_travel, **LIMITS)
     assert p.unassigned == (1,)
 
 
@@ -337,8 +345,8 @@ def random_day(
 @pytest.mark.parametrize("seed", [1, 3, 4, 5, 6])
 def test_plan_is_feasible_and_beats_greedy_on_a_normal_day(seed: int) -> None:
     trips, vehicles = random_day(seed, 40, 12)
-    g = greedy_baseline(trips, vehicles, line_travel)
-    p = plan_day(trips, vehicles, line_travel)
+    g = greedy_baseline(trips, vehicles, line_travel, **LIMITS)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert_feasible(p, trips, vehicles)
     assert_feasible(g, trips, vehicles)
     assert len(p.unassigned) <= len(g.unassigned)
@@ -349,8 +357,8 @@ def test_plan_is_feasible_and_beats_greedy_on_a_normal_day(seed: int) -> None:
 
 def test_plan_serves_more_trips_than_greedy_when_greedy_strands_one() -> None:
     trips, vehicles = random_day(2, 40, 12)
-    g = greedy_baseline(trips, vehicles, line_travel)
-    p = plan_day(trips, vehicles, line_travel)
+    g = greedy_baseline(trips, vehicles, line_travel, **LIMITS)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert (len(g.unassigned), len(p.unassigned)) == (1, 0)
     assert_feasible(p, trips, vehicles)
 
@@ -359,8 +367,8 @@ def test_plan_serves_more_trips_than_greedy_when_greedy_strands_one() -> None:
 def test_plan_objective_beats_greedy_on_an_overloaded_day(seed: int) -> None:
     # With trips left unserved either way, the sets differ; compare the whole objective.
     trips, vehicles = random_day(seed, 60, 12)
-    g = greedy_baseline(trips, vehicles, line_travel)
-    p = plan_day(trips, vehicles, line_travel)
+    g = greedy_baseline(trips, vehicles, line_travel, **LIMITS)
+    p = plan_day(trips, vehicles, line_travel, **LIMITS)
     assert_feasible(p, trips, vehicles)
 
     def objective(x: Plan) -> float:
@@ -371,9 +379,9 @@ def test_plan_objective_beats_greedy_on_an_overloaded_day(seed: int) -> None:
 
 def test_plan_with_fixed_is_feasible_for_free_trips() -> None:
     trips, vehicles = random_day(7, 40, 10)
-    g = greedy_baseline(trips, vehicles, line_travel)
+    g = greedy_baseline(trips, vehicles, line_travel, **LIMITS)
     fixed = dict(list(g.assignments.items())[:10])
-    p = plan_day(trips, vehicles, line_travel, fixed=fixed)
+    p = plan_day(trips, vehicles, line_travel, fixed=fixed, **LIMITS)
     assert all(p.assignments[t] == v for t, v in fixed.items())
     assert p.conflicts == ()  # the greedy's own choices are feasible
     assert_feasible(p, trips, vehicles)
@@ -393,11 +401,11 @@ def test_vehicle_without_start_is_planned_from_its_first_pickup() -> None:
 
     floating = VehicleState(1, "car", 4, 0, None, None, T0 - timedelta(hours=1))
     trips = [trip(10, 0, 50, 51), trip(11, 30, 52, 53)]
-    plan = plan_day(trips, [floating], travel)
+    plan = plan_day(trips, [floating], travel, **LIMITS)
     assert plan.assignments == {10: 1, 11: 1}
     assert all(np.isfinite(o).all() for o in seen)
     # only the leg from trip 10's destination (51 km) to trip 11's pickup (52 km) is empty driving
     assert plan.empty_m == pytest.approx(1000.0) and plan.lateness_s == 0
-    cands = propose(trip(12, 60, 80, 81), [floating, car(2, 79)], {}, travel)
+    cands = propose(trip(12, 60, 80, 81), [floating, car(2, 79)], {}, travel, **LIMITS)
     assert [c.vehicle_id for c in cands] == [1, 2] and cands[0].empty_m == 0
-    assert find_conflicts({10: 1, 11: 1}, trips, [floating], travel) == []
+    assert find_conflicts({10: 1, 11: 1}, trips, [floating], travel, **LIMITS) == []
