@@ -14,6 +14,12 @@ What it prints, per scenario:
   (paho, QoS 1, acks each message), and the ratio of the two. Once with one fix per message and
   once with buffered batches (an array of fixes per message, which the contract allows).
 * **scaling**: the same stream with 1 and with 2 ingest processes on one shared subscription.
+* **paho**: ingest's tuned MQTT client (overrides of private paho methods: a read buffer,
+  batched acknowledgements, no per-message filter lookup) against ``--public-paho`` (paho's
+  public API only) and against the tuned client without one tuning each (``--paho-without``):
+  live runs of the same stream, alternated, in this one run. The figure is the CPU time of the
+  ingest process per stored fix (user + system, all its threads, from ``/proc``), which other
+  jobs on the machine barely move, beside the rate, which they do.
 * **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message) published by the
   simulator's load mode (``socialtaxi simulate load``, its own process; its exact count of
   acknowledged fixes is what loss is checked against); p50/p99 of publish → commit
@@ -35,6 +41,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -328,7 +335,7 @@ def run_bare(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, drain=
 
 # --- ingest (separate processes) --------------------------------------------------------------
 @contextmanager
-def ingest_procs(n, port, url, prefix, profile=None, *, group=None):
+def ingest_procs(n, port, url, prefix, profile=None, *, group=None, extra=()):
     procs, ports = [], []
     spy = None
     group = group or f"bench{uuid.uuid4().hex[:6]}"
@@ -355,9 +362,11 @@ def ingest_procs(n, port, url, prefix, profile=None, *, group=None):
             "-",
             "--metrics-port",
             str(mport),
+            *extra,
         ]
         procs.append(subprocess.Popen(cmd, env=env, cwd=REPO))
         ports.append(mport)
+        PIDS[mport] = procs[-1].pid
         if profile and i == 0 and not profile.endswith(".prof"):  # py-spy: all threads
             spy = subprocess.Popen(
                 [
@@ -399,6 +408,19 @@ def ingest_procs(n, port, url, prefix, profile=None, *, group=None):
             p.wait(30)
 
 
+PIDS: dict[int, int] = {}  # metrics port -> pid of the ingest process
+
+
+def ingest_cpu_s(ports) -> float:
+    """CPU seconds (user + system, all threads) the ingest processes have used so far."""
+    total = 0
+    for port in ports:
+        with open(f"/proc/{PIDS[port]}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def metrics(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics.json", timeout=2) as r:
         return json.loads(r.read())
@@ -438,6 +460,7 @@ def run_ingest(
     n_ingest,
     profile=None,
     drain=False,
+    extra=(),
 ):
     """Live: ingest runs while the publishers publish; the figure is first publish → last
     commit. Drain: ingest subscribes (persistent session), stops, the stream is published and
@@ -446,11 +469,11 @@ def run_ingest(
     fixes = n_vehicles * per_vehicle
     group = f"bench{uuid.uuid4().hex[:6]}"
     if drain:
-        with ingest_procs(n_ingest, port, url, prefix, group=group):
+        with ingest_procs(n_ingest, port, url, prefix, group=group, extra=extra):
             pass
         procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
         pub = collect(procs, pq)
-        with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
+        with ingest_procs(n_ingest, port, url, prefix, profile, group=group, extra=extra) as ports:
             cpu0 = cpu_times()
             _, stored = wait_stored(ports, fixes)
             cpu1 = cpu_times()
@@ -466,12 +489,14 @@ def run_ingest(
             if m["last_commit_at"]
         )
     else:
-        with ingest_procs(n_ingest, port, url, prefix, profile, group=group) as ports:
+        with ingest_procs(n_ingest, port, url, prefix, profile, group=group, extra=extra) as ports:
+            own0 = ingest_cpu_s(ports)  # connected and idle: what follows is the stream's
             procs, pq = run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub)
             pub = collect(procs, pq)
             cpu0 = cpu_times()
             _, stored = wait_stored(ports, fixes)
             cpu1 = cpu_times()
+            own1 = ingest_cpu_s(ports)
             snaps = [metrics(p) for p in ports]
         t0 = pub["first"]
         t1 = max(
@@ -482,6 +507,7 @@ def run_ingest(
     with psycopg.connect(url) as c:
         rows = c.execute("SELECT count(*) FROM vehicle_positions").fetchone()[0]
     secs = t1 - t0
+    own_us = None if drain else (own1 - own0) * 1e6 / max(1, rows)
     return {
         "fixes": fixes,
         "stored": rows,
@@ -492,6 +518,7 @@ def run_ingest(
         "msg_bytes": pub["bytes"] / pub["msgs"],
         "per_proc": [m["fixes_stored"] for m in snaps],
         "cpu_busy": (cpu1[0] - cpu0[0]) / max(1, cpu1[1] - cpu0[1]),
+        "ingest_cpu_us_per_fix": own_us,  # live runs: CPU of the ingest process(es) per fix
     }
 
 
@@ -535,12 +562,15 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--latency-seconds", type=int, default=30)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["single", "batched", "scaling", "latency"], action="append")
+    ap.add_argument(
+        "--only", choices=["single", "batched", "scaling", "paho", "latency"], action="append"
+    )
+    ap.add_argument("--paho-repeats", type=int, default=2, help="drain runs per client, paho")
     ap.add_argument("--profile", help="py-spy (or, *.prof: cProfile) output of the drain runs")
     a = ap.parse_args()
     if a.quick:
         a.fixes, a.latency_seconds = 60_000, 10
-    only = set(a.only or ["single", "batched", "scaling", "latency"])
+    only = set(a.only or ["single", "batched", "scaling", "paho", "latency"])
     per_vehicle = max(1, a.fixes // a.vehicles)
     print(
         f"bench/ingest: {a.vehicles} vehicles, {a.vehicles * per_vehicle:,} fixes per run "
@@ -558,6 +588,7 @@ def main() -> None:
 
     results: dict[tuple[str, str], tuple[dict, dict]] = {}
     scaling: dict[tuple[str, int], dict] = {}
+    paho: dict[tuple[str, str], list[dict]] = {}
     lat = None
     sizes = {"single": 1, "batched": a.batch}
     pv = {"single": per_vehicle, "batched": per_vehicle * a.batched_scale}
@@ -632,6 +663,39 @@ def main() -> None:
                         f"per process {ing['per_proc']}; all cores {ing['cpu_busy']:.0%} busy)"
                     )
                     sys.stdout.flush()
+        if "paho" in only:
+            from telemetry.mqtt import TUNINGS
+
+            clients: dict[str, tuple[str, ...]] = {"tuned": (), "public": ("--public-paho",)}
+            clients.update({f"no {t}": ("--paho-without", t) for t in TUNINGS})
+            for name, fpm in sizes.items():
+                print(
+                    f"\n[paho] {fpm} fix(es)/message, live, 1 process; CPU of the ingest process "
+                    "per fix (steady under other load) and the rate: "
+                    "tuned client (private paho overrides) vs --public-paho and vs the tuned "
+                    "client without one tuning each, alternated"
+                )
+                for rep in range(a.paho_repeats):
+                    order = list(clients) if rep % 2 == 0 else list(clients)[::-1]
+                    for client in order:
+                        ing = run_ingest(
+                            port,
+                            url,
+                            prefix(),
+                            a.vehicles,
+                            pv[name],
+                            fpm,
+                            a.publishers,
+                            1,
+                            extra=clients[client],
+                        )
+                        paho.setdefault((name, client), []).append(ing)
+                        print(
+                            f"  {client:>18}: {ing['ingest_cpu_us_per_fix']:5.1f} µs CPU per fix, "
+                            f"{ing['rate']:,.0f} fixes/s (loss {ing['loss']}, "
+                            f"{ing['seconds']:.2f} s; all cores {ing['cpu_busy']:.0%} busy)"
+                        )
+                        sys.stdout.flush()
         if "latency" in only:
             lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds)
             print(
@@ -667,7 +731,11 @@ def main() -> None:
             f"drain {ratios['drain']:.2f} "
             f"({results[name, 'drain'][1]['rate']:,.0f} / {results[name, 'drain'][0]['rate']:,.0f})"
         )
-    runs = [r[1] for r in results.values()] + list(scaling.values())
+    runs = (
+        [r[1] for r in results.values()]
+        + list(scaling.values())
+        + [r for rs in paho.values() for r in rs]
+    )
     lost = sum(r["loss"] for r in runs) + (lat["fixes"] - lat["stored"] if lat else 0)
     total = sum(r["fixes"] for r in runs) + (lat["fixes"] if lat else 0)
     print(f"  zero loss: {_verdict(lost == 0)} — {lost} of {total:,} fixes lost over all runs")
@@ -686,6 +754,36 @@ def main() -> None:
                 f"{'shown' if two > 1.2 * one else 'NOT shown'} — {one:,.0f} → {two:,.0f} "
                 f"fixes/s (×{two / one:.2f}; per process {scaling[name, 2]['per_proc']}; "
                 f"with 1 process the {os.cpu_count()} cores were already {busy:.0%} busy)"
+            )
+
+    for name, fpm in sizes.items():
+        if (name, "tuned") not in paho:
+            continue
+
+        def med(client: str, key: str) -> float:
+            return statistics.median(r[key] for r in paho[name, client])  # noqa: B023
+
+        # worth = the rate one CPU second buys: (CPU per fix without) / (CPU per fix with) - 1
+        tuned_us, public_us = (
+            med("tuned", "ingest_cpu_us_per_fix"),
+            med("public", "ingest_cpu_us_per_fix"),
+        )
+        gain = public_us / tuned_us - 1
+        print(
+            f"target private paho overrides worth >= 20 %, {fpm} fix(es)/msg: "
+            f"{_verdict(gain >= 0.2)} — ingest CPU per fix tuned {tuned_us:.1f} µs, public API "
+            f"{public_us:.1f} µs ({gain:+.0%} fixes per CPU second); rate tuned "
+            f"{med('tuned', 'rate'):,.0f}, public {med('public', 'rate'):,.0f} fixes/s "
+            f"(medians of {a.paho_repeats} alternated live runs each)"
+        )
+        for client in [c for c in (k[1] for k in paho if k[0] == name) if c.startswith("no ")]:
+            without_us = med(client, "ingest_cpu_us_per_fix")
+            gain = without_us / tuned_us - 1
+            print(
+                f"target override {client[3:]} worth >= 20 %, {fpm} fix(es)/msg: "
+                f"{_verdict(gain >= 0.2)} — ingest CPU per fix {tuned_us:.1f} µs with it, "
+                f"{without_us:.1f} µs without ({gain:+.0%}); rate {med('tuned', 'rate'):,.0f} "
+                f"vs {med(client, 'rate'):,.0f} fixes/s"
             )
 
 

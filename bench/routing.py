@@ -7,9 +7,16 @@ i.e. bidirectional Dijkstra — what ``osmnx.shortest_path`` runs) and of ours (
 full :class:`routing.Route` with geometry), the p50 speed-up, the time of a 50 x 200 matrix,
 the largest relative cost difference on the sampled pairs, and the loaded graph's memory.
 
+With ``--osrm`` (the default) it also runs **OSRM** (``osrm-bindings``, car profile, contraction
+hierarchy) as the peer on every shared map, in its own Python 3.12 process
+(``bench/peers/osrm_peer.py`` builds that venv and prepares the maps once), on the same 2,000
+coordinate pairs and the same 50 x 200 matrix: route p50/p95 with and without geometry, matrix
+time, and the ratio of our durations to OSRM's (median, p10, p90).
+
 Usage::
 
     .venv/bin/python bench/routing.py [--cache-dir DIR] [--grid-side 317] [--nx-pairs 100]
+                                      [--no-osrm] [--osrm-pairs 2000]
 
 The first run imports and contracts every graph (Porto and the grid take a minute or two each);
 later runs load the cache.
@@ -31,6 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.append(str(REPO / "bench"))  # bench/peers (after the repo: this file shadows `routing`)
 
 from routing import RoadGraph, load_graph  # noqa: E402
 from routing.store import read_graph, save_graph  # noqa: E402
@@ -165,6 +173,62 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
     }
 
 
+def bench_osrm(name: str, g: RoadGraph, osm_file: Path, *, pairs: int) -> dict:
+    """Ours against OSRM on the same coordinate pairs and matrix (OSRM in its own process)."""
+    from peers import osrm_peer
+
+    py, base = osrm_peer.prepare(osm_file)
+    rng = np.random.default_rng(7)
+    n = g.node_count
+    s = rng.integers(0, n, pairs)
+    t = rng.integers(0, n, pairs)
+    coords = [
+        (float(g.node_lon[a]), float(g.node_lat[a]), float(g.node_lon[b]), float(g.node_lat[b]))
+        for a, b in zip(s, t, strict=True)
+    ]
+    o = rng.integers(0, n, 50)
+    d = rng.integers(0, n, 200)
+    src = [(float(g.node_lon[i]), float(g.node_lat[i])) for i in o]
+    dst = [(float(g.node_lon[i]), float(g.node_lat[i])) for i in d]
+    peer = osrm_peer.run(py, base, coords, (src, dst))
+
+    # ours, from the same coordinates: snap + path (no geometry), snap + full Route (geometry)
+    g.route((coords[0][1], coords[0][0]), (coords[0][3], coords[0][2]))  # warm up
+    plain: list[float] = []
+    geom: list[float] = []
+    ours_s = np.full(pairs, np.nan)
+    for i, (lon1, lat1, lon2, lat2) in enumerate(coords):
+        t0 = time.perf_counter()
+        sn = g.snap([lat1, lat2], [lon1, lon2])
+        ours_s[i] = g.travel_time(int(sn.index[0]), int(sn.index[1]))
+        plain.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        g.route((lat1, lon1), (lat2, lon2))
+        geom.append(time.perf_counter() - t0)
+    m_times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        g.matrix([c[1] for c in src], [c[0] for c in src], [c[1] for c in dst], [c[0] for c in dst])
+        m_times.append(time.perf_counter() - t0)
+    theirs = np.array([np.nan if x is None else x for x in peer["durations_s"]])
+    ok = np.isfinite(theirs) & np.isfinite(ours_s) & (theirs >= 60)  # trips of a minute or more
+    ratio = ours_s[ok] / theirs[ok]
+    p10, p50, p90 = (float(x) for x in np.percentile(ratio, [10, 50, 90]))
+    ours_plain = _pcts(plain)
+    ours_geom = _pcts(geom)
+    return {
+        "name": name,
+        "pairs": int(ok.sum()),
+        "ratio": (p50, p10, p90),
+        "ours_plain": ours_plain,
+        "ours_geom": ours_geom,
+        "osrm_plain": _pcts(peer["route_latency_s"]),
+        "osrm_geom": _pcts(peer["route_geom_latency_s"]),
+        "ours_matrix_s": statistics.median(m_times),
+        "osrm_matrix_s": statistics.median(peer["matrix_s"]),
+    }
+
+
 def _numba_code_report() -> str:
     """Load (or compile) the query and matrix kernels and say which it was, and how long."""
     from routing import ch
@@ -190,11 +254,14 @@ def main() -> None:
     ap.add_argument("--nx-pairs", type=int, default=100)
     ap.add_argument("--ours-pairs", type=int, default=1000)
     ap.add_argument("--only", nargs="*", help="subset of graph names")
+    ap.add_argument("--no-osrm", dest="osrm", action="store_false", help="skip the OSRM peer")
+    ap.add_argument("--osrm-pairs", type=int, default=2000)
     args = ap.parse_args()
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     print(_numba_code_report(), flush=True)
 
     rows = []
+    peer_rows: list[dict] = []
     names = args.only or [*MAPS, "grid"]
     for name in names:
         gc.collect()
@@ -215,6 +282,8 @@ def main() -> None:
         pairs = args.nx_pairs if g.node_count > 20_000 else max(args.nx_pairs, 200)
         row = bench_graph(label, g, load_s, nx_pairs=pairs, ours_pairs=args.ours_pairs)
         rows.append(row)
+        if args.osrm and name != "grid":
+            peer_rows.append(bench_osrm(label, g, OSM / MAPS[name], pairs=args.osrm_pairs))
         print(
             f"{label:>11}: {row['nodes']:>7,} nodes, nx p50 {row['nx_p50']:8.2f} ms, "
             f"ours p50 {row['our_p50'] * 1e3:7.2f} us -> x{row['speedup']:.1f} "
@@ -245,28 +314,74 @@ def main() -> None:
             f"{rows[-1]['mb']:.1f} MB; traced allocations after load + snapping index "
             f"{cur / 2**20:.1f} MB (peak {peak / 2**20:.1f} MB)"
         )
+    if peer_rows:
+        print(
+            "\nOSRM (osrm-bindings, car profile, CH) on the same coordinates, snapping included:\n"
+            "graph       pairs | duration ours/OSRM median (p10, p90) | route p50/p95 us: "
+            "ours / OSRM | with geometry: ours / OSRM | 50x200 matrix ms: ours / OSRM"
+        )
+        for r in peer_rows:
+            p50, p10, p90 = r["ratio"]
+            print(
+                f"{r['name']:<11}{r['pairs']:>6} | {p50:.3f} ({p10:.3f}, {p90:.3f})"
+                f"{'':>14} | {r['ours_plain'][0] * 1e3:7.1f}/{r['ours_plain'][1] * 1e3:7.1f} / "
+                f"{r['osrm_plain'][0] * 1e3:7.1f}/{r['osrm_plain'][1] * 1e3:7.1f} | "
+                f"{r['ours_geom'][0] * 1e3:7.1f}/{r['ours_geom'][1] * 1e3:7.1f} / "
+                f"{r['osrm_geom'][0] * 1e3:7.1f}/{r['osrm_geom'][1] * 1e3:7.1f} | "
+                f"{r['ours_matrix_s'] * 1e3:7.1f} / {r['osrm_matrix_s'] * 1e3:7.1f}"
+            )
     print()
     for key, baseline in (("speedup", "nx DiGraph"), ("speedup_multi", "nx MultiDiGraph (osmnx)")):
         slow = [f"{r['name']} x{r[key]:.1f}" for r in rows if r[key] < 20]
         low = min(rows, key=lambda r: r[key])
-        verdict = "met" if not slow else "NOT met: " + ", ".join(slow)
+        verdict = "met" if not slow else "NOT met"
         print(
-            f"Target >= 20x at p50 on every graph vs {baseline}: {verdict} "
-            f"(lowest: {low['name']} x{low[key]:.1f})"
+            f"target >= 20x at p50 on every graph vs {baseline}: {verdict} — "
+            f"lowest {low['name']} x{low[key]:.1f}{'; ' + ', '.join(slow) if slow else ''}"
         )
     big = [r for r in rows if r["nodes"] >= 100_000]
     if big:
         ok = all(r["matrix_s"] < 1.0 for r in big)
         worst_s = max(r["matrix_s"] for r in big)
         print(
-            f"Target 50x200 matrix < 1 s on the >= 100k-node graph: "
-            f"{'met' if ok else 'NOT met'} ({worst_s:.3f} s)"
+            f"target 50x200 matrix < 1 s on the >= 100k-node graph: "
+            f"{'met' if ok else 'NOT met'} — {worst_s:.3f} s"
         )
     worst = max(r["max_rel"] for r in rows)
     print(
-        f"Target costs within 0.01 % of networkx (sampled pairs): "
-        f"{'met' if worst <= 1e-4 else 'NOT met'} (largest relative difference {worst:.1e})"
+        f"target costs within 0.01 % of networkx (sampled pairs): "
+        f"{'met' if worst <= 1e-4 else 'NOT met'} — largest relative difference {worst:.1e}"
     )
+    if peer_rows:
+        figs = "; ".join(
+            f"{r['name']} {r['ratio'][0]:.3f} ({r['ratio'][1]:.3f}-{r['ratio'][2]:.3f})"
+            for r in peer_rows
+        )
+        ok = all(0.9 <= r["ratio"][0] <= 1.1 for r in peer_rows)
+        print(
+            f"target durations within ±10 % of OSRM at the median: "
+            f"{'met' if ok else 'NOT met'} — {figs}"
+        )
+        ok = all(r["ratio"][1] >= 0.8 and r["ratio"][2] <= 1.2 for r in peer_rows)
+        print(
+            f"target durations p10-p90 within ±20 % of OSRM: {'met' if ok else 'NOT met'} — {figs}"
+        )
+        for label, ours, theirs in (
+            ("route p50 without geometry", "ours_plain", "osrm_plain"),
+            ("route p50 with geometry", "ours_geom", "osrm_geom"),
+        ):
+            slow = [r for r in peer_rows if r[ours][0] >= r[theirs][0]]
+            figs = "; ".join(
+                f"{r['name']} {r[ours][0] * 1e3:.0f} vs {r[theirs][0] * 1e3:.0f} us"
+                for r in peer_rows
+            )
+            print(f"target faster than OSRM, {label}: {'NOT met' if slow else 'met'} — {figs}")
+        slow = [r for r in peer_rows if r["ours_matrix_s"] >= r["osrm_matrix_s"]]
+        figs = "; ".join(
+            f"{r['name']} {r['ours_matrix_s'] * 1e3:.1f} vs {r['osrm_matrix_s'] * 1e3:.1f} ms"
+            for r in peer_rows
+        )
+        print(f"target faster than OSRM, 50x200 matrix: {'NOT met' if slow else 'met'} — {figs}")
 
 
 if __name__ == "__main__":

@@ -168,9 +168,19 @@ class AuditThresholds(_Frozen):
 
 
 class TelemetryLimits(_Frozen):
+    """Ingest's checks of GPS fixes and events (``telemetry.pipeline.Limits.from_rules``)."""
+
     max_speed_kmh: Annotated[float, Field(gt=0)] = 200.0
     max_future_s: Annotated[int, Field(ge=0)] = 300
     max_payload_bytes: Annotated[int, Field(ge=256)] = 262_144
+    max_reported_speed_kmh: Annotated[float, Field(gt=0)] = 1000.0
+    max_satellites: Annotated[int, Field(ge=1, le=32767)] = 255  # a smallint column
+
+    @model_validator(mode="after")
+    def _reported_speed_covers_plausible(self) -> TelemetryLimits:
+        if self.max_reported_speed_kmh < self.max_speed_kmh:
+            raise ValueError("max_reported_speed_kmh must not be below max_speed_kmh")
+        return self
 
 
 class Rules(_Frozen):

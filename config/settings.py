@@ -58,7 +58,8 @@ class Settings(BaseSettings):
         '{"urban_kmh": 50, "residential": 25} (JSON in SOCIALTAXI_MAP_SPEEDS).',
     )
 
-    timezone: str = "Europe/Moscow"
+    # The service's time zone is the rules file's ``timezone`` (service hours, local days, quota
+    # months are rules), not a process setting.
     rules_file: Path = DEFAULT_RULES_FILE
 
     web_host: str = "127.0.0.1"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import networkx as nx
+import numpy as np
 
 from routing.errors import GraphImportError
 from routing.osmfilter import NetworkType, is_drivable
@@ -79,7 +80,12 @@ def _progress(enabled: bool, desc: str, unit: str) -> Any:
 
 
 def extract_drivable_xml(
-    src: Path, dst: Path, *, network_type: NetworkType = "drive_service", progress: bool = False
+    src: Path,
+    dst: Path,
+    *,
+    network_type: NetworkType = "drive_service",
+    progress: bool = False,
+    signals: list[tuple[float, float]] | None = None,
 ) -> tuple[int, int]:
     """Copy the drivable ways of ``src`` and the nodes they use into the OSM XML file ``dst``.
 
@@ -93,6 +99,10 @@ def extract_drivable_xml(
         Which ways count as drivable (see :func:`routing.osmfilter.is_drivable`).
     progress
         Show a progress bar.
+    signals
+        When given, the (lon, lat) of every written node tagged ``highway=traffic_signals`` is
+        appended to it (the travel-time model charges a delay for each, see
+        :mod:`routing.traveltime`).
 
     Returns
     -------
@@ -109,7 +119,7 @@ def extract_drivable_xml(
             patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
             if patched is not None:
                 src, fmt = patched, "osm"
-        return _extract(osmium, src, fmt, dst, network_type, progress)
+        return _extract(osmium, src, fmt, dst, network_type, progress, signals)
 
 
 _OSM_ROOT = re.compile(rb"<osm\b[^>]*>", re.DOTALL)
@@ -148,7 +158,13 @@ def _normalise_xml_header(src: Path, fmt: str, dst: Path) -> Path | None:
 
 
 def _extract(
-    osmium: Any, src: Path, fmt: str, dst: Path, network_type: NetworkType, progress: bool
+    osmium: Any,
+    src: Path,
+    fmt: str,
+    dst: Path,
+    network_type: NetworkType,
+    progress: bool,
+    signals: list[tuple[float, float]] | None = None,
 ) -> tuple[int, int]:
     keep_ways: set[int] = set()
     need_nodes: set[int] = set()
@@ -177,6 +193,8 @@ def _extract(
                     if obj.id in need_nodes:
                         writer.add_node(obj)
                         written_nodes += 1
+                        if signals is not None and obj.tags.get("highway") == "traffic_signals":
+                            signals.append((obj.location.lon, obj.location.lat))
                 elif obj.id in keep_ways:
                     writer.add_way(obj)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
@@ -202,7 +220,10 @@ def graph_from_osm_file(
 
     with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
         xml = Path(tmp) / "drivable.osm"
-        ways, nodes = extract_drivable_xml(src, xml, network_type=network_type, progress=progress)
+        signals: list[tuple[float, float]] = []
+        ways, nodes = extract_drivable_xml(
+            src, xml, network_type=network_type, progress=progress, signals=signals
+        )
         log.info("%s: %d drivable ways, %d nodes", src.name, ways, nodes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -212,6 +233,7 @@ def graph_from_osm_file(
                 raise GraphImportError(f"{src.name}: osmnx could not build a graph: {exc}") from exc
     if graph.number_of_edges() == 0:
         raise GraphImportError(f"{src.name}: no drivable edges")
+    graph.graph["traffic_signals"] = np.array(signals, np.float64).reshape(-1, 2)
     return graph
 
 

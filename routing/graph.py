@@ -24,6 +24,7 @@ from routing.ch import Hierarchy, Workspace
 from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
+from routing.traveltime import edge_times_s, junction_heads, signals_per_edge
 
 #: arrays that make up a graph (besides the hierarchy), in the order they are saved
 GRAPH_ARRAYS = (
@@ -75,7 +76,7 @@ def _first(value: Any) -> Any:
 def arrays_from_osmnx(
     graph: nx.MultiDiGraph, speeds: SpeedDefaults | None = None
 ) -> dict[str, np.ndarray]:
-    """Flat arrays of an unprojected osmnx graph, with travel times from :mod:`routing.speeds`.
+    """Flat arrays of an unprojected osmnx graph, with travel times from :mod:`routing.traveltime`.
 
     Parallel edges collapse to the fastest one; self-loops are dropped (no shortest path uses
     them). Edge geometry is oriented from ``u`` to ``v``; straight edges get their two end points.
@@ -108,7 +109,7 @@ def arrays_from_osmnx(
         iu, iv = index[int(u)], index[int(v)]
         length_m = float(data.get("length", 0.0))
         kmh = edge_speed_kmh(data.get("highway"), data.get("maxspeed"), data.get("name"), d)
-        time_s = max(length_m, 0.1) / (kmh / 3.6)
+        time_s = max(length_m, 0.1) / (kmh / 3.6)  # free-flow: picks the fastest parallel edge
         key = (iu, iv)
         cls = str(_first(data.get("highway")) or "")
         row = (iu, iv, length_m, time_s, kmh, cls, data.get("geometry"))
@@ -142,19 +143,33 @@ def arrays_from_osmnx(
         lon_parts.append(xy[:, 0])
         lat_parts.append(xy[:, 1])
     geom_ptr = np.concatenate(([0], np.cumsum(counts)))
+    geom_lon = np.concatenate(lon_parts)
+    geom_lat = np.concatenate(lat_parts)
+    edge_length_m = np.array([r[2] for r in rows], np.float64)
+    edge_kmh = np.array([r[4] for r in rows], np.float64)
+    signals = np.asarray(graph.graph.get("traffic_signals", np.empty((0, 2))), np.float64)
+    edge_time_s = edge_times_s(
+        edge_length_m,
+        edge_kmh,
+        signals_per_edge(geom_ptr, geom_lon, geom_lat, signals[:, 0], signals[:, 1]),
+        junction_heads(edge_u, edge_v, len(node_id)),
+        speed_factor=d.speed_factor,
+        traffic_signal_s=d.traffic_signal_s,
+        junction_s=d.junction_s,
+    )
     return {
         "node_id": node_id,
         "node_lat": node_lat,
         "node_lon": node_lon,
         "edge_u": edge_u,
         "edge_v": edge_v,
-        "edge_length_m": np.array([r[2] for r in rows], np.float64),
-        "edge_time_s": np.array([r[3] for r in rows], np.float64),
-        "edge_speed_kmh": np.array([r[4] for r in rows], np.float32),
+        "edge_length_m": edge_length_m,
+        "edge_time_s": edge_time_s,
+        "edge_speed_kmh": edge_kmh.astype(np.float32),
         "edge_class": np.array([r[5] for r in rows], dtype="U24"),
         "geom_ptr": geom_ptr.astype(np.int64),
-        "geom_lon": np.concatenate(lon_parts),
-        "geom_lat": np.concatenate(lat_parts),
+        "geom_lon": geom_lon,
+        "geom_lat": geom_lat,
     }
 
 

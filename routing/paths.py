@@ -61,7 +61,7 @@ class Route:
     dist_m
         Length along the roads, metres.
     duration_s
-        Free-flow travel time, seconds.
+        Travel time, seconds (the model of :mod:`routing.traveltime`).
     """
 
     nodes: list[int]

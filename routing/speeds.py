@@ -51,6 +51,9 @@ class SpeedDefaults:
         ``urban_kmh``, «Киевское шоссе» gets ``rural_kmh``.
     min_kmh, max_kmh
         Parsed ``maxspeed`` values outside this range are ignored as tagging errors.
+    speed_factor, traffic_signal_s, junction_s
+        The travel-time model (:mod:`routing.traveltime`): share of the free-flow speed actually
+        driven, seconds per traffic signal passed, seconds per junction an edge ends at.
     """
 
     urban_kmh: float = 60.0
@@ -94,6 +97,10 @@ class SpeedDefaults:
     )
     min_kmh: float = 5.0
     max_kmh: float = 150.0
+    # the travel-time model (routing/traveltime.py gives each figure's source)
+    speed_factor: float = 0.8
+    traffic_signal_s: float = 2.0
+    junction_s: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_kmh", _frozen(self.class_kmh))
@@ -104,6 +111,10 @@ class SpeedDefaults:
                 raise ValueError(f"{name} must be positive")
         if any(not v > 0 for v in self.class_kmh.values()):
             raise ValueError("class_kmh speeds must be positive")
+        if not 0 < self.speed_factor <= 1.5:
+            raise ValueError("speed_factor must be in (0, 1.5]")
+        if self.traffic_signal_s < 0 or self.junction_s < 0:
+            raise ValueError("traffic_signal_s and junction_s must not be negative")
 
     def replace(self, **changes: Any) -> SpeedDefaults:
         """A copy with some fields changed (``class_kmh`` entries are merged, not replaced)."""

@@ -31,11 +31,13 @@ CACHE_FORMAT = 1
 CACHE_SUFFIX = ".graph.npz"
 
 
-def default_cache_dir() -> Path:
-    """``Settings.map_cache_dir`` (read here, in the shell, never in pure modules)."""
-    from config.settings import get_settings
-
-    return get_settings().map_cache_dir
+def _cache_dir(cache_dir: Path | None) -> Path:
+    """The cache directory the caller gave. The caller's shell reads ``Settings.map_cache_dir``
+    (the command line, the web app, the demo): routing itself never reads the settings, so that
+    importing any of its modules (the package ``__init__`` imports this one) stays pure."""
+    if cache_dir is None:
+        raise TypeError("cache_dir is required to import an OSM file (Settings.map_cache_dir)")
+    return cache_dir
 
 
 def cache_key(
@@ -139,7 +141,7 @@ def import_graph(
     source
         ``.osm``, ``.osm.xml``, ``.osm.gz``, ``.osm.bz2`` or ``.osm.pbf``.
     cache_dir
-        Where the cache goes; ``Settings.map_cache_dir`` when None.
+        Where the cache goes (the caller passes ``Settings.map_cache_dir``); required.
     speeds
         Speed defaults (part of the cache key).
     network_type
@@ -155,7 +157,7 @@ def import_graph(
     graph = build_graph(
         src, speeds=speeds, network_type=network_type, progress=progress, digest=digest
     )
-    directory = cache_dir if cache_dir is not None else default_cache_dir()
+    directory = _cache_dir(cache_dir)
     path = cache_path(src, directory, cache_key(digest, speeds, network_type))
     save_graph(graph, path)
     graph.meta["cache_path"] = str(path)
@@ -177,7 +179,8 @@ def load_graph(
     source
         An OSM file (any supported format), or a ``.graph.npz`` cache file to load directly.
     cache_dir
-        Cache directory; ``Settings.map_cache_dir`` when None.
+        Cache directory (the caller passes ``Settings.map_cache_dir``); required unless
+        ``source`` is a cache file.
     speeds
         Speed defaults; a change gives a new cache entry.
     progress
@@ -197,7 +200,7 @@ def load_graph(
         raise GraphImportError(f"OSM file not found: {src}")
     speeds = speeds or SpeedDefaults()
     digest = _io.file_digest(src)
-    directory = cache_dir if cache_dir is not None else default_cache_dir()
+    directory = _cache_dir(cache_dir)
     path = cache_path(src, directory, cache_key(digest, speeds, network_type))
     if path.is_file():
         try:

@@ -11,18 +11,8 @@ import numpy as np
 
 from routing.speeds import SpeedDefaults
 
+#: the WGS 84 mean radius, as ``telemetry.plausibility`` uses it (osmnx's default is 6,371,009)
 EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance, metres (vectorised)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
 
 
 def grid_network(
@@ -95,7 +85,10 @@ def grid_network(
     kmh = np.concatenate((kmh, kmh[two]))
     cls = np.concatenate((cls, cls[two]))
     curvature = rng.uniform(1.0, 1.08, u.size)
-    length_m = haversine_m(lat[u], lon[u], lat[v], lon[v]) * curvature
+    # osmnx's vectorised haversine (imported here: only benchmarks and tests build grids)
+    from osmnx.distance import great_circle
+
+    length_m = great_circle(lat[u], lon[u], lat[v], lon[v], EARTH_RADIUS_M) * curvature
     geom_lon = np.column_stack((lon[u], lon[v])).ravel()
     geom_lat = np.column_stack((lat[u], lat[v])).ravel()
     return {

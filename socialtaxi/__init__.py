@@ -1,8 +1,8 @@
 """socialtaxi: dispatch, GPS monitoring and audit for a regional social taxi service.
 
-This package holds what every domain package shares: the command line and the database plumbing
-(migrations, the time-series store). Domain code lives in ``dispatch``, ``telemetry``, ``routing``,
-``audit``, ``web`` and ``simulators``.
+The top layer: the command line and the demo. The database plumbing is the bottom-level ``db``
+package; domain code lives in ``routing``, ``dispatch``, ``telemetry``, ``audit`` and
+``simulators``, the HTTP side in ``web`` (layers: ``pyproject.toml`` ``[tool.importlinter]``).
 """
 
 __version__ = "0.1.0"

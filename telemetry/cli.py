@@ -47,11 +47,30 @@ def register(root: typer.Typer) -> None:
             help="Unacknowledged messages the broker may send us (the backlog while the "
             "database is down).",
         ),
+        public_paho: bool = typer.Option(
+            False,
+            "--public-paho",
+            help="Use paho-mqtt's public API only (slower: see docs/telemetry.md) instead of the "
+            "tuned client, which overrides private paho methods.",
+        ),
+        paho_without: list[str] = typer.Option(
+            [],
+            "--paho-without",
+            help="Leave one tuning of the client out (read_buffer, batch_acks, "
+            "direct_dispatch); repeatable. For measuring each one (bench/ingest.py).",
+        ),
     ) -> None:
         """Receive GPS fixes and trip events over MQTT and store them (until SIGTERM/SIGINT)."""
         from config.rules import RulesError, load_rules
         from config.settings import get_settings
-        from telemetry.mqtt import MqttOptions, MqttReceiver, subscriptions
+        from telemetry.mqtt import (
+            ALL_TUNINGS,
+            MqttOptions,
+            MqttReceiver,
+            PahoMismatch,
+            check_paho_internals,
+            subscriptions,
+        )
         from telemetry.pipeline import Limits
         from telemetry.service import IngestConfig, IngestService, serve_metrics
         from telemetry.store import TelemetryStore
@@ -62,15 +81,19 @@ def register(root: typer.Typer) -> None:
         except RulesError as exc:
             typer.echo(f"Ошибка: {exc}", err=True)
             raise typer.Exit(1) from None
+        tunings = frozenset() if public_paho else ALL_TUNINGS - set(paho_without)
+        try:
+            check_paho_internals(tunings=tunings | (set(paho_without) - ALL_TUNINGS))
+        except PahoMismatch as exc:  # at start-up, not mid-stream
+            typer.echo(f"Ошибка: {exc}", err=True)
+            raise typer.Exit(1) from None
         ot = None if owntracks_prefix in ("", "-") else owntracks_prefix
         group = s.mqtt_share_group if share_group is None else share_group
-        limits = Limits(
+        limits = Limits.from_rules(
+            rules.telemetry,
             prefix=s.mqtt_topic_prefix,
             owntracks_prefix=ot,
-            max_payload_bytes=rules.telemetry.max_payload_bytes,
-            max_future_s=rules.telemetry.max_future_s,
             max_age_s=s.positions_retention_days * 86400.0,
-            max_speed_kmh=rules.telemetry.max_speed_kmh,
         )
         config = IngestConfig(
             limits=limits,
@@ -90,6 +113,7 @@ def register(root: typer.Typer) -> None:
                 username=s.mqtt_username,
                 password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
                 receive_maximum=receive_maximum,
+                paho_tunings=tunings,
             ),
             service.on_inbound,
             on_state=service.on_mqtt_state,

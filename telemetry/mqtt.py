@@ -12,6 +12,7 @@ paho's network thread reconnects with exponential backoff when the broker goes a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import struct
 import threading
@@ -45,6 +46,9 @@ class MqttOptions:
     receive_maximum: int = 65535
     reconnect_min_s: float = 0.25
     reconnect_max_s: float = 30.0
+    # The tunings of :class:`_Client` in use (each overrides private paho parts, checked at
+    # start-up); empty: paho's public API only (one ack per message, paho's own reads).
+    paho_tunings: frozenset[str] = frozenset(("read_buffer", "batch_acks", "direct_dispatch"))
 
 
 def subscriptions(prefix: str, owntracks_prefix: str | None) -> tuple[str, ...]:
@@ -106,31 +110,101 @@ class _BufferedSocket:
         return getattr(self._sock, name)
 
 
+#: The paho-mqtt minor release :class:`_Client` was written against (``pyproject.toml`` pins it).
+PAHO_WRITTEN_AGAINST = "2.2"
+#: The private parts of ``paho.mqtt.client.Client`` that :class:`_Client` overrides or calls, with
+#: the parameters they had in that release.
+PAHO_INTERNALS: dict[str, tuple[str, ...]] = {
+    "_handle_on_message": ("self", "message"),
+    "_create_socket": ("self",),
+    "_packet_queue": ("self", "command", "packet", "mid", "qos", "info"),
+    "loop_read": ("self", "max_packets"),
+}
+#: ... and the private attributes of a client instance it reads.
+PAHO_ATTRIBUTES = ("_sock", "_transport", "_userdata")
+#: Each tuning of :class:`_Client` → the paho methods and instance attributes it relies on.
+TUNINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "read_buffer": (("_create_socket", "loop_read"), ("_sock", "_transport")),
+    "batch_acks": (("_packet_queue",), ()),
+    "direct_dispatch": (("_handle_on_message",), ("_userdata",)),
+}
+ALL_TUNINGS = frozenset(TUNINGS)
+
+
+class PahoMismatch(RuntimeError):
+    """The installed paho-mqtt is not what the tuned client was written against."""
+
+
+def check_paho_internals(
+    client_cls: type = mqtt.Client, tunings: frozenset[str] = ALL_TUNINGS
+) -> None:
+    """Refuse to start (one line, :class:`PahoMismatch`) when a private method the ``tunings``
+    rely on is missing or has other parameters, instead of failing mid-stream."""
+    unknown = sorted(tunings - ALL_TUNINGS)
+    if unknown:
+        raise PahoMismatch(f"unknown paho tuning {', '.join(unknown)}: {', '.join(TUNINGS)}")
+    version = _paho_version()
+    used = {m for t in tunings for m in TUNINGS[t][0]}
+    for name, expected in PAHO_INTERNALS.items():
+        if name not in used:
+            continue
+        fn = getattr(client_cls, name, None)
+        found = tuple(inspect.signature(fn).parameters) if callable(fn) else None
+        if found != expected:
+            have = f"({', '.join(found)})" if found is not None else " (missing)"
+            raise PahoMismatch(
+                f"paho-mqtt {version}: Client.{name}{have} is not ({', '.join(expected)}) as in "
+                f"paho-mqtt {PAHO_WRITTEN_AGAINST}.x, which the tuned ingest client overrides; "
+                f"install paho-mqtt {PAHO_WRITTEN_AGAINST}.x or run ingest with --public-paho"
+            )
+
+
+def _paho_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paho-mqtt")
+    except PackageNotFoundError:
+        return "?"
+
+
 class _Client(mqtt.Client):
-    """paho's client, tuned for ingest (found with py-spy, one fix per message):
+    """paho's client, tuned for ingest (found with py-spy, one fix per message); each tuning can
+    be left out (``tunings``, :data:`TUNINGS`):
 
-    * no per-message topic-filter lookup: paho matches every incoming topic against the filters
-      of ``message_callback_add`` before calling ``on_message`` (~5 % of ingest's CPU); ingest
+    * ``direct_dispatch``: no per-message topic-filter lookup: paho matches every incoming topic
+      against the filters of ``message_callback_add`` before calling ``on_message``; ingest
       registers none;
-    * :meth:`ack_many`: the PUBACKs of a committed batch go out as one write, instead of one
-      queued packet, one wake-up of the network thread and one ``send`` per message (~10 %).
-
-    * a read buffer (:class:`_BufferedSocket`): one ``recv`` for many packets instead of three
+    * ``batch_acks`` (:meth:`ack_many`): the PUBACKs of a committed batch go out as one write,
+      instead of one queued packet, one wake-up of the network thread and one ``send`` each;
+    * ``read_buffer`` (:class:`_BufferedSocket`): one ``recv`` for many packets instead of three
       or more per packet, and :meth:`loop_read` handles every whole packet already read.
 
-    These use private parts of paho 2.x (pinned ``<3``); :class:`MqttReceiver` falls back to the
-    public API when they are missing.
+    These use private parts of paho (:data:`PAHO_INTERNALS`; paho-mqtt is pinned to the minor
+    release they were written against, and :func:`check_paho_internals` runs before the client
+    is made). ``MqttOptions(paho_tunings=frozenset())`` (``socialtaxi ingest --public-paho``) uses
+    paho's public API only; ``docs/telemetry.md`` has both measured in one bench run.
     """
 
+    def __init__(self, *args: Any, tunings: frozenset[str] = ALL_TUNINGS, **kwargs: Any) -> None:
+        self.tunings = tunings
+        super().__init__(*args, **kwargs)
+
     def ack_many(self, mids: Sequence[int]) -> None:
-        """PUBACK every QoS 1 message id in ``mids``, in one network write."""
+        """PUBACK every QoS 1 message id in ``mids``, in one network write (``batch_acks``)."""
+        if "batch_acks" not in self.tunings:
+            for mid in mids:
+                self.ack(mid, 1)
+            return
         if mids:
             data = b"".join([_PUBACK.pack(0x40, 2, mid) for mid in mids])
             self._packet_queue(0x40, data, 0, 1)
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
-        return sock if self._transport == "websockets" else _BufferedSocket(sock)
+        if "read_buffer" not in self.tunings or self._transport == "websockets":
+            return sock
+        return _BufferedSocket(sock)
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
         rc = super().loop_read(max_packets)
@@ -148,13 +222,11 @@ class _Client(mqtt.Client):
         return rc
 
     def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        if "direct_dispatch" not in self.tunings:
+            return super()._handle_on_message(message)
         on_message = self.on_message
-        if on_message is None:
-            return
-        try:
-            on_message(self, self._userdata, message)
-        except Exception:  # noqa: BLE001 - never let a callback kill the network thread
-            log.exception("on_message failed")
+        if on_message is not None:
+            on_message(self, self._userdata, message)  # MqttReceiver._on_message never raises
 
 
 class MqttReceiver:
@@ -173,14 +245,31 @@ class MqttReceiver:
         self._generation = 0  # bumped on every (re)connection: acks never cross connections
         self._connected = threading.Event()
         self.subscribed = threading.Event()  # the subscriptions of the current connection
-        private = ("_handle_on_message", "_packet_queue", "_create_socket", "loop_read")
-        client_cls = _Client if all(hasattr(mqtt.Client, a) for a in private) else mqtt.Client
-        c = client_cls(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        tunings = options.paho_tunings
+        c: mqtt.Client
+        if tunings:
+            check_paho_internals(tunings=tunings)
+            c = _Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=options.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+                tunings=tunings,
+            )
+        else:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=options.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+            )
+        if tunings:
+            missing = [a for t in sorted(tunings) for a in TUNINGS[t][1] if not hasattr(c, a)]
+            if missing:
+                raise PahoMismatch(
+                    f"paho-mqtt {_paho_version()}: a Client has no {', '.join(missing)}; install "
+                    f"paho-mqtt {PAHO_WRITTEN_AGAINST}.x or run ingest with --public-paho"
+                )
         if options.username:
             c.username_pw_set(options.username, options.password)
         c.reconnect_delay_set(options.reconnect_min_s, options.reconnect_max_s)  # type: ignore[arg-type]
@@ -216,9 +305,6 @@ class MqttReceiver:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
-
     @property
     def generation(self) -> int:
         return self._generation
@@ -230,7 +316,7 @@ class MqttReceiver:
         gen = self._generation
         mids = [m.mid for m in msgs if m.qos == 1 and m.generation == gen]
         n = sum(1 for m in msgs if m.qos == 0)
-        if isinstance(self.client, _Client):
+        if isinstance(self.client, _Client) and "batch_acks" in self.client.tunings:
             self.client.ack_many(mids)
             return n + len(mids)
         return n + sum(self.client.ack(mid, 1) == mqtt.MQTT_ERR_SUCCESS for mid in mids)
@@ -282,7 +368,13 @@ class MqttReceiver:
         self._on_state("disconnected")
 
     def _on_message(self, _c: Any, _u: Any, m: mqtt.MQTTMessage) -> None:
-        topic = m._topic.decode("utf-8", "replace")  # noqa: SLF001 - avoid raising on bad UTF-8
-        self._on_inbound(
-            Inbound(topic, bytes(m.payload), datetime.now(UTC), m.mid, m.qos, self._generation)
-        )
+        try:
+            try:
+                topic = m.topic
+            except UnicodeDecodeError:  # brokers refuse such topics; never raise on one
+                topic = "(topic not UTF-8)"
+            self._on_inbound(
+                Inbound(topic, bytes(m.payload), datetime.now(UTC), m.mid, m.qos, self._generation)
+            )
+        except Exception:  # noqa: BLE001 - never let a callback kill the network thread
+            log.exception("on_message failed")

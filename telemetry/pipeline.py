@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 import numpy as np
 
+from config.rules import TelemetryLimits
 from telemetry.decode import (
     DecodeError,
     Route,
@@ -34,6 +35,7 @@ from telemetry.model import (
     Reason,
     Source,
     VehicleEvent,
+    from_epoch_us,
     to_epoch_us,
 )
 from telemetry.plausibility import implausible_jumps
@@ -57,14 +59,35 @@ class Inbound(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Plain parameters of the pipeline (from settings and ``rules.telemetry``)."""
+    """Plain parameters of the pipeline: topic prefixes and retention from the settings, the
+    thresholds from the rules file's ``[telemetry]`` (:meth:`from_rules`; the defaults here are
+    the rules' defaults, for tests)."""
 
     prefix: str
     owntracks_prefix: str | None = "owntracks"
     max_payload_bytes: int = 262_144
     max_future_s: float = 300.0
     max_age_s: float = 1095 * 86400.0
-    max_speed_kmh: float = 200.0
+    max_speed_kmh: float = 200.0  # a jump implying more is implausible (stored, flagged)
+    max_reported_speed_kmh: float = 1000.0  # a device-reported speed above this is refused
+    max_satellites: int = 255
+
+    @classmethod
+    def from_rules(
+        cls,
+        telemetry: TelemetryLimits,
+        *,
+        prefix: str,
+        owntracks_prefix: str | None,
+        max_age_s: float,
+    ) -> Limits:
+        """Every threshold of ``rules.telemetry`` (by field name), plus what the settings say."""
+        return cls(
+            prefix=prefix,
+            owntracks_prefix=owntracks_prefix,
+            max_age_s=max_age_s,
+            **telemetry.model_dump(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,82 +376,184 @@ def to_columns(batch: _Batch) -> None:
     batch.flags = np.zeros(n, dtype=bool)
 
 
-def _range_problem(fix: Fix) -> tuple[Reason, str] | None:
-    if not (-90.0 <= fix.lat <= 90.0) or not (-180.0 <= fix.lon <= 180.0):
-        return Reason.OUT_OF_RANGE, f"coordinates out of range: lat {fix.lat}, lon {fix.lon}"
-    if fix.lat == 0.0 and fix.lon == 0.0:
-        return Reason.NO_FIX, "lat = lon = 0 (no GPS fix)"
-    if fix.speed_kmh is not None and not (0.0 <= fix.speed_kmh <= 1000.0):
-        return Reason.OUT_OF_RANGE, f"speed_kmh out of range: {fix.speed_kmh}"
-    if fix.heading_deg is not None and not (0.0 <= fix.heading_deg <= 360.0):
-        return Reason.OUT_OF_RANGE, f"heading out of range: {fix.heading_deg}"
-    for name in ("accuracy_m", "hdop", "odometer_m"):
-        v = getattr(fix, name)
-        if v is not None and v < 0:
-            return Reason.OUT_OF_RANGE, f"{name} is negative: {v}"
-    if fix.satellites is not None and not (0 <= fix.satellites <= 255):
-        return Reason.OUT_OF_RANGE, f"satellites out of range: {fix.satellites}"
-    return None
+# --- Value rules: ONE vectorised check for every fix and event ----------------------------------
+# Coordinate ranges (WGS 84 degrees), compass degrees and "not negative" are definitions, not
+# rules; the thresholds (reported speed, satellites, clock skew, retention) come from ``Limits``.
 
 
-def _time_problem(ts: datetime, received_at: datetime, lim: Limits) -> tuple[Reason, str] | None:
-    if ts > received_at + timedelta(seconds=lim.max_future_s):
-        ahead = (ts - received_at).total_seconds()
-        return Reason.FUTURE, f"time {ts.isoformat()} is {ahead:.0f} s ahead of receipt"
-    if ts < received_at - timedelta(seconds=lim.max_age_s):
-        return Reason.TOO_OLD, f"time {ts.isoformat()} is older than the retention"
-    return None
+class _Values(NamedTuple):
+    """The columns a value rule looks at: ``num`` (n, 8) as in :class:`Positions` (NaN where
+    absent), ``ts_us`` and ``recv_us`` (int64 epoch microseconds: the value's time and when its
+    message was received)."""
+
+    num: np.ndarray
+    ts_us: np.ndarray
+    recv_us: np.ndarray
 
 
-def _bad_rows(batch: _Batch) -> np.ndarray:
-    """Vectorised: which fixes break a range or time rule (details are worked out later, for
-    those few rows only)."""
-    lim = batch.limits
-    lat, lon, speed, heading, acc, hdop, odo, sats = batch.num.T
+@dataclass(frozen=True, slots=True)
+class ValueRule:
+    """A small named predicate over all rows at once (``bad``: which rows break it; NaN, an
+    absent field, breaks none) and the wording of one broken row (``detail``, for the few)."""
+
+    name: str
+    reason: Reason
+    bad: Callable[[_Values, Limits], np.ndarray]
+    detail: Callable[[_Values, int, Limits], str]
+
+
+def _coordinates_bad(v: _Values, _lim: Limits) -> np.ndarray:
+    lat, lon = v.num[:, 0], v.num[:, 1]
+    present = ~np.isnan(lat) & ~np.isnan(lon)  # events may carry no position
+    return present & ~((lat >= -90) & (lat <= 90) & (lon >= -180) & (lon <= 180))
+
+
+def _speed_bad(v: _Values, lim: Limits) -> np.ndarray:
+    speed = v.num[:, 2]
+    return (speed < 0) | (speed > lim.max_reported_speed_kmh)
+
+
+def _heading_bad(v: _Values, _lim: Limits) -> np.ndarray:
+    return (v.num[:, 3] < 0) | (v.num[:, 3] > 360)
+
+
+_NON_NEGATIVE = ((4, "accuracy_m"), (5, "hdop"), (6, "odometer_m"))
+
+
+def _negative_detail(v: _Values, r: int, _lim: Limits) -> str:
+    col, name = next((c, n) for c, n in _NON_NEGATIVE if v.num[r, c] < 0)
+    return f"{name} is negative: {float(v.num[r, col])}"
+
+
+def _time_text(v: _Values, r: int) -> str:
+    us = int(v.ts_us[r])
+    try:
+        return from_epoch_us(us).isoformat()
+    except OverflowError:  # beyond year 9999: a datetime cannot hold it (the decoder can)
+        return f"{us // 1000} ms since the epoch"
+
+
+COORDINATES_RULE = ValueRule(
+    "coordinates",
+    Reason.OUT_OF_RANGE,
+    _coordinates_bad,
+    lambda v, r, _l: f"coordinates out of range: lat {v.num[r, 0]}, lon {v.num[r, 1]}",
+)
+NO_FIX_RULE = ValueRule(
+    "no_fix",
+    Reason.NO_FIX,
+    lambda v, _l: (v.num[:, 0] == 0) & (v.num[:, 1] == 0),
+    lambda _v, _r, _l: "lat = lon = 0 (no GPS fix)",
+)
+SPEED_RULE = ValueRule(
+    "speed",
+    Reason.OUT_OF_RANGE,
+    _speed_bad,
+    lambda v, r, _l: f"speed_kmh out of range: {v.num[r, 2]}",
+)
+HEADING_RULE = ValueRule(
+    "heading",
+    Reason.OUT_OF_RANGE,
+    _heading_bad,
+    lambda v, r, _l: f"heading out of range: {v.num[r, 3]}",
+)
+NON_NEGATIVE_RULE = ValueRule(
+    "non_negative",
+    Reason.OUT_OF_RANGE,
+    lambda v, _l: (v.num[:, 4] < 0) | (v.num[:, 5] < 0) | (v.num[:, 6] < 0),
+    _negative_detail,
+)
+SATELLITES_RULE = ValueRule(
+    "satellites",
+    Reason.OUT_OF_RANGE,
+    lambda v, lim: (v.num[:, 7] < 0) | (v.num[:, 7] > lim.max_satellites),
+    lambda v, r, _l: f"satellites out of range: {int(v.num[r, 7])}",
+)
+FUTURE_RULE = ValueRule(
+    "future",
+    Reason.FUTURE,
+    lambda v, lim: v.ts_us > v.recv_us + int(lim.max_future_s * 1e6),
+    lambda v, r, _l: (
+        f"time {_time_text(v, r)} is {(int(v.ts_us[r]) - int(v.recv_us[r])) / 1e6:.0f} s ahead"
+        " of receipt"
+    ),
+)
+TOO_OLD_RULE = ValueRule(
+    "too_old",
+    Reason.TOO_OLD,
+    lambda v, lim: v.ts_us < v.recv_us - int(lim.max_age_s * 1e6),
+    lambda v, r, _l: f"time {_time_text(v, r)} is older than the retention",
+)
+
+#: The value rules of a fix, in order (a fix breaking several is reported by the first).
+FIX_RULES: tuple[ValueRule, ...] = (
+    COORDINATES_RULE,
+    NO_FIX_RULE,
+    SPEED_RULE,
+    HEADING_RULE,
+    NON_NEGATIVE_RULE,
+    SATELLITES_RULE,
+    FUTURE_RULE,
+    TOO_OLD_RULE,
+)
+#: The same rules for the position and time of an event (an event at (0, 0) keeps its place
+#: in the trip: it is stored, not refused as a fix without GPS would be).
+EVENT_RULES: tuple[ValueRule, ...] = (COORDINATES_RULE, FUTURE_RULE, TOO_OLD_RULE)
+
+
+def value_problems(
+    values: _Values, limits: Limits, rules: tuple[ValueRule, ...] = FIX_RULES
+) -> list[tuple[int, Reason, str]]:
+    """``(row, reason, detail)`` of every row that breaks a rule (the first rule it breaks),
+    in row order. The rules run vectorised over all rows; details are worded for those rows
+    only."""
+    n = len(values.ts_us)
+    if not n:
+        return []
+    first = np.full(n, -1, np.int16)
     with np.errstate(invalid="ignore"):
-        bad = ~((lat >= -90) & (lat <= 90) & (lon >= -180) & (lon <= 180))
-        bad |= (lat == 0) & (lon == 0)
-        bad |= (speed < 0) | (speed > 1000) | (heading < 0) | (heading > 360)
-        bad |= (acc < 0) | (hdop < 0) | (odo < 0) | (sats < 0) | (sats > 255)
-    recv_us = np.fromiter(
-        (to_epoch_us(it.msg.received_at) for it in batch.items), np.int64, len(batch.items)
-    )[batch.item]
-    bad |= batch.ts_us > recv_us + int(lim.max_future_s * 1e6)
-    bad |= batch.ts_us < recv_us - int(lim.max_age_s * 1e6)
-    return bad
+        for k in range(len(rules) - 1, -1, -1):
+            first[rules[k].bad(values, limits)] = k
+    return [
+        (r, rules[k].reason, rules[k].detail(values, r, limits))
+        for r, k in zip(np.nonzero(first >= 0)[0].tolist(), first[first >= 0].tolist(), strict=True)
+    ]
 
 
 def validate_values(batch: _Batch) -> None:
     """Coordinates and fields in range, not a no-fix (0, 0), time neither further ahead than
-    ``max_future_s`` nor beyond retention. A bad fix of an array is set aside with its reason;
-    its neighbours go on."""
+    ``max_future_s`` nor beyond retention (:data:`FIX_RULES`; events: :data:`EVENT_RULES`).
+    A bad fix or event of an array is set aside with its reason; its neighbours go on."""
     lim = batch.limits
-    if len(batch):
-        for r in np.nonzero(_bad_rows(batch))[0].tolist():
-            it = batch.items[int(batch.item[r])]
-            fix = batch.fix(r)
-            bad = _range_problem(fix) or _time_problem(fix.ts, it.msg.received_at, lim)
-            if bad is None:  # NaN-safe double check disagreed: keep the fix
-                continue
-            it.problems.append(Problem(bad[0], bad[1], int(batch.pos[r]) if it.is_array else None))
-            batch.keep[r] = False
-    for it in batch.live():
-        if not it.events:
-            continue
+    recv_item = np.fromiter(
+        (to_epoch_us(it.msg.received_at) for it in batch.items), np.int64, len(batch.items)
+    )
+    fixes = _Values(batch.num, batch.ts_us, recv_item[batch.item])
+    for r, reason, detail in value_problems(fixes, lim, FIX_RULES):
+        it = batch.items[int(batch.item[r])]
+        it.problems.append(Problem(reason, detail, int(batch.pos[r]) if it.is_array else None))
+        batch.keep[r] = False
+    with_events = [(k, it) for k, it in enumerate(batch.items) if not it.rejected and it.events]
+    if not with_events:
+        return
+    owner = [k for k, it in with_events for _ in it.events]
+    events = [ev for _k, it in with_events for ev in it.events]
+    num = np.full((len(events), 8), np.nan)
+    num[:, 0] = [np.nan if ev.lat is None else ev.lat for ev in events]
+    num[:, 1] = [np.nan if ev.lon is None else ev.lon for ev in events]
+    ts_us = np.fromiter((to_epoch_us(ev.ts) for ev in events), np.int64, len(events))
+    found = value_problems(_Values(num, ts_us, recv_item[owner]), lim, EVENT_RULES)
+    bad = {r: (reason, detail) for r, reason, detail in found}
+    row = 0
+    for _k, it in with_events:
         good = []
         for i, ev in zip(it.index, it.events, strict=False):
-            bad = None
-            if (
-                ev.lat is not None
-                and ev.lon is not None
-                and not (-90 <= ev.lat <= 90 and -180 <= ev.lon <= 180)
-            ):
-                bad = (Reason.OUT_OF_RANGE, f"coordinates out of range: {ev.lat}, {ev.lon}")
-            bad = bad or _time_problem(ev.ts, it.msg.received_at, lim)
-            if bad:
-                it.problems.append(Problem(bad[0], bad[1], i if it.is_array else None))
+            if row in bad:
+                reason, detail = bad[row]
+                it.problems.append(Problem(reason, detail, i if it.is_array else None))
             else:
                 good.append(ev)
+            row += 1
         it.events = good
         if not good:
             it.rejected = True

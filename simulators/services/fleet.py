@@ -294,6 +294,7 @@ class Fleet:
     # ---- the operator and dispatcher bot -------------------------------------------------
     def _book_one(self, conn: Any, users: dict[str, Any], now: datetime) -> None:
         from dispatch.errors import DispatchError
+        from dispatch.models import TripRequest
         from dispatch.services import assignment, booking
 
         operator, dispatcher = users.get(self.opts.operator_login), users.get(self.opts.actor_login)
@@ -312,7 +313,7 @@ class Fleet:
             return
         lead = self.rules.booking.min_lead_minutes + int(rng.integers(1, 12)) * 5
         pickup = (now + timedelta(minutes=lead)).replace(second=0, microsecond=0)
-        req = booking.TripRequest(
+        req = TripRequest(
             passenger_id=int(pax[int(rng.integers(len(pax)))][0]),
             destination_id=int(objs[int(rng.integers(len(objs)))][0]),
             pickup_at=pickup,

@@ -1,16 +1,20 @@
 """Docker cannot run here: check the production wiring by reading the files."""
 
 import re
+import shlex
 from pathlib import Path
 
+import pytest
 import yaml
+from typer.testing import CliRunner
 
 from config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ("migrate", "web", "ingest", "audit", "sim")
+# Every service runs a command that exists (test_every_socialtaxi_command_exists keeps it so).
+APP_SERVICES = ("migrate", "web", "ingest", "audit")
 
 
 def test_timescaledb_and_mosquitto_images():
@@ -54,25 +58,61 @@ def test_ports_volumes_and_health_checks():
         assert SERVICES[name].get("healthcheck", {}).get("test"), name
 
 
-def test_startup_order_and_sim_profile():
+def test_startup_order():
     for name in ("web", "ingest", "audit"):
         deps = SERVICES[name]["depends_on"]
         assert deps["db"]["condition"] == "service_healthy"
         assert deps["mqtt"]["condition"] == "service_healthy"
         assert deps["migrate"]["condition"] == "service_completed_successfully"
-    assert SERVICES["sim"]["profiles"] == ["sim"]
     assert "profiles" not in SERVICES["web"]
     assert SERVICES["ingest"]["command"] == ["socialtaxi", "ingest"]
     assert SERVICES["audit"]["command"] == ["socialtaxi", "audit", "worker"]
 
 
-def test_compose_audit_command_exists():
-    from typer.testing import CliRunner
+def _socialtaxi_commands() -> list[tuple[str, list[str]]]:
+    """Every ``socialtaxi ...`` command line of the compose file (service commands, shell
+    commands, health checks), as (service, arguments)."""
+    out = []
+    for name, svc in SERVICES.items():
+        lines = [svc.get("command"), svc.get("healthcheck", {}).get("test")]
+        for line in lines:
+            if not line:
+                continue
+            if line[0] == "CMD-SHELL" or line[:2] == ["sh", "-c"]:
+                words = shlex.split(line[-1])
+            else:
+                words = line[1:] if line[0] == "CMD" else list(line)
+            command: list[str] = []
+            for word in [*words, "&&"]:
+                if word not in ("&&", "||", ";"):
+                    command.append(word)
+                    continue
+                if command and command[0] == "socialtaxi":
+                    out.append((name, command[1:]))
+                command = []
+    return out
 
+
+def test_the_compose_file_runs_socialtaxi_commands():
+    names = {(svc, args[0]) for svc, args in _socialtaxi_commands()}
+    assert {("web", "web"), ("ingest", "ingest"), ("migrate", "db"), ("audit", "audit")} <= names
+
+
+@pytest.mark.parametrize(("service", "args"), _socialtaxi_commands())
+def test_every_socialtaxi_command_exists(service, args):
+    """Each command line parses (command and options exist): ``--help`` after the arguments
+    fails with a usage error on an unknown command or option."""
     from socialtaxi.cli import app
 
-    res = CliRunner().invoke(app, SERVICES["audit"]["command"][1:] + ["--help"])
-    assert res.exit_code == 0, res.output
+    result = CliRunner().invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, f"{service}: socialtaxi {' '.join(args)}: {result.output}"
+
+
+def test_the_command_check_refuses_a_command_that_does_not_exist():
+    from socialtaxi.cli import app
+
+    for args in (["audit", "--schedule"], ["simulate", "--no-such-option"], ["nosuch"]):
+        assert CliRunner().invoke(app, [*args, "--help"]).exit_code != 0, args
 
 
 def test_mosquitto_requires_passwords_and_vehicle_acl():

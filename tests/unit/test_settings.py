@@ -9,7 +9,6 @@ def test_defaults_are_for_local_development(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     s = Settings(_env_file=None)
     assert s.database_url == "postgresql://postgres@127.0.0.1:5432/socialtaxi"
-    assert s.timezone == "Europe/Moscow"
     assert s.mqtt_topic_prefix == "socialtaxi/v1"
     assert s.mode == "development"
 
@@ -46,3 +45,13 @@ def test_production_accepts_strong_secret(monkeypatch):
 def test_secret_is_not_shown_in_repr(monkeypatch):
     monkeypatch.setenv("SOCIALTAXI_SECRET_KEY", "very-secret-value-123")
     assert "very-secret-value-123" not in repr(Settings(_env_file=None))
+
+
+def test_the_time_zone_is_a_rule_not_a_setting(monkeypatch):
+    """One time zone in force: the rules file's. A leftover SOCIALTAXI_TIMEZONE is ignored."""
+    from config.rules import load_rules
+
+    monkeypatch.setenv("SOCIALTAXI_TIMEZONE", "Asia/Tokyo")
+    s = Settings(_env_file=None)
+    assert "timezone" not in Settings.model_fields and not hasattr(s, "timezone")
+    assert load_rules(s.rules_file).timezone == "Europe/Moscow"

@@ -46,6 +46,7 @@ def test_same_seed_same_scenario_file_on_the_shipped_map(tmp_path):
             assert flagged, t["kind"]
 
 
+@pytest.mark.slow
 def test_bad_map_and_bad_scenario_are_one_line_each(tmp_path):
     bad = tmp_path / "broken.osm"
     bad.write_text("<osm><this is not xml")

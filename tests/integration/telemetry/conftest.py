@@ -176,6 +176,7 @@ class InProcessIngest:
         owntracks_prefix: str,
         host: str = MQTT_HOST,
         share_group: str | None = None,
+        paho_tunings: frozenset[str] | None = None,
         **limits: float,
     ) -> None:
         self.client_id = f"ingest-test-{uuid.uuid4().hex[:8]}"
@@ -201,6 +202,7 @@ class InProcessIngest:
                 topics=subscriptions(prefix, owntracks_prefix),
                 reconnect_min_s=0.2,
                 reconnect_max_s=1,
+                **({} if paho_tunings is None else {"paho_tunings": paho_tunings}),
             ),
             self.service.on_inbound,
             on_state=self.service.on_mqtt_state,
@@ -231,7 +233,10 @@ def ingest_factory(db_url: str, mqtt_prefix: str) -> Iterator[Callable[..., InPr
     made: list[InProcessIngest] = []
 
     def make(
-        port: int = MQTT_PORT, share_group: str | None = None, **limits: float
+        port: int = MQTT_PORT,
+        share_group: str | None = None,
+        paho_tunings: frozenset[str] | None = None,
+        **limits: float,
     ) -> InProcessIngest:
         ing = InProcessIngest(
             db_url,
@@ -239,6 +244,7 @@ def ingest_factory(db_url: str, mqtt_prefix: str) -> Iterator[Callable[..., InPr
             prefix=mqtt_prefix,
             owntracks_prefix=f"{mqtt_prefix}/owntracks",
             share_group=share_group,
+            paho_tunings=paho_tunings,
             **limits,
         ).start()
         made.append(ing)
