@@ -50,6 +50,7 @@ RuleFn = Callable[["Context", AuditThresholds, Rules], list[Outcome]]
 SERVED = frozenset({"completed"})
 ATTENDED = frozenset({"completed", "no_show"})
 UNSERVED = frozenset({"cancelled", "no_show"})
+FINISHED = SERVED | UNSERVED
 
 
 # --- preparation ---------------------------------------------------------------------------------
@@ -601,7 +602,7 @@ def over_quota(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]
                 rid,
             )
         ]
-    prior = [p for p in f.prior_trips if p.pickup_at < f.pickup_at and p.status in ATTENDED]
+    prior = [p for p in f.prior_trips if p.pickup_at < f.pickup_at and p.status in FINISHED]
     try:
         q = quota_status(
             category=category,
@@ -609,6 +610,8 @@ def over_quota(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]
             trips=prior,
             pickup_at=f.pickup_at,
             tz=rules.timezone,
+            pair_counts_as=rules.return_trips.pair_counts_as,
+            new_pair_key=f.pair_key,
         )
     except Invalid as exc:
         return [Note(f.trip_id, exc.code, exc.message, rid)]

@@ -31,6 +31,7 @@ from audit.facts import (
     TripFacts,
 )
 from dispatch.quota import CountedTrip
+from dispatch.store.trips import counted_trips
 
 FINAL_STATUSES = ("completed", "no_show", "cancelled")
 FIX_MARGIN = timedelta(minutes=5)
@@ -80,7 +81,7 @@ def load_trip(
         " t.fare_kop, t.copay_kop, t.override_by IS NOT NULL AS quota_override,"
         " t.vehicle_type AS booked_type, t.companions, t.wheelchair OR p.wheelchair AS wheelchair,"
         " t.carrier_id, t.vehicle_id, v.vehicle_type AS actual_type, t.started_at,"
-        " t.picked_up_at, t.completed_at, t.cancelled_at, t.passenger_id"
+        " t.picked_up_at, t.completed_at, t.cancelled_at, t.passenger_id, t.pair_id"
         " FROM trips t JOIN passengers p ON p.id = t.passenger_id"
         " LEFT JOIN vehicles v ON v.id = t.vehicle_id WHERE t.id = %s",
         (trip_id,),
@@ -140,14 +141,22 @@ def load_trip(
                 )
             arr = arr[~implausible]
             track = Track.of(arr[:, 0], arr[:, 1], arr[:, 2])
+    # the passenger's earlier trips as the quota counts them (dispatch's own query: the object
+    # type and category stored at booking, the recorded cancellation decision, return pairs)
     prior = tuple(
-        CountedTrip(r[0], r[1], r[2] or "")
-        for r in conn.execute(
-            "SELECT o.pickup_at, o.status, so.object_type FROM trips o"
-            " LEFT JOIN social_objects so ON so.id = o.dest_object_id"
-            " WHERE o.passenger_id = %s AND o.id <> %s"
-            " AND o.pickup_at BETWEEN %s AND %s",
-            (t["passenger_id"], trip_id, t["pickup_at"] - timedelta(days=370), t["pickup_at"]),
+        CountedTrip(
+            r["pickup_at"],
+            r["status"],
+            r["object_type"] or "",
+            r["category"],
+            r["pair_id"],
+            r["counts_for_quota"],
+        )
+        for r in counted_trips(
+            conn,
+            passenger_id=t["passenger_id"],
+            start=t["pickup_at"] - timedelta(days=370),
+            end=t["pickup_at"],
         )
     )
     categories = tuple(
@@ -185,6 +194,7 @@ def load_trip(
         started_at=t["started_at"],
         picked_up_at=t["picked_up_at"],
         completed_at=t["completed_at"],
+        pair_key=t["pair_id"],
     )
     return Loaded(facts, tuple(notes))
 

@@ -15,8 +15,16 @@ from datetime import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NonNegInt = Annotated[int, Field(ge=0)]
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -105,19 +113,105 @@ class Rounding(_Frozen):
 
 
 class Booking(_Frozen):
-    service_start: time
-    service_end: time
+    """Booking rules. Service hours: ``round_the_clock = true`` (24/7, no start or end given), or
+    local ``service_start``–``service_end`` (end exclusive); an end before the start is an
+    overnight window (``20:00``–``08:00`` runs through midnight)."""
+
+    round_the_clock: bool = False
+    service_start: time | None = None
+    service_end: time | None = None
     min_lead_minutes: NonNegInt
     max_advance_days: Annotated[int, Field(ge=1)]
     max_companions: NonNegInt
     late_cancel_minutes: NonNegInt = 120
     service_area_snap_m: Annotated[float, Field(gt=0)] = 500.0
+    adult_age_years: Annotated[int, Field(ge=1, le=25)] = 18
+    minor_needs_companion: bool = True
 
     @model_validator(mode="after")
-    def _hours_in_order(self) -> Booking:
-        if self.service_end <= self.service_start:
-            raise ValueError("service_end must be after service_start")
+    def _hours_consistent(self) -> Booking:
+        given = (self.service_start is not None, self.service_end is not None)
+        if self.round_the_clock:
+            if any(given):
+                raise ValueError(
+                    "round_the_clock = true takes no service_start/service_end; remove them"
+                )
+            return self
+        if not all(given):
+            raise ValueError(
+                "set both service_start and service_end, or round_the_clock = true for 24/7"
+            )
+        if self.service_start == self.service_end:
+            raise ValueError(
+                "service_start equals service_end: an empty day; "
+                "for 24/7 set round_the_clock = true"
+            )
+        for t in (self.service_start, self.service_end):
+            if t is not None and t.tzinfo is not None:
+                raise ValueError("service hours are local wall-clock times without a zone")
         return self
+
+    def in_service_hours(self, local: time) -> bool:
+        """Whether a local wall-clock time (naive) is within the service hours."""
+        if self.round_the_clock:
+            return True
+        start, end = self.service_start, self.service_end
+        assert start is not None and end is not None
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end  # overnight window
+
+    @property
+    def hours_text(self) -> str:
+        """The service hours as shown to operators: ``07:00–21:00`` or ``круглосуточно``."""
+        if self.round_the_clock:
+            return "круглосуточно"
+        assert self.service_start is not None and self.service_end is not None
+        return f"{self.service_start:%H:%M}–{self.service_end:%H:%M}"
+
+
+class CancelCounting(_Frozen):
+    """Whether one initiator's cancellation counts against the passenger's quota, by timing."""
+
+    early: bool
+    late: bool
+    at_pickup: bool
+
+
+class Cancellation(_Frozen):
+    """Cancellations by initiator (see the rules file): timing ``early`` (more than
+    ``booking.late_cancel_minutes`` before the pickup), ``late`` (closer), ``at_pickup`` (the
+    vehicle is at the pickup, or the pickup time has passed)."""
+
+    passenger: CancelCounting
+    carrier: CancelCounting
+    operator: CancelCounting
+
+    @model_validator(mode="after")
+    def _carrier_never_counts(self) -> Cancellation:
+        c = self.carrier
+        if c.early or c.late or c.at_pickup:
+            raise ValueError("a carrier's cancellation never counts against the passenger")
+        return self
+
+    def counts(self, initiator: str, timing: str) -> bool:
+        return bool(getattr(getattr(self, initiator), timing))
+
+
+class NoShow(_Frozen):
+    """A no-show: accepted only ``wait_minutes`` after the booked pickup, and only if the
+    vehicle's GPS was within ``pickup_radius_m`` of the pickup during the wait."""
+
+    counts: bool = True
+    wait_minutes: Annotated[int, Field(ge=0, le=120)] = 15
+    pickup_radius_m: Annotated[float, Field(gt=0, le=2000)] = 150.0
+
+
+class ReturnTrips(_Frozen):
+    """How a linked there-and-back pair is counted and priced (see the rules file)."""
+
+    pair_counts_as: Literal["one", "two"] = "one"
+    copay_band: Literal["pair_total", "each_leg"] = "pair_total"
 
 
 class Assignment(_Frozen):
@@ -195,9 +289,25 @@ class Rules(_Frozen):
     rounding: Rounding = Rounding()
     tariffs: tuple[Tariff, ...] = Field(min_length=1)
     booking: Booking
+    cancellation: Cancellation = Cancellation(
+        passenger=CancelCounting(early=False, late=False, at_pickup=True),
+        carrier=CancelCounting(early=False, late=False, at_pickup=False),
+        operator=CancelCounting(early=False, late=False, at_pickup=False),
+    )
+    no_show: NoShow = NoShow()
+    return_trips: ReturnTrips = ReturnTrips()
     assignment: Assignment
     audit: AuditThresholds
     telemetry: TelemetryLimits = TelemetryLimits()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Europe/Moscow')") from None
+        return v
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
@@ -216,6 +326,12 @@ class Rules(_Frozen):
             if cat.yearly_limit is not None and cat.yearly_limit < cat.monthly_limit:
                 raise _RefError(
                     f"benefit_categories.{i}.yearly_limit", "must not be below monthly_limit"
+                )
+            if cat.yearly_limit is not None and cat.yearly_limit > 12 * cat.monthly_limit:
+                raise _RefError(
+                    f"benefit_categories.{i}.yearly_limit",
+                    f"{cat.yearly_limit} can never be reached: 12 months × monthly_limit "
+                    f"{cat.monthly_limit} = {12 * cat.monthly_limit}",
                 )
         for i, share in enumerate(self.co_payment.category_shares):
             if share.category not in cats:

@@ -7,8 +7,9 @@ addresses) are done separately by the shell.
 Decisions
 ---------
 * Times: ``now`` and ``pickup_at`` are timezone-aware; service hours and the booking horizon are
-  read in the rules' time zone. The pickup must be in ``[service_start, service_end)`` local time
-  (a pickup at exactly ``service_end`` is refused: the service day is over). The horizon is
+  read in the rules' time zone. The pickup must be within the service hours
+  (:meth:`config.rules.Booking.in_service_hours`: 24/7, or ``[service_start, service_end)`` local
+  time, overnight when the end is before the start). The horizon is
   counted in local calendar days: the last bookable day is today + ``max_advance_days``.
 * Seats: the passenger takes a seat, each companion a seat; a wheelchair user rides in the
   wheelchair place, so only the companions need seats.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from config.rules import Rules
@@ -33,6 +35,10 @@ __all__ = [
     "BenefitPeriod",
     "BookingRequest",
     "active_category",
+    "valid_periods",
+    "CategoryChoice",
+    "choose_category",
+    "minor_on",
     "check_booking",
 ]
 
@@ -53,6 +59,7 @@ class PassengerNeeds:
     walker: bool = False
     visually_impaired: bool = False
     needs_companion: bool = False
+    minor: bool = False  # under the rules' adult age on the trip's date
 
 
 @dataclass(frozen=True)
@@ -73,29 +80,86 @@ class BookingRequest:
     destination_active: bool
 
 
-def active_category(
-    benefits: Sequence[BenefitPeriod], on: date, *, rules: Rules | None = None
-) -> str | None:
-    """The benefit category valid on the local date ``on``, or ``None``.
+def valid_periods(benefits: Sequence[BenefitPeriod], on: date) -> list[BenefitPeriod]:
+    """The benefit periods valid on the local date ``on``."""
+    return [b for b in benefits if b.valid_from <= on and (b.valid_to is None or on <= b.valid_to)]
 
-    When several are valid, the one with the highest monthly limit wins (needs ``rules``; a
-    category unknown to the rules ranks lowest). Ties — or no ``rules`` given — go to the period
-    that started last, then to the category code, so the answer is deterministic.
-    """
-    valid = [b for b in benefits if b.valid_from <= on and (b.valid_to is None or on <= b.valid_to)]
+
+def active_category(benefits: Sequence[BenefitPeriod], on: date) -> str | None:
+    """A benefit category valid on the local date ``on`` (``None``: none is), for displays that
+    have no trip: the period that started last, then the category code. A *trip's* category is
+    chosen by :func:`choose_category`."""
+    valid = valid_periods(benefits, on)
     if not valid:
         return None
+    return max(valid, key=lambda b: (b.valid_from, b.category)).category
 
-    def limit(code: str) -> int:
-        if rules is None:
-            return 0
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    """The category a trip is booked under and why (Russian, stored on the trip)."""
+
+    category: str
+    reason: str
+
+
+def choose_category(
+    benefits: Sequence[BenefitPeriod],
+    on: date,
+    *,
+    destination_type: str,
+    distance_km: float,
+    rules: Rules,
+) -> CategoryChoice | None:
+    """The benefit category for one trip, chosen from those valid on its local date ``on``.
+
+    Order: a category that allows ``destination_type``; of those, the lowest co-payment share for
+    a trip of ``distance_km`` (an exempt veteran pays 0 %, not a disability group's 25 %); then the
+    highest monthly limit; then the period that started last and the code (deterministic).
+    Categories unknown to the rules are skipped. ``None`` when no valid category allows the
+    destination (or none is valid): :func:`check_booking` then names the refusal.
+    """
+    valid = []
+    for b in valid_periods(benefits, on):
         try:
-            return rules.category(code).monthly_limit
+            valid.append((b, rules.category(b.category)))
         except KeyError:
-            return -1
+            continue
+    allowing = [(b, c) for b, c in valid if destination_type in c.allowed_object_types]
+    if not allowing:
+        return None
 
-    best = max(valid, key=lambda b: (limit(b.category), b.valid_from, b.category))
-    return best.category
+    def rank(item: tuple[BenefitPeriod, Any]) -> tuple[float, int, date, str]:
+        b, c = item
+        return (-rules.copay_share_pct(c.code, distance_km), c.monthly_limit, b.valid_from, c.code)
+
+    _, best = max(allowing, key=rank)
+    share = rules.copay_share_pct(best.code, distance_km)
+    try:
+        type_name = rules.object_type(destination_type).name
+    except KeyError:
+        type_name = destination_type
+    reason = (
+        f"«{best.name}»: даёт право на поездки к объектам типа «{type_name}», "
+        f"доля оплаты {share:g} %"
+    )
+    others = sorted({c.name for _, c in allowing} - {best.name})
+    not_allowing = sorted({c.name for _, c in valid if c not in {x for _, x in allowing}})
+    if others:
+        reason += "; выбрана из: " + ", ".join(f"«{n}»" for n in [best.name, *others])
+    if not_allowing:
+        reason += "; не дают права на этот тип объекта: " + ", ".join(
+            f"«{n}»" for n in not_allowing
+        )
+    return CategoryChoice(best.code, reason)
+
+
+def minor_on(birth_date: date | None, on: date, *, adult_age_years: int) -> bool:
+    """Whether a passenger born on ``birth_date`` is under ``adult_age_years`` on ``on``."""
+    if birth_date is None:
+        return False
+    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    return age < adult_age_years
 
 
 def check_booking(
@@ -154,13 +218,12 @@ def check_booking(
             )
         )
     t = pickup_local.time().replace(tzinfo=None)
-    if not (b.service_start <= t < b.service_end):
+    if not b.in_service_hours(t):
         out.append(
             Refusal(
                 "outside_hours",
                 "pickup_at",
-                f"Время подачи {t:%H:%M} вне часов работы службы "
-                f"({b.service_start:%H:%M}–{b.service_end:%H:%M})",
+                f"Время подачи {t:%H:%M} вне часов работы службы ({b.hours_text})",
             )
         )
 
@@ -231,7 +294,16 @@ def check_booking(
                     f"В «{tariff.name}» {tariff.seats} пассажирск. мест, нужно {seats_needed}",
                 )
             )
-    if needs.needs_companion and req.companions == 0:
+    if needs.minor and b.minor_needs_companion and req.companions == 0:
+        out.append(
+            Refusal(
+                "companion_required_minor",
+                "companions",
+                f"Пассажир младше {b.adult_age_years} лет: поездка только с сопровождающим "
+                "(укажите сопровождающего)",
+            )
+        )
+    elif needs.needs_companion and req.companions == 0:
         out.append(
             Refusal(
                 "companion_required",

@@ -7,16 +7,30 @@ the operator sees as is.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from dispatch.errors import Invalid
 
-__all__ = ["normalize_phone", "phone_search_digits", "validate_snils", "normalize_name"]
+__all__ = [
+    "normalize_phone",
+    "phone_search_digits",
+    "validate_snils",
+    "normalize_name",
+    "fix_homoglyphs",
+    "switch_layout",
+    "read_birth_year",
+    "MAX_AGE_YEARS",
+]
 
 # Characters an operator may type around the digits of a phone number.
 _PHONE_DECOR = re.compile(r"[\s()\-.\u2010-\u2015\u00a0]")
 # The first digit of a national number in the +7 numbering zone: 3, 4, 8, 9 are Russian
 # (geographic and mobile), 6 and 7 Kazakhstan. 0, 1, 2 and 5 are not assigned.
 _NATIONAL_FIRST = frozenset("346789")
+# National numbers of the +7 zone that start with 8 use 80x (free phone) and 81x–87x (geographic);
+# 88x and 89x are not assigned. A 10-digit "89..." or "88..." is a trunk 8 with a digit missing.
+_NO_SUCH_CODE = frozenset({"88", "89"})
+_TRUNK_THEN_NO_CODE = _NO_SUCH_CODE
 _MIN_SEARCH_DIGITS = 4
 
 
@@ -51,19 +65,45 @@ def normalize_phone(raw: str) -> str:
         body = body[1:]
     if not body.isascii() or not body.isdigit():
         raise bad
+    n = len(body)
     if plus:
-        if len(body) != 11 or body[0] != "7":
+        if body[:1] != "7":
             raise bad
+        if n != 11:
+            raise _digit_count(text, n - 1, 10)
         national = body[1:]
-    elif len(body) == 11 and body[0] in "78":
+    elif n == 11 and body[0] in "78":
         national = body[1:]
-    elif len(body) == 10:
+    elif n == 10 and body[:2] in _TRUNK_THEN_NO_CODE:
+        # «8 921 123 45 6»: a trunk prefix and a national number one digit short. No national
+        # number of the +7 zone starts with 88 or 89, so this is not a 10-digit national number.
+        raise _digit_count(text, 9, 10)
+    elif n == 10:
         national = body
-    else:
+    elif n > 11:
+        raise _digit_count(text, n, 11)
+    elif n < 10:
+        raise _digit_count(text, n, 10)
+    else:  # 11 digits that start with neither 7 nor 8
         raise bad
-    if national[0] not in _NATIONAL_FIRST:
+    if national[0] not in _NATIONAL_FIRST or national[:2] in _NO_SUCH_CODE:
         raise bad
     return "7" + national
+
+
+def _digit_count(text: str, got: int, want: int) -> Invalid:
+    """A refusal that says whether digits are missing or extra."""
+    if got < want:
+        diff = want - got
+        what = "не хватает цифры" if diff == 1 else f"не хватает {diff} цифр"
+    else:
+        diff = got - want
+        what = "лишняя цифра" if diff == 1 else f"лишних цифр: {diff}"
+    return Invalid(
+        f"Неверный номер телефона: «{text}» — {what} (номер пишется как +7 и 10 цифр "
+        "или 8 и 10 цифр)",
+        code="bad_phone",
+    )
 
 
 def phone_search_digits(raw: str) -> str:
@@ -148,7 +188,9 @@ def normalize_name(*parts: str | None) -> str:
     """A name reduced for comparison and search.
 
     The parts (surname, first name, patronymic, any of them ``None``) are joined with spaces,
-    lower-cased, ``ё`` becomes ``е``, apostrophes are dropped (``О'Нил`` → ``онил``), other
+    lower-cased, Latin look-alike letters inside a Cyrillic word become Cyrillic
+    (:func:`fix_homoglyphs`: «Ивaнова» with a Latin ``a`` → ``иванова``), ``ё`` becomes ``е``,
+    apostrophes are dropped (``О'Нил`` → ``онил``), other
     punctuation and digits become spaces, typographic dashes become ``-`` and spaces around a
     hyphen are removed (``Римская - Корсакова`` → ``римская-корсакова``); runs of spaces collapse.
 
@@ -156,7 +198,7 @@ def normalize_name(*parts: str | None) -> str:
     'семенов петр'
     """
     text = " ".join(p for p in parts if p)
-    text = text.lower().replace("ё", "е")
+    text = fix_homoglyphs(text.lower()).replace("ё", "е")
     text = _APOSTROPHES.sub("", text)
     text = _DASHES.sub("-", text)
     text = _NOT_WORD.sub(" ", text)
@@ -164,3 +206,99 @@ def normalize_name(*parts: str | None) -> str:
     text = re.sub(r"-{2,}", "-", text)
     words = [w.strip("-") for w in text.split()]
     return " ".join(w for w in words if w)
+
+
+# Latin letters that look like Cyrillic ones (lower case), as typed by mistake or pasted from a
+# document with mixed scripts.
+_HOMOGLYPHS = str.maketrans("aceopxykmthbu", "асеорхукмтнви")
+_CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
+_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def fix_homoglyphs(text: str) -> str:
+    """Latin look-alike letters replaced by Cyrillic ones in every word that has Cyrillic letters.
+
+    Works on lower-case text (``a c e o p x y k m t h b u`` → ``а с е о р х у к м т н в и``; the
+    last three are the look-alikes of capital Н, В and of a handwritten и). A word with no Cyrillic
+    letter is left alone (it may be a foreign name or the wrong keyboard layout,
+    :func:`switch_layout`).
+
+    >>> fix_homoglyphs("ивaнова мaрия smith")
+    'иванова мария smith'
+    """
+
+    def one(m: re.Match[str]) -> str:
+        w = m.group(0)
+        if _CYRILLIC.search(w) and _LATIN.search(w):
+            return w.translate(_HOMOGLYPHS)
+        return w
+
+    return _WORD.sub(one, text)
+
+
+# The Russian ЙЦУКЕН layout over the US QWERTY keys (lower case; upper case is mapped too).
+_QWERTY = "`qwertyuiop[]asdfghjkl;'zxcvbnm,."
+_QWERTY_SHIFT = '~QWERTYUIOP{}ASDFGHJKL:"ZXCVBNM<>'
+_JCUKEN = "ёйцукенгшщзхъфывапролджэячсмитьбю"
+_LAYOUT = str.maketrans(_QWERTY + _QWERTY_SHIFT, _JCUKEN + _JCUKEN.upper())
+
+
+def switch_layout(text: str) -> str | None:
+    """``text`` read as if typed on the Russian layout with the English one switched on.
+
+    Returns ``None`` when the text has Cyrillic letters or no Latin ones (nothing to switch).
+
+    >>> switch_layout("Bdfyjdf")
+    'Иванова'
+    >>> switch_layout("Ctv`yjd")
+    'Семёнов'
+    """
+    if _CYRILLIC.search(text) or not _LATIN.search(text):
+        return None
+    # ``[ ] ; ' , . ` `` are letters on the Russian layout (х ъ ж э б ю ё), and with Shift
+    # ``{ } : " < > ~`` their capitals.
+    return text.translate(_LAYOUT)
+
+
+#: Oldest age the two-digit-year rule accepts (see :func:`read_birth_year`).
+MAX_AGE_YEARS = 105
+
+
+def read_birth_year(two_digits: int, *, month: int, day: int, today: date) -> int:
+    """The full year of a birth date written with a two-digit year (``12.3.41``).
+
+    The rule: of the two readings 19YY and 20YY, keep those that are not in the future and give an
+    age of at most :data:`MAX_AGE_YEARS` on ``today``; exactly one must remain. ``41`` (in 2026)
+    → 1941 (2041 is in the future); ``15`` → 2015 (1915 would be 111 years); ``24`` → refused:
+    2024 (a child of 2) and 1924 (102) are both possible, the operator types the year in full.
+
+    Raises
+    ------
+    Invalid
+        ``code="ambiguous_year"`` when both or neither reading is possible, ``bad_date`` when the
+        day and month do not exist.
+    """
+    if not 0 <= two_digits <= 99:
+        raise Invalid("Год рождения указывается двумя или четырьмя цифрами", code="bad_date")
+    options = []
+    for century in (1900, 2000):
+        try:
+            d = date(century + two_digits, month, day)
+        except ValueError:
+            continue
+        age = today.year - d.year - ((today.month, today.day) < (d.month, d.day))
+        if d <= today and age <= MAX_AGE_YEARS:
+            options.append(d.year)
+    if len(options) == 1:
+        return options[0]
+    if not options:
+        try:
+            date(2000 + two_digits, month, day)
+        except ValueError:
+            raise Invalid("Неверная дата рождения", code="bad_date") from None
+    raise Invalid(
+        f"Год рождения «{two_digits:02d}» можно прочитать по-разному: укажите год полностью "
+        "(четыре цифры)",
+        code="ambiguous_year",
+    )

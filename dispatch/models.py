@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -55,6 +55,9 @@ SaneDate = Annotated[date, AfterValidator(_sane_date)]
 """A calendar date in 1900–2100 (dates far outside overflow time-zone arithmetic)."""
 SaneDateTime = Annotated[AwareDatetime, AfterValidator(_sane_datetime)]
 """A timezone-aware instant in 2000–2100."""
+RegionDateTime = Annotated[datetime, AfterValidator(_sane_datetime)]
+"""A time in 2000–2100, with a zone or without one — then it is the region's local time (the
+service localises it with the rules' time zone: :func:`dispatch.services.booking.in_region`)."""
 
 
 class _Frozen(BaseModel):
@@ -155,6 +158,11 @@ class PassengerIn(_PassengerFields):
     needs_companion: bool = False
     notes: Annotated[str, Field(max_length=2000)] | None = None
     benefits: Annotated[list[BenefitIn], Field(max_length=20)] = []
+    allow_namesake: bool = Field(
+        False,
+        description="Создать однофамильца: тот же ФИО и дата рождения, другой человек "
+        "(только старший смены или администратор)",
+    )
 
 
 class PassengerPatch(_PassengerFields):
@@ -465,6 +473,18 @@ class Trip(_Record):
     no_show_reason: str | None
     created_by: int | None
     created_at: datetime
+    # Issue 12: kept as booked (migration 0221); None on rows from before it.
+    object_type: str | None = None
+    category_reason: str | None = None
+    companion_name: str | None = None
+    cancel_initiator: str | None = None
+    cancel_timing: str | None = None
+    counts_for_quota: bool | None = None
+    direction: str = "to_object"
+    pickup_object_id: int | None = None
+    dest_address: str | None = None
+    pair_id: int | None = None
+    return_trip_id: int | None = None
 
 
 class TripEvent(_Record):
@@ -509,12 +529,27 @@ class TripRequest(BaseModel):
 
     passenger_id: Annotated[int, Field(ge=1)]
     destination_id: Annotated[int, Field(ge=1, description="Социальный объект")]
-    pickup_at: SaneDateTime
+    pickup_at: RegionDateTime = Field(
+        description="Время подачи; без часового пояса — местное время региона"
+    )
     pickup_address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     pickup_lat: Lat | None = None
     pickup_lon: Lon | None = None
     vehicle_type: Annotated[str, Field(min_length=1, max_length=50)] | None = None
     companions: Annotated[int, Field(ge=0, le=10)] = 0
+    direction: Literal["to_object", "from_object"] = Field(
+        "to_object",
+        description="to_object: от пассажира к социальному объекту (destination_id); "
+        "from_object: от объекта обратно — pickup_address/координаты (или дом) становятся "
+        "местом высадки",
+    )
+    return_pickup_at: RegionDateTime | None = Field(
+        None,
+        description="Обратная поездка: время подачи от социального объекта обратно к месту подачи",
+    )
+    companion_name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="ФИО сопровождающего (обязательно для несовершеннолетнего)"
+    )
     comment: Annotated[str, Field(max_length=1000)] | None = None
     override_reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
         None, description="Причина превышения лимита (только старший смены или администратор)"
@@ -524,7 +559,7 @@ class TripRequest(BaseModel):
 class RecurringRequest(TripRequest):
     """A series: ``weekdays`` (0 = пн … 6 = вс) at local ``local_time``, ``start``–``until``."""
 
-    pickup_at: SaneDateTime | None = None  # type: ignore[assignment]
+    pickup_at: RegionDateTime | None = None  # type: ignore[assignment]
     weekdays: Annotated[list[Annotated[int, Field(ge=0, le=6)]], Field(min_length=1, max_length=7)]
     local_time: time
     start: SaneDate
@@ -539,6 +574,7 @@ class TripQuote(BaseModel):
     passenger_id: int
     destination_id: int
     category: str
+    category_reason: str
     vehicle_type: str
     pickup_at: datetime
     pickup_address: str
@@ -566,11 +602,28 @@ class RefusedDate(BaseModel):
 
 
 class RecurringResult(BaseModel):
+    """Booked now, refused now, and pending: dates beyond the booking horizon that the daily job
+    (``socialtaxi series expand``) books as they come within it."""
+
     model_config = ConfigDict(frozen=True)
 
     recurrence_id: int
     booked: list[Trip]
     refused: list[RefusedDate]
+    pending: list[datetime] = []
+
+
+class SeriesRefusal(BaseModel):
+    """A date of a series that could not be booked, with the reasons (operator's list)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recurrence_id: int
+    passenger_id: int
+    pickup_at: datetime
+    codes: list[str]
+    reasons: list[str]
+    checked_at: datetime
 
 
 class PassengerQuota(BaseModel):

@@ -39,7 +39,14 @@ class FareQuote:
     vehicle_type: str
 
 
-def quote(rules: Rules, *, category: str, vehicle_type: str, distance_m: float) -> FareQuote:
+def quote(
+    rules: Rules,
+    *,
+    category: str,
+    vehicle_type: str,
+    distance_m: float,
+    band_km: float | None = None,
+) -> FareQuote:
     """Price a trip of ``distance_m`` metres (the planned route) for a passenger of ``category``.
 
     Arithmetic is exact (``Decimal``, never float money):
@@ -76,7 +83,9 @@ def quote(rules: Rules, *, category: str, vehicle_type: str, distance_m: float) 
         raise Invalid(f"Неверная длина маршрута: {distance_m} м", code="bad_distance")
     km = dist / 1000
     fare_kop = rules.rounding.apply(Decimal(tariff.base_kop) + Decimal(tariff.per_km_kop) * km)
-    share = rules.copay_share_pct(category, float(km))
+    # ``band_km``: the distance the co-payment band is found from when it is not this trip's own
+    # (a linked there-and-back pair priced as one trip, rules ``[return_trips]``).
+    share = rules.copay_share_pct(category, float(km) if band_km is None else band_km)
     copay_kop = rules.rounding.apply(Decimal(fare_kop) * Decimal(repr(float(share))) / 100)
     return FareQuote(
         fare_kop=fare_kop,

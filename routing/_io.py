@@ -285,3 +285,66 @@ def atomic_path(dst: Path) -> Iterator[Path]:
         tmp.replace(dst)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_address_entries(src: Path, *, progress: bool = False) -> list[Any]:
+    """The address-index entries of an OSM file (:func:`routing.addresses.address_entries`):
+    nodes and buildings with ``addr:*`` (a building at the mean of its nodes), named roads (at
+    their middle node) and named places; duplicates kept once.
+
+    Raises
+    ------
+    GraphImportError
+        The file cannot be read.
+    """
+    import osmium
+
+    from routing.addresses import address_entries, dedupe
+
+    fmt = osm_format(src)
+    if not src.is_file():
+        raise GraphImportError(f"OSM file not found: {src}")
+    out = []
+    with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
+        if fmt != "pbf":
+            patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
+            if patched is not None:
+                src, fmt = patched, "osm"
+        try:
+            fp: Any = osmium.FileProcessor(
+                osmium.io.File(str(src), fmt), osmium.osm.NODE | osmium.osm.WAY
+            ).with_locations()
+            with _progress(progress, "Чтение адресов", "obj") as bar:
+                for obj in fp:
+                    bar.update(1)
+                    tags = obj.tags
+                    if obj.is_node():
+                        if "addr:housenumber" not in tags and "place" not in tags:
+                            continue
+                        if not obj.location.valid():
+                            continue
+                        out += address_entries(
+                            {t.k: t.v for t in tags},
+                            obj.location.lat,
+                            obj.location.lon,
+                            osm_ref=f"n{obj.id}",
+                        )
+                        continue
+                    is_road = "highway" in tags and "name" in tags
+                    if "addr:housenumber" not in tags and not is_road:
+                        continue
+                    locs = [n.location for n in obj.nodes if n.location.valid()]
+                    if not locs:
+                        continue
+                    if is_road:
+                        lat, lon = locs[len(locs) // 2].lat, locs[len(locs) // 2].lon
+                    else:
+                        ring = locs[:-1] if len(locs) > 1 and locs[0] == locs[-1] else locs
+                        lat = sum(p.lat for p in ring) / len(ring)
+                        lon = sum(p.lon for p in ring) / len(ring)
+                    out += address_entries(
+                        {t.k: t.v for t in tags}, lat, lon, osm_ref=f"w{obj.id}", is_road=is_road
+                    )
+        except RuntimeError as exc:
+            raise GraphImportError(f"{src.name}: cannot read OSM data: {exc}") from exc
+    return dedupe(out)

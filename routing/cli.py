@@ -79,8 +79,16 @@ def import_cmd(
     cache_dir: CacheOpt = None,
     network_type: NetworkOpt = "drive_service",
     speed: SpeedOpt = None,
+    addresses: Annotated[
+        bool,
+        typer.Option(
+            "--addresses/--no-addresses",
+            help="Загрузить адреса карты (addr:*, улицы, населённые пункты) в адресный поиск БД",
+        ),
+    ] = True,
 ) -> None:
-    """Build the drivable graph of an OSM file and cache it (always rebuilds)."""
+    """Build the drivable graph of an OSM file and cache it (always rebuilds); load the file's
+    addresses into the database's offline address index."""
     from routing.errors import RoutingError
     from routing.store import import_graph
 
@@ -96,6 +104,29 @@ def import_cmd(
         _fail(getattr(exc, "message", str(exc)) + f" ({exc})")
     typer.echo(_describe(graph))
     typer.echo(f"Кэш: {graph.meta['cache_path']} (построен за {graph.meta['build_s']} с)")
+    if addresses:
+        _import_addresses(path)
+
+
+def _import_addresses(path: Path) -> None:
+    import psycopg
+
+    from config.settings import get_settings
+    from db.connect import DatabaseUnavailable, connect
+    from routing.address_store import import_addresses
+    from routing.errors import RoutingError
+
+    try:
+        with connect(get_settings().database_url) as conn:
+            n = import_addresses(conn, path, progress=True)
+            conn.commit()
+    except DatabaseUnavailable as exc:
+        _fail(f"адреса не загружены: база данных недоступна ({exc}); или укажите --no-addresses")
+    except psycopg.errors.UndefinedTable:
+        _fail("адреса не загружены: нет таблицы addresses — выполните «socialtaxi db upgrade»")
+    except RoutingError as exc:
+        _fail(f"{exc.message} ({exc})")
+    typer.echo(f"Адресов загружено в поиск: {n:,}")
 
 
 @app.command("fetch")

@@ -75,3 +75,7 @@ class NoRoute(RoutingError):
             "Маршрут между адресами не найден",
             f"no drivable path from node {orig_node} to node {dest_node}",
         )
+
+
+class AddressError(RoutingError):
+    """An address query that cannot be searched, or an address the index does not know."""

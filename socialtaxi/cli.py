@@ -112,6 +112,34 @@ def db_maintain() -> None:
     typer.echo(f"Хранилище позиций ({store.backend}): удалено разделов {len(dropped)}")
 
 
+series_app = typer.Typer(help="Серии поездок (например, гемодиализ).", no_args_is_help=True)
+app.add_typer(series_app, name="series")
+
+
+@series_app.command("expand")
+def series_expand() -> None:
+    """Book the dates of every stored series that have come within the booking horizon (run it
+    daily, e.g. from cron); refused dates are kept for operators (GET /trips/recurring/refused)."""
+    from dispatch.services.booking import expand_series
+    from web.app import load_map
+
+    s = get_settings()
+    try:
+        rules = load_rules(s.rules_file)
+    except RulesError as exc:
+        fail(str(exc))
+    graph = load_map(s)
+    try:
+        with connect(s.database_url) as conn:
+            done = expand_series(conn, rules=rules, graph=graph, now=datetime.now(UTC))
+            conn.commit()
+    except DatabaseUnavailable as exc:
+        fail(f"база данных недоступна: {exc}")
+    booked = sum(d.booked for d in done)
+    refused = sum(d.refused for d in done)
+    typer.echo(f"Серий продлено: {len(done)}; поездок забронировано {booked}, отказов {refused}")
+
+
 @app.command("rules")
 def rules_check(
     path: str = typer.Argument(None, help="Файл правил (по умолчанию из настроек)"),

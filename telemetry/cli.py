@@ -102,7 +102,10 @@ def register(root: typer.Typer) -> None:
             log_every_s=log_every,
             committers=committers,
         )
-        service = IngestService(config, TelemetryStore(s.database_url))
+        service = IngestService(
+            config,
+            TelemetryStore(s.database_url, no_show=rules.no_show, timezone=rules.timezone),
+        )
         receiver = MqttReceiver(
             MqttOptions(
                 host=s.mqtt_host,

@@ -13,19 +13,21 @@ late (buffered, hours-old) fixes find their daily partition.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
 
+from config.rules import NoShow
 from db.timeseries import TimeSeriesStore, positions_spec, store_for
 from dispatch.lifecycle import TripState, TripStatus
 from dispatch.store.trips import has_payment, record_event
-from telemetry.events import event_payload, plan_event
+from telemetry.events import EventPlan, event_payload, plan_event
 from telemetry.model import DeadLetter, EventType, from_epoch_us, to_epoch_us
 from telemetry.pipeline import EventRow, LastFix, Positions, Processed
 
@@ -187,15 +189,26 @@ class TelemetryStore:
     Not thread-safe: one writer thread owns it.
     """
 
-    def __init__(self, url: str, *, connect_timeout_s: int = 5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: int = 5,
+        no_show: NoShow | None = None,
+        timezone: str = "Europe/Moscow",
+    ) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s
+        # A vehicle's no-show is checked like a dispatcher's (rules [no_show], issue 12).
+        self.no_show = no_show or NoShow()
+        self.timezone = timezone
         self._conn: psycopg.Connection | None = None
         self._series: TimeSeriesStore | None = None
 
     def clone(self) -> TelemetryStore:
         """Another store on the same database (its own connection, opened on first use)."""
-        return TelemetryStore(self.url, connect_timeout_s=self.connect_timeout_s)
+        return TelemetryStore(self.url, connect_timeout_s=self.connect_timeout_s,
+                              no_show=self.no_show, timezone=self.timezone)  # fmt: skip
 
     # --- connection ------------------------------------------------------------------------
     @property
@@ -335,6 +348,45 @@ class TelemetryStore:
                 n += cur.rowcount
         return n
 
+    def _check_no_show(
+        self,
+        conn: psycopg.Connection,
+        plan: EventPlan,
+        trip: TripState,
+        *,
+        vehicle_id: int,
+        at: datetime,
+    ) -> EventPlan:
+        """A vehicle's no-show only after the pickup plus the waiting time and with its GPS within
+        the pickup radius during the wait (:func:`dispatch.cancellation.no_show_refusals`)."""
+        from dispatch.cancellation import no_show_refusals
+
+        assert plan.change is not None and trip.pickup_at is not None
+        ns = self.no_show
+        r = conn.execute(
+            "SELECT pickup_lat, pickup_lon FROM trips WHERE id = %s", (trip.id,)
+        ).fetchone()
+        assert r is not None  # the trip row is locked by the caller
+        wait_end = trip.pickup_at + timedelta(minutes=ns.wait_minutes)
+        fixes = conn.execute(
+            "SELECT lat, lon FROM vehicle_positions WHERE vehicle_id = %s AND ts >= %s"
+            " AND ts <= %s AND NOT implausible",
+            (vehicle_id, trip.pickup_at, min(at, wait_end)),
+        ).fetchall()
+        refusals = no_show_refusals(
+            pickup_at=trip.pickup_at, now=at, wait_minutes=ns.wait_minutes, pickup_lat=r[0],
+            pickup_lon=r[1], fix_lats=[f[0] for f in fixes], fix_lons=[f[1] for f in fixes],
+            radius_m=ns.pickup_radius_m, tz=self.timezone,
+        )  # fmt: skip
+        if refusals:
+            return EventPlan(
+                from_status=plan.from_status,
+                refusal="Неявку нельзя отметить: " + "; ".join(x.message for x in refusals),
+                refusal_code=refusals[0].code,
+            )
+        values = {**plan.change.values, "counts_for_quota": ns.counts}
+        return dataclasses.replace(plan, change=dataclasses.replace(plan.change, values=values))
+
     def _apply_event(self, conn: psycopg.Connection, row: EventRow) -> tuple[str, int]:
         """Store one vehicle event and apply its plan: load → decide → persist (the one writer)."""
         ev = row.event
@@ -357,6 +409,8 @@ class TelemetryStore:
             and has_payment(conn, trip_id=trip.id)
         )
         plan = plan_event(ev, trip, vehicle_id=row.vehicle_id, paid=paid)
+        if ev.type is EventType.NO_SHOW and plan.change is not None and trip is not None:
+            plan = self._check_no_show(conn, plan, trip, vehicle_id=row.vehicle_id, at=ev.ts)
         payload = event_payload(ev, plan)
         if ev.trip_id is not None and trip is None:
             payload["trip_id"] = ev.trip_id

@@ -90,16 +90,20 @@ def create_app(
         from web import logmask
 
         logmask.install()
+        rules = load_rules(settings.rules_file)
         pool = ConnectionPool(
             settings.database_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
+            # Timestamps come back in the region's time with its offset (10:00+03:00), the way
+            # operators read them; instants are unchanged.
+            kwargs={"options": f"-c TimeZone={rules.timezone}"},
             open=False,
         )
         pool.open(wait=False)
         app.state.pool = pool
         app.state.settings = settings
-        app.state.rules = load_rules(settings.rules_file)
+        app.state.rules = rules
         app.state.graph = graph if graph is not None else load_map(settings)
         app.state.clock = clock or _utcnow
         try:

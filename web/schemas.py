@@ -9,7 +9,7 @@ copy. Every other API body is defined here, and nowhere else under ``web/``."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +80,13 @@ class ReasonIn(_In):
     reason: Reason
 
 
+class CancelIn(_In):
+    reason: Reason
+    initiator: Literal["passenger", "carrier", "operator"] = Field(
+        description="Кто отменяет: пассажир, перевозчик или оператор"
+    )
+
+
 class OptionalReasonIn(_In):
     reason: Reason | None = None
 
@@ -127,3 +134,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Неверные данные или отказ (причины по-русски)"},
     503: {"model": ErrorOut, "description": "Сервис временно недоступен (нет дорожного графа)"},
 }
+
+
+class AddressOut(BaseModel):
+    """One address-search result (issue 12): the map's spelling, a WGS 84 point, a score."""
+
+    id: int
+    kind: Annotated[str, Field(description="house | street | place")]
+    label: str
+    lat: float
+    lon: float
+    score: float

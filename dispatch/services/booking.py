@@ -7,8 +7,8 @@ from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ import psycopg
 
 from config.rules import Rules
 from dispatch import eligibility
-from dispatch.errors import Invalid, NotFound
+from dispatch.errors import DispatchError, Invalid, NotFound
 from dispatch.lifecycle import TripStatus
 from dispatch.models import (
     Passenger,
@@ -24,6 +24,7 @@ from dispatch.models import (
     RecurringRequest,
     RecurringResult,
     RefusedDate,
+    SeriesRefusal,
     SocialObject,
     Trip,
     TripQuote,
@@ -56,15 +57,27 @@ class GraphLike(Protocol):
 
 
 @dataclass(frozen=True)
+class _Leg:
+    """How a trip runs relative to its social object, and the pair it belongs to."""
+
+    direction: str  # "to_object" | "from_object"
+    pair_key: int | None = None
+
+
+@dataclass(frozen=True)
 class _Prepared:
     passenger: Passenger
     dest: SocialObject
     category: str
+    category_reason: str
     vehicle_type: str
     pickup: tuple[str, float, float]
     route: Any
     fare: FareQuote
     quota: QuotaStatus
+    direction: str = "to_object"
+    dropoff: tuple[str, float, float] | None = None  # None: the social object
+    pair_key: int | None = None
 
 
 def _default_vehicle_type(p: Passenger, rules: Rules) -> str:
@@ -134,15 +147,28 @@ def _quota(
     object_type: str,
     pickup_at: datetime,
     rules: Rules,
+    pair_key: int | None = None,
 ) -> QuotaStatus:
     start, end = _year_bounds_utc(pickup_at, rules.timezone)
     rows = tstore.counted_trips(conn, passenger_id=passenger_id, start=start, end=end)
     return quota_status(
         category=rules.category(category),
         object_type=rules.object_type(object_type),
-        trips=[CountedTrip(r["pickup_at"], r["status"], r["object_type"]) for r in rows],
+        trips=[
+            CountedTrip(
+                r["pickup_at"],
+                r["status"],
+                r["object_type"],
+                r["category"],
+                r["pair_id"],
+                counts=r["counts_for_quota"],
+            )
+            for r in rows
+        ],  # fmt: skip
         pickup_at=pickup_at,
         tz=rules.timezone,
+        pair_counts_as=rules.return_trips.pair_counts_as,
+        new_pair_key=pair_key,
     )
 
 
@@ -161,32 +187,106 @@ def _load(
     return passenger, dest
 
 
-def _pickup(req: TripRequest, passenger: Passenger) -> tuple[str, float, float]:
-    """Pickup address and coordinates: as given, or else the passenger's home."""
+def _pickup(
+    conn: psycopg.Connection, req: TripRequest, passenger: Passenger
+) -> tuple[str, float, float]:
+    """Pickup address and coordinates: given coordinates; an address found in the offline index;
+    or the passenger's home when no address (or the home address itself) is given.
+
+    An address that the index cannot place is refused with the closest candidates named — never
+    silently replaced by the home coordinates.
+    """
     if (req.pickup_lat is None) != (req.pickup_lon is None):
         raise Invalid("Координаты подачи указываются парой: широта и долгота", code="bad_coords")
     if req.pickup_lat is not None and req.pickup_lon is not None:
         if not req.pickup_address:
             raise Invalid("Укажите адрес подачи", code="pickup_address_required")
         return (req.pickup_address, req.pickup_lat, req.pickup_lon)
-    if passenger.home_lat is not None and passenger.home_lon is not None:
-        return (
-            req.pickup_address or passenger.home_address or "",
-            passenger.home_lat,
-            passenger.home_lon,
-        )
+    home = passenger.home_lat is not None and passenger.home_lon is not None
+    if req.pickup_address and req.pickup_address != passenger.home_address:
+        return _resolve_address(conn, req.pickup_address)
+    if home:
+        assert passenger.home_lat is not None and passenger.home_lon is not None
+        return (passenger.home_address or "", passenger.home_lat, passenger.home_lon)
     raise Invalid(
         "У пассажира нет домашнего адреса с координатами: укажите адрес подачи", code="no_pickup"
     )
 
 
-def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str | None, Any]:
-    """The passenger's benefit category on the local day of ``at``, and that day."""
-    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
-    periods = [
+def _resolve_address(conn: psycopg.Connection, text: str) -> tuple[str, float, float]:
+    """The point of an address typed without coordinates (the map's address index)."""
+    from routing.address_store import MIN_SCORE, search_addresses
+    from routing.errors import AddressError
+
+    try:
+        hits = search_addresses(conn, query=text, limit=3)
+    except AddressError as exc:
+        raise BookingRefused(
+            [eligibility.Refusal("pickup_address_unknown", "pickup", exc.message)]
+        ) from None
+    top = hits[0] if hits else None
+    wants_house = any(ch.isdigit() for ch in text)
+    if top is None or top.score < MIN_SCORE or (wants_house and top.kind != "house"):
+        near = "; ".join(f"«{h.label}»" for h in hits[:3])
+        hint = f" Похожие адреса: {near}." if near else ""
+        raise BookingRefused(
+            [
+                eligibility.Refusal(
+                    "pickup_address_unknown",
+                    "pickup",
+                    f"Адрес подачи не найден на карте: «{text}». Выберите адрес из поиска "
+                    f"или укажите точку на карте.{hint}",
+                )
+            ]
+        )
+    return (top.label, top.lat, top.lon)
+
+
+def _periods(passenger: Passenger) -> list[eligibility.BenefitPeriod]:
+    return [
         eligibility.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
     ]
-    return eligibility.active_category(periods, local_day, rules=rules), local_day
+
+
+def _category_on(passenger: Passenger, at: datetime, rules: Rules) -> tuple[str | None, Any]:
+    """A benefit category of the passenger on the local day of ``at`` (no trip: for the card),
+    and that day."""
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    return eligibility.active_category(_periods(passenger), local_day), local_day
+
+
+def _trip_category(
+    passenger: Passenger, at: datetime, dest: SocialObject, distance_km: float, rules: Rules
+) -> tuple[str | None, str]:
+    """The trip's category (:func:`dispatch.eligibility.choose_category`) and the reason; when no
+    valid category allows the destination, one valid category (so the check names the refusal)."""
+    local_day = at.astimezone(ZoneInfo(rules.timezone)).date()
+    periods = _periods(passenger)
+    choice = eligibility.choose_category(
+        periods, local_day, destination_type=dest.object_type, distance_km=distance_km, rules=rules
+    )
+    if choice is not None:
+        return choice.category, choice.reason
+    return eligibility.active_category(periods, local_day), ""
+
+
+def _overlaps(
+    conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime, rules: Rules
+) -> list[eligibility.Refusal]:
+    """A refusal per trip of the passenger that overlaps the new one in time."""
+    zone = ZoneInfo(rules.timezone)
+    out = []
+    for r in tstore.overlapping_trips(conn, passenger_id=passenger_id, start=start, end=end):
+        t0 = r["pickup_at"].astimezone(zone)
+        out.append(
+            eligibility.Refusal(
+                "overlapping_trip",
+                "pickup_at",
+                f"У пассажира уже есть поездка №{r['id']} на {t0:%d.%m.%Y %H:%M}, "
+                "которая пересекается по времени с этой",
+            )
+        )
+    return out
 
 
 def _prepare(
@@ -200,17 +300,32 @@ def _prepare(
     graph: GraphLike | None,
     now: datetime,
     route: Any = None,
+    leg: _Leg | None = None,
 ) -> _Prepared:
     """Every check of one booking of ``passenger`` to ``dest`` at ``pickup_at`` (loaded by the
     caller, once); the route is planned unless given (a series plans it once for every date)."""
+    leg = leg or _Leg(req.direction)
     refusals: list[eligibility.Refusal] = []
     if not passenger.active:
         refusals.append(
             eligibility.Refusal("passenger_inactive", "passenger", "Пассажир исключён из реестра")
         )
-    pickup = _pickup(req, passenger)
-    category, _ = _category_on(passenger, pickup_at, rules)
+    try:
+        pickup = _pickup(conn, req, passenger)
+    except BookingRefused as exc:
+        refusals += exc.refusals
+        pickup = ("", dest.lat, dest.lon)  # nothing to route from; the refusal is reported
+    dropoff: tuple[str, float, float] | None = None
+    if leg.direction == "from_object":
+        # Back from the object: picked up there, dropped at the passenger's end of the trip.
+        pickup, dropoff = (dest.address, dest.lat, dest.lon), pickup
+    to_lat, to_lon = (dropoff[1], dropoff[2]) if dropoff else (dest.lat, dest.lon)
+    category, reason = _trip_category(passenger, pickup_at, dest, 0.0, rules)
     vehicle_type = req.vehicle_type or _default_vehicle_type(passenger, rules)
+    local_day = pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
+    minor = eligibility.minor_on(
+        passenger.birth_date, local_day, adult_age_years=rules.booking.adult_age_years
+    )
     refusals += eligibility.check_booking(
         eligibility.BookingRequest(
             pickup_at=pickup_at,
@@ -224,18 +339,37 @@ def _prepare(
             passenger.walker,
             passenger.visually_impaired,
             passenger.needs_companion,
+            minor=minor,
         ),
         category=category,
         rules=rules,
         now=now,
     )
-    if route is None:
+    if minor and req.companions > 0 and not req.companion_name:
+        refusals.append(
+            eligibility.Refusal(
+                "companion_name_required",
+                "companion_name",
+                "Для несовершеннолетнего пассажира укажите ФИО сопровождающего",
+            )
+        )
+    if route is None and not any(r.code == "pickup_address_unknown" for r in refusals):
         try:
-            route = _plan_route(graph, (pickup[1], pickup[2]), (dest.lat, dest.lon), rules)
+            route = _plan_route(graph, (pickup[1], pickup[2]), (to_lat, to_lon), rules)
         except BookingRefused as exc:
             refusals += exc.refusals
+    if route is not None:
+        refusals += _overlaps(
+            conn,
+            passenger_id=passenger.id,
+            start=pickup_at,
+            end=_dropoff(route, pickup_at),
+            rules=rules,
+        )
     if refusals:
         raise BookingRefused(refusals)
+    # The band of the co-payment depends on the distance: choose again with the route's length.
+    category, reason = _trip_category(passenger, pickup_at, dest, route.dist_m / 1000, rules)
     assert category is not None
     fare = quote(rules, category=category, vehicle_type=vehicle_type, distance_m=route.dist_m)
     q = _quota(
@@ -245,8 +379,25 @@ def _prepare(
         object_type=dest.object_type,
         pickup_at=pickup_at,
         rules=rules,
+        pair_key=leg.pair_key,
     )
-    return _Prepared(passenger, dest, category, vehicle_type, pickup, route, fare, q)
+    return _Prepared(passenger, dest, category, reason, vehicle_type, pickup, route, fare, q,
+                     leg.direction, dropoff, leg.pair_key)  # fmt: skip
+
+
+def in_region(ts: datetime, rules: Rules) -> datetime:
+    """``ts`` in the region's time zone: a naive time is read as the region's local time (a
+    wall-clock time that does not exist or repeats on a DST change is taken with ``fold=0``)."""
+    zone = ZoneInfo(rules.timezone)
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return ts.replace(tzinfo=zone)
+    return ts.astimezone(zone)
+
+
+def _region_request(req: TripRequest, rules: Rules) -> TripRequest:
+    if req.pickup_at is None:
+        return req
+    return req.model_copy(update={"pickup_at": in_region(req.pickup_at, rules)})
 
 
 def _dropoff(route: Any, pickup_at: datetime) -> datetime:
@@ -266,6 +417,7 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
                  rules=rules, graph=graph, now=now)  # fmt: skip
@@ -275,6 +427,7 @@ def quote_trip(
         passenger_id=p.passenger.id,
         destination_id=p.dest.id,
         category=p.category,
+        category_reason=p.category_reason,
         vehicle_type=p.vehicle_type,
         pickup_at=req.pickup_at,
         pickup_address=p.pickup[0],
@@ -327,6 +480,9 @@ def _insert(
         values={
             "passenger_id": p.passenger.id,
             "category": p.category,
+            "category_reason": p.category_reason,
+            "object_type": p.dest.object_type,
+            "companion_name": req.companion_name,
             "status": TripStatus.BOOKED.value,
             "vehicle_type": p.vehicle_type,
             "companions": req.companions,
@@ -336,8 +492,12 @@ def _insert(
             "pickup_lat": p.pickup[1],
             "pickup_lon": p.pickup[2],
             "dest_object_id": p.dest.id,
-            "dest_lat": p.dest.lat,
-            "dest_lon": p.dest.lon,
+            "dest_lat": p.dropoff[1] if p.dropoff else p.dest.lat,
+            "dest_lon": p.dropoff[2] if p.dropoff else p.dest.lon,
+            "dest_address": p.dropoff[0] if p.dropoff else p.dest.address,
+            "direction": p.direction,
+            "pickup_object_id": p.dest.id if p.direction == "from_object" else None,
+            "pair_id": p.pair_key,
             "comment": req.comment,
             "planned_route": p.route.to_geojson(),
             "planned_dist_m": float(p.route.dist_m),
@@ -381,14 +541,77 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
+    req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req, lock=True)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
                  rules=rules, graph=graph, now=now)  # fmt: skip
     _check_override(p, req, actor)
-    trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+    if req.return_pickup_at is None:
+        trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
+                       now=now)  # fmt: skip
+    else:
+        trip = _book_pair(conn, p=p, req=req, rules=rules, graph=graph, actor=actor, now=now)
     pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
                       purpose="booking", detail={"trip_id": trip.id})  # fmt: skip
     return trip
+
+
+def _book_pair(
+    conn: psycopg.Connection,
+    *,
+    p: _Prepared,
+    req: TripRequest,
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+) -> Trip:
+    """The outward trip and its return, linked (``pair_id``): the return is checked like any trip
+    (its time, the overlap with the outward leg, the quota — a pair counts as the rules'
+    ``[return_trips] pair_counts_as`` says); the co-payment band of both legs is found from the
+    pair's total distance when ``copay_band = "pair_total"``. A refused return refuses both."""
+    assert req.return_pickup_at is not None
+    outward = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
+                      now=now)  # fmt: skip
+    tstore.set_pair(conn, trip_id=outward.id, pair_id=outward.id)
+    back_at = in_region(req.return_pickup_at, rules)
+    back_dir = "from_object" if p.direction == "to_object" else "to_object"
+    try:
+        r = _prepare(conn, req=req, passenger=p.passenger, dest=p.dest, pickup_at=back_at,
+                     rules=rules, graph=graph, now=now,
+                     leg=_Leg(back_dir, pair_key=outward.id))  # fmt: skip
+    except BookingRefused as exc:
+        raise BookingRefused([
+            eligibility.Refusal(x.code, "return_pickup_at" if x.field == "pickup_at" else x.field,
+                                "Обратная поездка: " + x.message)
+            for x in exc.refusals
+        ]) from None  # fmt: skip
+    _check_override(r, req, actor)
+    if rules.return_trips.copay_band == "pair_total":
+        total_km = (float(p.route.dist_m) + float(r.route.dist_m)) / 1000
+        p_fare = quote(rules, category=p.category, vehicle_type=p.vehicle_type,
+                       distance_m=p.route.dist_m, band_km=total_km)  # fmt: skip
+        r = replace(r, fare=quote(rules, category=r.category, vehicle_type=r.vehicle_type,
+                                  distance_m=r.route.dist_m, band_km=total_km))  # fmt: skip
+        tstore.set_fare(
+            conn,
+            trip_id=outward.id,
+            fare_kop=p_fare.fare_kop,
+            copay_share_pct=p_fare.copay_share_pct,
+            copay_kop=p_fare.copay_kop,
+        )
+    back = _insert(conn, p=r, req=req, pickup_at=back_at, rules=rules, actor=actor, now=now)
+    tstore.set_return(conn, trip_id=outward.id, return_trip_id=back.id)
+    got = tstore.get_trip(conn, trip_id=outward.id)
+    assert got is not None
+    return got
+
+
+def _horizon_last(now: datetime, rules: Rules) -> date:
+    """The last local date bookable at ``now`` (today + ``max_advance_days``)."""
+    return now.astimezone(ZoneInfo(rules.timezone)).date() + timedelta(
+        days=rules.booking.max_advance_days
+    )
 
 
 def book_recurring(
@@ -400,11 +623,19 @@ def book_recurring(
     actor: User,
     now: datetime,
 ) -> RecurringResult:
-    """Expand a recurring rule into single trips; book each that passes, report each refused date.
+    """Store a rolling series and book its dates that are within the booking horizon now.
 
     Every occurrence is checked on its own (time rules, quota counted including the ones booked
-    just before it). Each is written in a savepoint, so a refusal never undoes the others.
+    just before it), each in a savepoint, so a refusal never undoes the others. Dates beyond the
+    horizon are *pending*: :func:`expand_series` (a daily job) books them as they come within it,
+    quota-checked then. Refused dates are kept for the operator (:func:`series_refusals`).
     """
+    if req.return_pickup_at is not None:
+        raise Invalid(
+            "Для серии поездок обратные поездки бронируются отдельной серией "
+            "(направление «от объекта»)",
+            code="series_return_not_supported",
+        )
     times = expand(
         weekdays=req.weekdays,
         local_time=req.local_time,
@@ -415,8 +646,7 @@ def book_recurring(
     # The passenger and destination are read once (the passenger locked, as for one booking) and
     # the route, the same for every date, planned once (refusals here refuse the whole series).
     passenger, dest = _load(conn, req=req, lock=True)
-    _, lat, lon = _pickup(req, passenger)
-    route = _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
+    route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph)
     rec_id = tstore.insert_recurrence(
         conn,
         passenger_id=req.passenger_id,
@@ -428,7 +658,37 @@ def book_recurring(
             "destination_id": req.destination_id,
         },
         created_by=actor.id,
+        request=req.model_dump(mode="json"),
+        until_date=req.until,
     )
+    last = _horizon_last(now, rules)
+    zone = ZoneInfo(rules.timezone)
+    now_times = [t for t in times if t.astimezone(zone).date() <= last]
+    pending = [t for t in times if t.astimezone(zone).date() > last]
+    booked, refused = _book_dates(conn, req=req, passenger=passenger, dest=dest, rec_id=rec_id,
+                                  times=now_times, rules=rules, graph=graph, actor=actor, now=now,
+                                  route=route)  # fmt: skip
+    tstore.set_expanded_through(conn, recurrence_id=rec_id, through=min(req.until, last))
+    pstore.log_access(conn, user_id=actor.id, action="book_recurring",
+                      passenger_ids=[req.passenger_id], purpose="booking",
+                      detail={"recurrence_id": rec_id})  # fmt: skip
+    return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused, pending=pending)
+
+
+def _book_dates(
+    conn: psycopg.Connection,
+    *,
+    req: RecurringRequest,
+    passenger: Passenger,
+    dest: SocialObject,
+    rec_id: int,
+    times: list[datetime],
+    rules: Rules,
+    graph: GraphLike | None,
+    actor: User,
+    now: datetime,
+    route: Any,
+) -> tuple[list[Trip], list[RefusedDate]]:
     booked: list[Trip] = []
     refused: list[RefusedDate] = []
     for ts in times:
@@ -447,7 +707,7 @@ def book_recurring(
                         actor=actor,
                         now=now,
                         recurrence_id=rec_id,
-                    )
+                    )  # fmt: skip
                 )
         except BookingRefused as exc:
             refused.append(
@@ -457,12 +717,103 @@ def book_recurring(
                     codes=[r.code for r in exc.refusals],
                 )
             )
-        except (QuotaExceeded, Invalid) as exc:
+        except DispatchError as exc:  # over quota, no right to override, bad input
             refused.append(RefusedDate(pickup_at=ts, reasons=[exc.message], codes=[exc.code]))
-    pstore.log_access(conn, user_id=actor.id, action="book_recurring",
-                      passenger_ids=[req.passenger_id], purpose="booking",
-                      detail={"recurrence_id": rec_id})  # fmt: skip
-    return RecurringResult(recurrence_id=rec_id, booked=booked, refused=refused)
+    for r in refused:
+        tstore.record_refusal(conn, recurrence_id=rec_id, pickup_at=r.pickup_at, codes=r.codes,
+                              reasons=r.reasons, checked_at=now)  # fmt: skip
+    return booked, refused
+
+
+@dataclass(frozen=True)
+class SeriesExpansion:
+    """What one run of :func:`expand_series` did to one series."""
+
+    recurrence_id: int
+    booked: int
+    refused: int
+
+
+def expand_series(
+    conn: psycopg.Connection, *, rules: Rules, graph: GraphLike | None, now: datetime
+) -> list[SeriesExpansion]:
+    """The daily job: book every stored series' dates that have come within the horizon.
+
+    Each date is checked as a booking made now (quota included); no over-quota override is
+    possible here (the job is no supervisor), so such dates are refused and listed. Runs are
+    safe to repeat and to run in parallel (series are locked, skipped by another run)."""
+    last = _horizon_last(now, rules)
+    out = []
+    for row in tstore.recurrences_to_expand(conn):
+        req = RecurringRequest.model_validate(row["request"])
+        start = req.start
+        if row["expanded_through"] is not None:
+            start = max(start, row["expanded_through"] + timedelta(days=1))
+        until = min(req.until, last)
+        if until < start:
+            continue
+        actor = User(id=row["created_by"] or 0, login="series", full_name="Продление серии",
+                     roles=frozenset(), carrier_id=None, active=True)  # fmt: skip
+        times = expand(weekdays=req.weekdays, local_time=req.local_time, start=start,
+                       until=until, tz=rules.timezone)  # fmt: skip
+        n_booked = n_refused = 0
+        try:
+            passenger, dest = _load(conn, req=req, lock=True)
+            route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules,
+                                  graph=graph)  # fmt: skip
+        except DispatchError as exc:  # the map changed: no route any more
+            msgs = (
+                [r.message for r in exc.refusals]
+                if isinstance(exc, BookingRefused)
+                else [exc.message]
+            )
+            for ts in times:
+                tstore.record_refusal(
+                    conn,
+                    recurrence_id=row["id"],
+                    pickup_at=ts,
+                    codes=["route_unavailable"],
+                    reasons=msgs,
+                    checked_at=now,
+                )
+            n_refused = len(times)
+        else:
+            booked, refused = _book_dates(
+                conn, req=req, passenger=passenger, dest=dest, rec_id=row["id"], times=times,
+                rules=rules, graph=graph, actor=actor, now=now, route=route,
+            )  # fmt: skip
+            n_booked, n_refused = len(booked), len(refused)
+        tstore.set_expanded_through(conn, recurrence_id=row["id"], through=until)
+        out.append(SeriesExpansion(row["id"], n_booked, n_refused))
+    return out
+
+
+def series_refusals(
+    conn: psycopg.Connection, *, recurrence_id: int | None, actor: User, limit: int = 500
+) -> list[SeriesRefusal]:
+    """Dates of a series (or of every series) that could not be booked, latest first."""
+    rows = tstore.list_refusals(conn, recurrence_id=recurrence_id, limit=limit)
+    if rows:
+        pstore.log_access(conn, user_id=actor.id, action="read_series_refusals",
+                          passenger_ids=sorted({r["passenger_id"] for r in rows}),
+                          purpose="booking")  # fmt: skip
+    return [SeriesRefusal(**r) for r in rows]
+
+
+def _series_route(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
+    rules: Rules,
+    graph: GraphLike | None,
+) -> Any:
+    """The planned route of a series (pickup and destination do not change between dates)."""
+    _, lat, lon = _pickup(conn, req, passenger)
+    if req.direction == "from_object":
+        return _plan_route(graph, (dest.lat, dest.lon), (lat, lon), rules)
+    return _plan_route(graph, (lat, lon), (dest.lat, dest.lon), rules)
 
 
 def passenger_quota(
@@ -481,6 +832,13 @@ def passenger_quota(
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
     category, local_day = _category_on(passenger, at, rules)
+    if object_type is not None:
+        # The category a trip to this type of object would be booked under.
+        choice = eligibility.choose_category(
+            _periods(passenger), local_day, destination_type=object_type, distance_km=0.0,
+            rules=rules,
+        )  # fmt: skip
+        category = choice.category if choice is not None else category
     if category is None:
         raise Invalid(
             f"У пассажира нет действующей льготной категории на {local_day:%d.%m.%Y}",

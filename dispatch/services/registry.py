@@ -11,7 +11,7 @@ import psycopg
 from pydantic import BaseModel
 
 from config.rules import Rules
-from dispatch.errors import DispatchError, Invalid, NotFound
+from dispatch.errors import Conflict, DispatchError, Invalid, NotFound
 from dispatch.identity import normalize_name
 from dispatch.imports import RowError, parse_csv
 from dispatch.models import (
@@ -68,7 +68,7 @@ def _check_registry_values(table: str, values: dict[str, Any], rules: Rules) -> 
 
 # --- passengers -------------------------------------------------------------------------------
 def _passenger_fields(data: BaseModel, *, current: Passenger | None = None) -> dict[str, Any]:
-    fields = data.model_dump(exclude_unset=True, exclude={"phones", "benefits"})
+    fields = data.model_dump(exclude_unset=True, exclude={"phones", "benefits", "allow_namesake"})
     if current is None or {"last_name", "first_name", "middle_name"} & fields.keys():
         base = current.model_dump() if current else {}
         merged = {**base, **fields}
@@ -81,8 +81,14 @@ def _passenger_fields(data: BaseModel, *, current: Passenger | None = None) -> d
 def create_passenger(
     conn: psycopg.Connection, *, data: PassengerIn, rules: Rules, actor: User
 ) -> Passenger:
-    """Register a passenger; the read-back is logged as ``create``."""
+    """Register a passenger; the read-back is logged as ``create``.
+
+    A passenger who matches an existing one on ФИО + birth date, or on a phone + birth date, is
+    refused (a second record would be a second quota for one person) with a message naming the
+    match; a supervisor may still create a namesake (same ФИО and birth date, no shared phone)
+    with ``allow_namesake``. A shared СНИЛС is always refused (store check)."""
     _check_benefits(data.benefits, rules)
+    _check_not_duplicate(conn, data=data, actor=actor)
     pid = pstore.insert_passenger(
         conn, fields=_passenger_fields(data), phones=data.phones, benefits=data.benefits
     )
@@ -90,6 +96,45 @@ def create_passenger(
         conn, user_id=actor.id, action="create", passenger_ids=[pid], purpose="registry"
     )
     return _must_get_passenger(conn, pid)
+
+
+NAMESAKE_ROLES = ("supervisor", "admin")
+
+
+def _check_not_duplicate(conn: psycopg.Connection, *, data: PassengerIn, actor: User) -> None:
+    from dispatch.services import require_any_role
+
+    pstore.check_snils_free(conn, data.snils)  # a shared СНИЛС says so first
+    name_norm = normalize_name(data.last_name, data.first_name, data.middle_name)
+    matches = pstore.find_duplicates(
+        conn, name_norm=name_norm, birth_date=data.birth_date, phones=data.phones
+    )
+    if data.allow_namesake:
+        require_any_role(
+            actor,
+            NAMESAKE_ROLES,
+            "Создать однофамильца может только старший смены или администратор",
+        )
+        matches = [m for m in matches if m["by_phone"]]
+    if not matches:
+        return
+    pstore.log_access(conn, user_id=actor.id, action="duplicate_check",
+                      passenger_ids=[m["id"] for m in matches], purpose="registry")  # fmt: skip
+    m = matches[0]
+    who = " ".join(x for x in (m["last_name"], m["first_name"], m["middle_name"]) if x)
+    why = "ФИО и дата рождения" if m["by_name"] else "телефон и дата рождения"
+    if m["by_name"] and m["by_phone"]:
+        why = "ФИО, телефон и дата рождения"
+    hint = (
+        ""
+        if m["by_phone"]
+        else "; если это другой человек, старший смены может создать однофамильца"
+    )
+    raise Conflict(
+        f"Пассажир уже есть в реестре: №{m['id']} {who}, {m['birth_date']:%d.%m.%Y} — "
+        f"совпадают {why}{hint}",
+        code="duplicate_passenger",
+    )
 
 
 def _must_get_passenger(
@@ -195,6 +240,20 @@ def search_passengers(
             min_score=SEARCH_MIN_SCORE,
             limit=limit,
         )
+        if q.alt_name_norm:
+            # Typed with the English layout on: the Russian reading is searched too, best first.
+            alt = pstore.search_by_name(
+                conn,
+                name_norm=q.alt_name_norm,
+                birth_date=q.birth_date,
+                min_score=SEARCH_MIN_SCORE,
+                limit=limit,
+            )
+            best = {h.id: h for h in alt}
+            for h in hits:
+                if h.id not in best or h.score > best[h.id].score:
+                    best[h.id] = h
+            hits = sorted(best.values(), key=lambda h: -h.score)[:limit]
         detail = {"by": "name", "with_birth_date": q.birth_date is not None}
     else:
         hits = pstore.search_by_phone(conn, digits=q.digits, alt_digits=q.alt_digits, limit=limit)

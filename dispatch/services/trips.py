@@ -14,7 +14,7 @@ import psycopg
 
 from config.rules import Rules
 from dispatch.documents import check_document
-from dispatch.errors import Invalid, NotFound
+from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.lifecycle import TripAction, TripState, TripStatus, plan_change
 from dispatch.models import Document, Trip, TripEvent, User
 from dispatch.store import passengers as pstore
@@ -91,13 +91,79 @@ def act(
     now: datetime,
     rules: Rules,
     reason: str | None = None,
+    initiator: str | None = None,
 ) -> Trip:
-    """A lifecycle action from a user (:func:`apply_action`); the trip shown back is logged."""
+    """A lifecycle action from a user (:func:`apply_action`); the trip shown back is logged.
+
+    A cancellation records its ``initiator`` (passenger, carrier, operator) and timing, and
+    whether it counts against the quota (rules file ``[cancellation]``). A no-show is accepted
+    only after the booked pickup plus the rules' waiting time and only if the vehicle's GPS was
+    within the pickup radius during the wait; a refusal names each failed check.
+    """
+    extra: dict[str, Any] | None = None
+    payload: dict[str, Any] | None = None
+    if action is TripAction.CANCEL:
+        extra = _cancel_decision(conn, trip_id=trip_id, initiator=initiator, now=now, rules=rules)
+        payload = dict(extra)
+    elif action is TripAction.NO_SHOW:
+        _check_no_show(conn, trip_id=trip_id, now=now, rules=rules)
+        extra = {"counts_for_quota": rules.no_show.counts}
+        payload = dict(extra)
     trip = apply_action(
-        conn, trip_id=trip_id, action=action, actor=actor, now=now, rules=rules, reason=reason
-    )
+        conn, trip_id=trip_id, action=action, actor=actor, now=now, rules=rules, reason=reason,
+        extra=extra, payload=payload,
+    )  # fmt: skip
     log_trip_read(conn, actor=actor, action=action.value, trip=trip, purpose="dispatch")
     return trip
+
+
+def _cancel_decision(
+    conn: psycopg.Connection, *, trip_id: int, initiator: str | None, now: datetime, rules: Rules
+) -> dict[str, Any]:
+    from dispatch.cancellation import INITIATORS, cancel_timing
+
+    if initiator not in INITIATORS:
+        raise Invalid(
+            "Укажите, кто отменяет поездку: пассажир, перевозчик или оператор",
+            code="cancel_initiator_required",
+        )
+    trip = get_trip(conn, trip_id=trip_id, lock=True)
+    timing = cancel_timing(
+        pickup_at=trip.pickup_at,
+        at=now,
+        vehicle_at_pickup=trip.status == TripStatus.AT_PICKUP,
+        late_cancel_minutes=rules.booking.late_cancel_minutes,
+    )
+    return {
+        "cancel_initiator": initiator,
+        "cancel_timing": timing,
+        "counts_for_quota": rules.cancellation.counts(initiator, timing),
+    }
+
+
+def _check_no_show(conn: psycopg.Connection, *, trip_id: int, now: datetime, rules: Rules) -> None:
+    from datetime import timedelta
+
+    from dispatch.cancellation import no_show_refusals
+
+    trip = get_trip(conn, trip_id=trip_id, lock=True)
+    if trip.status != TripStatus.AT_PICKUP or trip.vehicle_id is None:
+        return  # the state machine refuses it with its own message
+    ns = rules.no_show
+    wait_end = trip.pickup_at + timedelta(minutes=ns.wait_minutes)
+    lats, lons = tstore.vehicle_fixes(
+        conn, vehicle_id=trip.vehicle_id, start=trip.pickup_at, end=min(now, wait_end)
+    )
+    refusals = no_show_refusals(
+        pickup_at=trip.pickup_at, now=now, wait_minutes=ns.wait_minutes,
+        pickup_lat=trip.pickup_lat, pickup_lon=trip.pickup_lon, fix_lats=lats, fix_lons=lons,
+        radius_m=ns.pickup_radius_m, tz=rules.timezone,
+    )  # fmt: skip
+    if refusals:
+        raise Conflict(
+            "Неявку нельзя отметить: " + "; ".join(r.message for r in refusals),
+            code=refusals[0].code,
+        )
 
 
 def apply_action(

@@ -51,7 +51,7 @@ def insert_passenger(
     benefits: Sequence[BenefitIn],
 ) -> int:
     """Insert one passenger with phones (first is primary) and benefits; return the id."""
-    _check_snils_free(conn, fields.get("snils"))
+    check_snils_free(conn, fields.get("snils"))
     row = insert_row(
         conn, "passengers", {k: fields[k] for k in _COLUMNS if k in fields}, returning="id"
     )
@@ -65,11 +65,11 @@ def update_passenger(
     conn: psycopg.Connection, *, passenger_id: int, fields: dict[str, Any]
 ) -> bool:
     values = {k: fields[k] for k in _COLUMNS if k in fields}
-    _check_snils_free(conn, values.get("snils"), passenger_id=passenger_id)
+    check_snils_free(conn, values.get("snils"), passenger_id=passenger_id)
     return update_row(conn, "passengers", passenger_id, values, touch=True) is not None
 
 
-def _check_snils_free(
+def check_snils_free(
     conn: psycopg.Connection, snils: str | None, *, passenger_id: int | None = None
 ) -> None:
     """Refuse a СНИЛС another passenger has, *before* the insert: a unique violation would put
@@ -290,3 +290,28 @@ def log_access(
             " VALUES (%s, %s, %s, %s, %s)",
             [(user_id, action, pid, purpose, Jsonb(detail or {})) for pid in passenger_ids],
         )
+
+
+def find_duplicates(
+    conn: psycopg.Connection,
+    *,
+    name_norm: str,
+    birth_date: date,
+    phones: Sequence[str],
+    exclude_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Passengers that look like the same person: the same normalised ФИО and birth date
+    (``by_name``), or a shared phone and the same birth date (``by_phone``)."""
+    return fetch_all(
+        conn,
+        "SELECT p.id, p.last_name, p.first_name, p.middle_name, p.birth_date,"
+        " p.name_norm = %(n)s AS by_name,"
+        " EXISTS (SELECT 1 FROM passenger_phones ph WHERE ph.passenger_id = p.id"
+        "         AND ph.phone_norm = ANY(%(ph)s)) AS by_phone"
+        " FROM passengers p"
+        " WHERE p.birth_date = %(bd)s AND p.id IS DISTINCT FROM %(ex)s"
+        " AND (p.name_norm = %(n)s OR EXISTS (SELECT 1 FROM passenger_phones ph"
+        "      WHERE ph.passenger_id = p.id AND ph.phone_norm = ANY(%(ph)s)))"
+        " ORDER BY p.id LIMIT 5",
+        {"n": name_norm, "bd": birth_date, "ph": list(phones), "ex": exclude_id},
+    )

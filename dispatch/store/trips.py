@@ -80,13 +80,31 @@ def open_trips_between(
 def counted_trips(
     conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """The passenger's trips with a pickup in [start, end): pickup_at, status, object type."""
+    """The passenger's trips with a pickup in [start, end): pickup_at, status, the object type
+    and category *stored on the trip at booking* (the object's current type only for rows from
+    before 0221)."""
     return fetch_all(
         conn,
-        "SELECT t.pickup_at, t.status, o.object_type FROM trips t"
+        "SELECT t.pickup_at, t.status, COALESCE(t.object_type, o.object_type) AS object_type,"
+        " t.category, t.counts_for_quota, t.pair_id FROM trips t"
         " JOIN social_objects o ON o.id = t.dest_object_id"
         " WHERE t.passenger_id = %s AND t.pickup_at >= %s AND t.pickup_at < %s",
         (passenger_id, start, end),
+    )
+
+
+def overlapping_trips(
+    conn: psycopg.Connection, *, passenger_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The passenger's trips not cancelled or missed whose [pickup, planned drop-off] overlaps
+    [start, end] (a trip with no planned drop-off is taken as its pickup instant)."""
+    return fetch_all(
+        conn,
+        "SELECT id, pickup_at, planned_dropoff_at FROM trips"
+        " WHERE passenger_id = %s AND status NOT IN ('cancelled', 'no_show')"
+        " AND pickup_at <= %s AND COALESCE(planned_dropoff_at, pickup_at) >= %s"
+        " ORDER BY pickup_at",
+        (passenger_id, end, start),
     )
 
 
@@ -220,15 +238,71 @@ def list_events(conn: psycopg.Connection, *, trip_id: int) -> list[TripEvent]:
 
 
 def insert_recurrence(
-    conn: psycopg.Connection, *, passenger_id: int, rule: dict[str, Any], created_by: int | None
+    conn: psycopg.Connection,
+    *,
+    passenger_id: int,
+    rule: dict[str, Any],
+    created_by: int | None,
+    request: dict[str, Any] | None = None,
+    until_date: Any = None,
 ) -> int:
     row = insert_row(
         conn,
         "recurrences",
-        {"passenger_id": passenger_id, "rule": rule, "created_by": created_by},
+        {"passenger_id": passenger_id, "rule": rule, "created_by": created_by,
+         "request": request, "until_date": until_date},
         returning="id",
-    )
+    )  # fmt: skip
     return int(row["id"])
+
+
+def set_expanded_through(conn: psycopg.Connection, *, recurrence_id: int, through: Any) -> None:
+    conn.execute(
+        "UPDATE recurrences SET expanded_through = %s WHERE id = %s", (through, recurrence_id)
+    )
+
+
+def recurrences_to_expand(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Active series with dates not yet expanded, locked (another job run skips them)."""
+    return fetch_all(
+        conn,
+        "SELECT id, passenger_id, request, created_by, expanded_through, until_date"
+        " FROM recurrences WHERE active AND request IS NOT NULL"
+        " AND (expanded_through IS NULL OR expanded_through < until_date)"
+        " ORDER BY id FOR UPDATE SKIP LOCKED",
+        (),
+    )
+
+
+def record_refusal(
+    conn: psycopg.Connection,
+    *,
+    recurrence_id: int,
+    pickup_at: datetime,
+    codes: list[str],
+    reasons: list[str],
+    checked_at: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO recurrence_refusals (recurrence_id, pickup_at, codes, reasons, checked_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (recurrence_id, pickup_at) DO UPDATE"
+        " SET codes = EXCLUDED.codes, reasons = EXCLUDED.reasons, checked_at = EXCLUDED.checked_at",
+        (recurrence_id, pickup_at, codes, reasons, checked_at),
+    )
+
+
+def list_refusals(
+    conn: psycopg.Connection, *, recurrence_id: int | None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Refused dates of one series (or of all), latest first."""
+    return fetch_all(
+        conn,
+        "SELECT f.recurrence_id, r.passenger_id, f.pickup_at, f.codes, f.reasons, f.checked_at"
+        " FROM recurrence_refusals f JOIN recurrences r ON r.id = f.recurrence_id"
+        " WHERE %(rid)s::bigint IS NULL OR f.recurrence_id = %(rid)s"
+        " ORDER BY f.checked_at DESC, f.pickup_at LIMIT %(limit)s",
+        {"rid": recurrence_id, "limit": limit},
+    )
 
 
 _DOC_COLUMNS = (
@@ -261,3 +335,35 @@ def get_document_content(
         return None
     content = bytes(row.pop("content"))
     return Document.model_validate(row), content
+
+
+def vehicle_fixes(
+    conn: psycopg.Connection, *, vehicle_id: int, start: datetime, end: datetime
+) -> tuple[list[float], list[float]]:
+    """Latitudes and longitudes of a vehicle's plausible GPS fixes with ``start <= ts <= end``."""
+    rows = conn.execute(
+        "SELECT lat, lon FROM vehicle_positions WHERE vehicle_id = %s AND ts >= %s AND ts <= %s"
+        " AND NOT implausible ORDER BY ts",
+        (vehicle_id, start, end),
+    ).fetchall()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def set_pair(conn: psycopg.Connection, *, trip_id: int, pair_id: int) -> None:
+    """Mark a trip as a leg of the pair ``pair_id`` (booking, before the trip is dispatched)."""
+    conn.execute("UPDATE trips SET pair_id = %s WHERE id = %s", (pair_id, trip_id))
+
+
+def set_return(conn: psycopg.Connection, *, trip_id: int, return_trip_id: int) -> None:
+    """Name the outward trip's return leg."""
+    conn.execute("UPDATE trips SET return_trip_id = %s WHERE id = %s", (return_trip_id, trip_id))
+
+
+def set_fare(
+    conn: psycopg.Connection, *, trip_id: int, fare_kop: int, copay_share_pct: float, copay_kop: int
+) -> None:
+    """Re-price a just-booked trip (its pair's co-payment band is known once both legs are)."""
+    conn.execute(
+        "UPDATE trips SET fare_kop = %s, copay_share_pct = %s, copay_kop = %s WHERE id = %s",
+        (fare_kop, copay_share_pct, copay_kop, trip_id),
+    )

@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 
 from config.rules import Rules
+from dispatch.lifecycle import TripStatus
 from routing.errors import RoutingError
 from simulators.gps import GpsModel, observe, sample_times
 from simulators.scenarios import Roads, drive_trip, pay
@@ -44,7 +45,12 @@ log = logging.getLogger("socialtaxi.simulate")
 VIOLATIONS = ("late_pickup", "detour", "overcharge", "gps_gap")
 #: trip statuses a vehicle drives: assigned ones, and (after a restart) those it was in the
 #: middle of — resent events keep their ids, so what ingest already applied is a no-op
-RESUMED = ("assigned", "en_route", "at_pickup", "on_board")
+RESUMED = (
+    TripStatus.ASSIGNED,
+    TripStatus.EN_ROUTE,
+    TripStatus.AT_PICKUP,
+    TripStatus.ON_BOARD,
+)
 
 
 class ScenarioFileError(ValueError):

@@ -408,3 +408,30 @@ def test_run_and_worker_commands(db, db_url, rules, fresh_settings):
     assert res.exit_code == 0, res.output
     assert "trips 0" in res.stdout
     assert list(findings(db, trip)) == ["route_deviation"]
+
+
+def test_over_quota_counts_the_passengers_earlier_trips(db, db_url, rules):
+    w = make_world(db)
+    due = due_copay(rules)
+    trips = [
+        add_trip(db, w, booked=BOOKED + timedelta(days=k), payment_kop=due, seed=k)
+        for k in range(5)
+    ]
+    # a cancelled trip in between does not count
+    db.execute(
+        "UPDATE trips SET status = 'cancelled', completed_at = NULL WHERE id = %s", (trips[2],)
+    )
+    extra = add_trip(db, w, booked=BOOKED + timedelta(days=6), payment_kop=due, seed=9)
+    service.run_period(
+        db_url,
+        start=BOOKED - timedelta(days=1),
+        end=BOOKED + timedelta(days=10),
+        carrier_id=None,
+        rules=rules,
+        graph=None,
+        matcher=None,
+    )
+    flagged = [t for t in [*trips, extra] if "over_quota" in findings(db, t)]
+    assert flagged == [extra]  # four counted trips before it (one of five was cancelled)
+    ev = findings(db, extra)["over_quota"]["evidence"]
+    assert ev["month_used"] == 4 and ev["month_limit"] == 4

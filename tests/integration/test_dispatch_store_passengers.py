@@ -122,3 +122,21 @@ def test_duplicate_snils_is_refused_before_the_database_sees_it(conn):
     # the same СНИЛС on its own passenger is no conflict
     assert pstore.update_passenger(conn, passenger_id=a, fields={"snils": "11223344595"})
     assert conn.execute("SELECT count(*) FROM passengers").fetchone() == (2,)
+
+
+def test_homoglyph_migration_rewrites_mixed_script_names(db_url):
+    from pathlib import Path
+
+    sql = (
+        Path(__file__).parents[2] / "db/migrations/0225_passenger_name_homoglyphs.sql"
+    ).read_text()
+    with psycopg.connect(db_url, autocommit=True) as c:
+        for norm in ("ивaнова мaрия", "smith john"):  # a Latin «a»; a Latin name
+            c.execute(
+                "INSERT INTO passengers (last_name, first_name, birth_date, name_norm)"
+                " VALUES ('x', 'y', '1940-01-01', %s)",
+                (norm,),
+            )
+        c.execute(sql)
+        got = [r[0] for r in c.execute("SELECT name_norm FROM passengers ORDER BY id")]
+    assert got == ["иванова мария", "smith john"]

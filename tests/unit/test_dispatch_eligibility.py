@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.rules import Rules
+from config.rules import Booking, Rules
 from dispatch.eligibility import (
     BenefitPeriod,
     BookingRequest,
@@ -16,6 +16,8 @@ from dispatch.eligibility import (
     Refusal,
     active_category,
     check_booking,
+    choose_category,
+    minor_on,
 )
 from dispatch.errors import Invalid
 
@@ -31,6 +33,16 @@ OK_REQ = BookingRequest(
 NO_NEEDS = PassengerNeeds(
     wheelchair=False, walker=False, visually_impaired=False, needs_companion=False
 )
+
+
+def with_hours(rules: Rules, start: str | None, end: str | None) -> Rules:
+    """The rules with fixed service hours (``None, None``: 24/7), validated like the file."""
+    data = rules.booking.model_dump(exclude={"round_the_clock", "service_start", "service_end"})
+    if start is None:
+        data["round_the_clock"] = True
+    else:
+        data.update(service_start=start, service_end=end)
+    return rules.model_copy(update={"booking": Booking.model_validate(data)})
 
 
 def check(rules: Rules, req: BookingRequest = OK_REQ, *, needs: PassengerNeeds = NO_NEEDS,
@@ -95,16 +107,36 @@ def test_too_soon_message_names_the_earliest_time(rules: Rules) -> None:
 )
 def test_service_hours_are_local(rules: Rules, local: tuple[int, int], ok: bool) -> None:
     pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
-    out = check(rules, replace(OK_REQ, pickup_at=pickup))
+    out = check(with_hours(rules, "07:00", "21:00"), replace(OK_REQ, pickup_at=pickup))
     assert codes(out) == ([] if ok else ["outside_hours"])
 
 
 def test_service_hours_read_utc_input_in_moscow_time(rules: Rules) -> None:
     # 05:00 UTC = 08:00 Moscow: open. 18:30 UTC = 21:30 Moscow: closed.
+    rules = with_hours(rules, "07:00", "21:00")
     assert check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 23, 5, 0, tzinfo=UTC))) == []
     out = check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 23, 18, 30, tzinfo=UTC)))
     assert codes(out) == ["outside_hours"]
     assert out[0].message == "Время подачи 21:30 вне часов работы службы (07:00–21:00)"
+
+
+@pytest.mark.parametrize("local", [(0, 0), (3, 30), (6, 59), (12, 0), (21, 0), (23, 59)])
+def test_the_region_runs_round_the_clock(rules: Rules, local: tuple[int, int]) -> None:
+    # The Leningrad Oblast file says 24/7: a night pickup is accepted.
+    assert rules.booking.round_the_clock and rules.booking.hours_text == "круглосуточно"
+    pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
+    assert check(rules, replace(OK_REQ, pickup_at=pickup)) == []
+
+
+@pytest.mark.parametrize(
+    ("local", "ok"), [((19, 59), False), ((20, 0), True), ((2, 0), True), ((7, 59), True),
+                      ((8, 0), False), ((12, 0), False)],
+)  # fmt: skip
+def test_overnight_service_hours(rules: Rules, local: tuple[int, int], ok: bool) -> None:
+    night = with_hours(rules, "20:00", "08:00")
+    pickup = datetime(2026, 11, 23, *local, tzinfo=MSK)
+    out = check(night, replace(OK_REQ, pickup_at=pickup))
+    assert codes(out) == ([] if ok else ["outside_hours"])
 
 
 def test_no_benefit_category(rules: Rules) -> None:
@@ -226,7 +258,8 @@ def test_all_refusals_at_once(rules: Rules) -> None:
 
 
 def test_past_and_outside_hours_both_reported(rules: Rules) -> None:
-    out = check(rules, replace(OK_REQ, pickup_at=datetime(2026, 11, 19, 23, 0, tzinfo=MSK)))
+    late = replace(OK_REQ, pickup_at=datetime(2026, 11, 19, 23, 0, tzinfo=MSK))
+    out = check(with_hours(rules, "07:00", "21:00"), late)
     assert codes(out) == ["pickup_in_past", "outside_hours"]
 
 
@@ -253,17 +286,48 @@ def test_active_category_by_date() -> None:
     assert active_category([], date(2026, 7, 1)) is None
 
 
-def test_overlapping_categories_pick_the_highest_monthly_limit(rules: Rules) -> None:
-    b = [
-        BenefitPeriod("hemodialysis", date(2026, 1, 1), date(2026, 12, 31)),
-        BenefitPeriod("disabled_1", date(2026, 3, 1), None),
-    ]
-    assert active_category(b, date(2026, 5, 1), rules=rules) == "hemodialysis"  # 12 > 4
-    assert active_category(b, date(2027, 1, 1), rules=rules) == "disabled_1"
-    # Equal limits: the later period wins, deterministically.
-    same = [
-        BenefitPeriod("disabled_2", date(2026, 1, 1), None),
-        BenefitPeriod("age_80_plus", date(2026, 2, 1), None),
-    ]
-    assert active_category(same, date(2026, 5, 1), rules=rules) == "age_80_plus"
-    assert active_category(list(reversed(same)), date(2026, 5, 1), rules=rules) == "age_80_plus"
+def choose(rules: Rules, periods: list[BenefitPeriod], dest: str, km: float = 10.0):
+    return choose_category(periods, date(2026, 5, 1), destination_type=dest, distance_km=km,
+                           rules=rules)  # fmt: skip
+
+
+def test_exempt_veteran_who_is_also_disabled_pays_nothing(rules: Rules) -> None:
+    # Was: the highest monthly limit won, a tie went to the later period → disabled_1 at 25 %.
+    b = [BenefitPeriod("veteran_wwii", date(2020, 1, 1), None),
+         BenefitPeriod("disabled_1", date(2021, 1, 1), None)]  # fmt: skip
+    c = choose(rules, b, "mfc")
+    assert c is not None and c.category == "veteran_wwii"
+    assert "доля оплаты 0 %" in c.reason and "«Инвалид I группы»" in c.reason
+
+
+def test_dialysis_patient_with_group_one_goes_to_the_mfc_under_group_one(rules: Rules) -> None:
+    b = [BenefitPeriod("hemodialysis", date(2026, 1, 1), None),
+         BenefitPeriod("disabled_1", date(2026, 3, 1), None)]  # fmt: skip
+    mfc = choose(rules, b, "mfc")
+    assert mfc is not None and mfc.category == "disabled_1"
+    assert "не дают права на этот тип объекта: «Пациент, получающий гемодиализ»" in mfc.reason
+    dialysis = choose(rules, b, "hemodialysis")
+    assert dialysis is not None and dialysis.category == "hemodialysis"
+    # Before group I starts, only dialysis is valid: an МФЦ trip has no category.
+    assert choose_category(b, date(2026, 2, 1), destination_type="mfc", distance_km=10,
+                           rules=rules) is None  # fmt: skip
+
+
+def test_equal_share_goes_to_the_higher_limit_then_the_later_period(rules: Rules) -> None:
+    same = [BenefitPeriod("disabled_2", date(2026, 1, 1), None),
+            BenefitPeriod("age_80_plus", date(2026, 2, 1), None)]  # fmt: skip
+    assert choose(rules, same, "medical").category == "age_80_plus"  # type: ignore[union-attr]
+    assert choose(rules, list(reversed(same)), "medical").category == "age_80_plus"  # type: ignore[union-attr]
+    # An expired period is not chosen.
+    old = [BenefitPeriod("veteran_wwii", date(2020, 1, 1), date(2025, 12, 31)),
+           BenefitPeriod("disabled_1", date(2021, 1, 1), None)]  # fmt: skip
+    assert choose(rules, old, "mfc").category == "disabled_1"  # type: ignore[union-attr]
+
+
+def test_a_minor_needs_a_companion(rules: Rules) -> None:
+    assert minor_on(date(2010, 5, 2), date(2026, 5, 1), adult_age_years=18)
+    assert not minor_on(date(2008, 5, 1), date(2026, 5, 1), adult_age_years=18)  # 18 today
+    out = check(rules, needs=replace(NO_NEEDS, minor=True))
+    assert codes(out) == ["companion_required_minor"]
+    assert "младше 18 лет" in out[0].message
+    assert check(rules, replace(OK_REQ, companions=1), needs=replace(NO_NEEDS, minor=True)) == []

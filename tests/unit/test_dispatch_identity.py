@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from dispatch.errors import Invalid
 from dispatch.identity import (
+    fix_homoglyphs,
     normalize_name,
     normalize_phone,
     phone_search_digits,
+    read_birth_year,
     snils_checksum,
+    switch_layout,
     validate_snils,
 )
 
@@ -177,3 +182,54 @@ def test_old_snils_numbers_have_no_checksum() -> None:
 )
 def test_normalize_name(parts: tuple[str | None, ...], expected: str) -> None:
     assert normalize_name(*parts) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("8 921 123 45 6", "не хватает цифры"),  # trunk 8 and a mobile number one digit short
+        ("+7 921 123 45 6", "не хватает цифры"),
+        ("921 123 45 6", "не хватает цифры"),
+        ("8 921 123 45 678", "лишняя цифра"),
+        ("+7 921 123 45 678", "лишняя цифра"),
+        ("8921123456789", "лишних цифр: 2"),
+    ],
+)
+def test_phone_with_a_missing_or_extra_digit_is_refused_saying_so(raw: str, says: str) -> None:
+    with pytest.raises(Invalid) as exc:
+        normalize_phone(raw)
+    assert exc.value.code == "bad_phone" and says in exc.value.message
+
+
+def test_ten_digit_national_numbers_starting_with_8_still_accepted() -> None:
+    # 812 (St Petersburg) and 813xx (Leningrad Oblast) are real area codes without a trunk 8.
+    assert normalize_phone("812 555 12 34") == "78125551234"
+    assert normalize_phone("8137023456") == "78137023456"
+
+
+def test_latin_look_alikes_in_a_cyrillic_name_are_read_as_cyrillic() -> None:
+    assert normalize_name("Ивaнова", "Мaрия") == "иванова мария"  # Latin «a»
+    assert normalize_name("ИBAHOB") == "иванов"  # Latin B, A, H, O (upper case)
+    assert normalize_name("Smith") == "smith"  # a Latin name stays Latin
+    assert fix_homoglyphs("cеменов") == "семенов"
+
+
+def test_wrong_keyboard_layout_is_switched() -> None:
+    assert switch_layout("Bdfyjdf") == "Иванова"
+    assert switch_layout("Ctv`yjdf") == "Семёнова"
+    assert switch_layout("Иванова") is None
+    assert switch_layout("123") is None
+
+
+@pytest.mark.parametrize(
+    ("yy", "today", "year"),
+    [(41, date(2026, 12, 1), 1941), (15, date(2026, 12, 1), 2015), (30, date(2026, 12, 1), 1930)],
+)
+def test_two_digit_year_rule(yy: int, today: date, year: int) -> None:
+    assert read_birth_year(yy, month=3, day=12, today=today) == year
+
+
+def test_ambiguous_two_digit_year_refused() -> None:
+    with pytest.raises(Invalid) as exc:
+        read_birth_year(24, month=3, day=12, today=date(2026, 12, 1))
+    assert exc.value.code == "ambiguous_year" and "полностью" in exc.value.message

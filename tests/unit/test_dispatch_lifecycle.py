@@ -119,12 +119,17 @@ def test_unknown_status_or_action_is_a_value_error() -> None:
 
 def test_status_sets_follow_the_machine() -> None:
     from dispatch.lifecycle import ASSIGNABLE, OPEN, PAYABLE, STAMP_COLUMN, TARGET
-    from dispatch.quota import COUNTED_STATUSES
+    from dispatch.quota import COUNTED_STATUSES, DECIDED_STATUSES
 
     assert {s.value for s in OPEN} == {"booked", "assigned", "en_route", "at_pickup", "on_board"}
     assert {s.value for s in ASSIGNABLE} == {"booked", "assigned"}
     assert {s.value for s in PAYABLE} == {"on_board", "completed"}
-    assert {s.value for s in COUNTED_STATUSES} == {s.value for s in TripStatus} - {"cancelled"}
+    # Cancellations and no-shows count as decided when they happened (rules file, issue 12).
+    assert {s.value for s in COUNTED_STATUSES} == {s.value for s in TripStatus} - {
+        "cancelled",
+        "no_show",
+    }
+    assert {s.value for s in DECIDED_STATUSES} == {"cancelled", "no_show"}
     assert "booked" in COUNTED_STATUSES and "cancelled" not in COUNTED_STATUSES  # DB strings
     assert {a.value: t.value for a, t in TARGET.items()} == {a: t for (_, a), t in EXPECTED.items()}
     assert {a.value: c for a, c in STAMP_COLUMN.items()} == {

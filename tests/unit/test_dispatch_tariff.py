@@ -119,3 +119,15 @@ def test_refusals(rules: Rules, kwargs: dict, code: str) -> None:
         quote(rules, **kwargs)
     assert exc.value.code == code
     assert any("а" <= ch <= "я" for ch in exc.value.message.lower())  # Russian text
+
+
+def test_pair_priced_by_its_total_distance(rules) -> None:
+    # Two 80 km legs of a pair: each is under 150 km (25 %), the pair is 160 km (10 %).
+    from dispatch.tariff import quote
+
+    leg = quote(rules, category="disabled_1", vehicle_type="car", distance_m=80_000)
+    pair = quote(rules, category="disabled_1", vehicle_type="car", distance_m=80_000, band_km=160)
+    assert (leg.copay_share_pct, pair.copay_share_pct) == (25, 10)
+    assert leg.fare_kop == pair.fare_kop and pair.copay_kop < leg.copay_kop
+    assert rules.return_trips.pair_counts_as == "one"
+    assert rules.return_trips.copay_band == "pair_total"

@@ -16,7 +16,8 @@ def test_map_import_info_and_route(osm_dir, tmp_path):
     src = str(osm_dir / "moscow_center.osm.gz")
     cache = str(tmp_path)
     res = runner.invoke(
-        app, ["map", "import", src, "--cache-dir", cache, "--speed", "residential=25"]
+        app,
+        ["map", "import", src, "--cache-dir", cache, "--speed", "residential=25", "--no-addresses"],
     )
     assert res.exit_code == 0, res.output
     assert "Граф: узлов" in res.output and "Кэш:" in res.output

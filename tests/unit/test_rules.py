@@ -1,4 +1,5 @@
 import tomllib
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def test_leningrad_oblast_defaults(rules):
     assert rules.timezone == "Europe/Moscow"
     for code in ("disabled_1", "disabled_2", "disabled_child", "veteran_wwii", "age_80_plus"):
         assert rules.category(code).monthly_limit == 4
-    assert rules.category("hemodialysis").monthly_limit == 12
+    assert rules.category("hemodialysis").monthly_limit == 14
+    assert rules.category("hemodialysis").allowed_object_types == ("hemodialysis",)
+    assert rules.booking.round_the_clock
     assert rules.copay_share_pct("disabled_1", 149.99) == 25
     assert rules.copay_share_pct("disabled_1", 150) == 10
     assert rules.copay_share_pct("veteran_wwii", 10) == 0  # fully exempt
@@ -77,9 +80,41 @@ def test_valid_copy_round_trips(tmp_path):
             "duplicate code 'disabled_1'",
         ),
         (
-            lambda d: d["booking"].update(service_end="06:00:00"),
+            lambda d: d["booking"].update(service_start="07:00:00"),
             "booking",
-            "service_end must be after service_start",
+            "round_the_clock = true takes no service_start/service_end",
+        ),
+        (
+            lambda d: d["booking"].update(round_the_clock=False),
+            "booking",
+            "set both service_start and service_end, or round_the_clock = true",
+        ),
+        (
+            lambda d: d["booking"].update(
+                round_the_clock=False, service_start="07:00:00", service_end="07:00:00"
+            ),
+            "booking",
+            "service_start equals service_end",
+        ),
+        (
+            lambda d: d["booking"].update(round_the_clock=False, service_start="07:00:00"),
+            "booking",
+            "set both service_start and service_end",
+        ),
+        (
+            lambda d: d.update(timezone="Europe/Moskow"),
+            "timezone",
+            "unknown IANA time zone 'Europe/Moskow'",
+        ),
+        (
+            lambda d: d.update(timezone="MSK+3"),
+            "timezone",
+            "unknown IANA time zone",
+        ),
+        (
+            lambda d: d["benefit_categories"][5].update(monthly_limit=12, yearly_limit=156),
+            "benefit_categories.5.yearly_limit",
+            "156 can never be reached: 12 months × monthly_limit 12 = 144",
         ),
         (
             lambda d: d["audit"].pop("deviation_corridor_m"),
@@ -125,6 +160,16 @@ def test_syntax_error_and_missing_file(tmp_path):
         load_rules(bad)
     with pytest.raises(RulesError, match="file not found"):
         load_rules(tmp_path / "nope.toml")
+
+
+def test_fixed_and_overnight_hours_load(tmp_path):
+    data = _raw()
+    data["booking"].pop("round_the_clock")
+    data["booking"].update(service_start="20:00:00", service_end="08:00:00")
+    b = load_rules(_write(tmp_path, data)).booking
+    assert b.hours_text == "20:00–08:00"
+    assert b.in_service_hours(time(23, 0)) and b.in_service_hours(time(7, 59))
+    assert not b.in_service_hours(time(8, 0)) and not b.in_service_hours(time(19, 59))
 
 
 def test_the_planner_thresholds_come_from_the_file(tmp_path):

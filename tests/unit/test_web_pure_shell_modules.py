@@ -76,6 +76,18 @@ def test_parse_query_free_text(text, expected):
     assert parse_query(text) == expected
 
 
+def test_parse_query_layout_homoglyphs_and_two_digit_years():
+    today = date(2026, 12, 1)
+    assert parse_query("Bdfyjdf", today=today) == NameQuery("bdfyjdf", None, "иванова")
+    assert parse_query("Ивaнова", today=today) == NameQuery("иванова", None)
+    assert parse_query("Иванова 12.3.41", today=today) == NameQuery("иванова", date(1941, 3, 12))
+    for bad, code in (("Иванова 12.3.24", "ambiguous_year"), ("Иванова 12.3", "bad_date"),
+                      ("Иванова 1941", "bad_date"), ("Иванова 31.2.41", "bad_date")):  # fmt: skip
+        with pytest.raises(Invalid) as exc:
+            parse_query(bad, today=today)
+        assert exc.value.code == code
+
+
 def test_parse_query_explicit_fields_and_refusals():
     assert parse_query(phone="8-921-000-00-01") == PhoneQuery("79210000001")
     assert parse_query(phone="876-543") == PhoneQuery("776543", "876543")

@@ -15,6 +15,7 @@ from dispatch.models import (
     RecurringRequest,
     RecurringResult,
     SaneDateTime,
+    SeriesRefusal,
     Trip,
     TripEvent,
     TripQuote,
@@ -25,7 +26,7 @@ from dispatch.services import trips as trip_svc
 from web.auth import Anyone, Canceller, Dispatcher, Operator
 from web.deps import Conn, GraphDep, NowDep, RulesDep
 from web.routes._common import Limit, Offset, Purpose, read_upload
-from web.schemas import OptionalReasonIn, ReasonIn
+from web.schemas import CancelIn, OptionalReasonIn, ReasonIn
 
 router = APIRouter(tags=["Поездки"])
 TripId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -59,8 +60,24 @@ def book_recurring(
     now: NowDep,
     user: Operator,
 ) -> RecurringResult:
-    """Book a series; each date is checked on its own; refused dates are listed with reasons."""
+    """Store a rolling series and book its dates within the horizon now; later dates are
+    ``pending`` and booked by the daily job (``socialtaxi series expand``) as they come within
+    it. Each date is checked on its own; refused dates are listed with reasons."""
     return book_svc.book_recurring(conn, req=body, rules=rules, graph=graph, actor=user, now=now)
+
+
+@router.get("/trips/recurring/refused", response_model=list[SeriesRefusal])
+def series_refusals_all(conn: Conn, user: Operator, limit: Limit = 200) -> list[SeriesRefusal]:
+    """Dates of every series that could not be booked (at creation or by the daily job)."""
+    return book_svc.series_refusals(conn, recurrence_id=None, actor=user, limit=limit)
+
+
+@router.get("/trips/recurring/{recurrence_id}/refused", response_model=list[SeriesRefusal])
+def series_refusals(
+    recurrence_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: Conn, user: Operator
+) -> list[SeriesRefusal]:
+    """The refused dates of one series, with the reasons."""
+    return book_svc.series_refusals(conn, recurrence_id=recurrence_id, actor=user)
 
 
 @router.get("/trips", response_model=list[Trip])
@@ -150,12 +167,26 @@ _act(TripAction.ARRIVE, "Машина на месте подачи", reason_mode
 _act(TripAction.BOARD, "Пассажир в машине", reason_model=None, who=Dispatcher)
 _act(TripAction.COMPLETE, "Поездка завершена", reason_model=None, who=Dispatcher)
 _act(TripAction.UNASSIGN, "Снять назначение машины", reason_model=None, who=Dispatcher)
-_act(
-    TripAction.CANCEL,
-    "Отменить поездку (причина обязательна)",
-    reason_model=ReasonIn,
-    who=Canceller,
+
+
+@router.post(
+    "/trips/{trip_id}/cancel",
+    response_model=Trip,
+    summary="Отменить поездку (причина и кто отменяет обязательны)",
+    name="trip_cancel",
+    responses={409: {"description": "Недопустимый переход состояния"}},
 )
+def cancel_trip(
+    trip_id: TripId, body: CancelIn, conn: Conn, rules: RulesDep, now: NowDep, user: Canceller
+) -> Trip:
+    """Whether the cancellation counts against the quota follows the rules file
+    (``[cancellation]``: initiator × timing); both are stored on the trip."""
+    return trip_svc.act(
+        conn, trip_id=trip_id, action=TripAction.CANCEL, actor=user, now=now, rules=rules,
+        reason=body.reason, initiator=body.initiator,
+    )  # fmt: skip
+
+
 _act(
     TripAction.NO_SHOW,
     "Неявка пассажира (причина обязательна)",

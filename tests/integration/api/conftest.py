@@ -216,6 +216,19 @@ def seed_basics(api: Api, **passenger: Any) -> dict[str, int]:
     }
 
 
+def other_passenger(api: Api, k: int) -> int:
+    """A second, third... passenger (distinct name, birth date, phone) for same-time trips: one
+    passenger cannot have two overlapping trips."""
+    body = passenger_body(
+        last_name=["Кузнецова", "Орлова", "Лебедева", "Соколова"][k % 4],
+        first_name="Анна",
+        birth_date=f"19{40 + k}-05-0{1 + k % 9}",
+        phones=[f"+7 921 555-0{k % 10}-{10 + k}"],
+        snils=None,
+    )
+    return int(api.ok("POST", "passengers", 201, json=body)["id"])
+
+
 def pickup(days: int = 1, hour: int = 10, minute: int = 0) -> str:
     """ISO time ``days`` after the frozen today at ``hour:minute`` Moscow time."""
     local = NOW + timedelta(hours=3)
@@ -239,5 +252,18 @@ def set_position(db_url: str, vehicle_id: int, lat: float, lon: float, ts: datet
             "INSERT INTO vehicle_last_position (vehicle_id, ts, lat, lon, speed_kmh)"
             " VALUES (%s, %s, %s, %s, 0) ON CONFLICT (vehicle_id) DO UPDATE"
             " SET ts = EXCLUDED.ts, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
+            (vehicle_id, ts, lat, lon),
+        )
+
+
+def add_fix(db_url: str, vehicle_id: int, lat: float, lon: float, ts: datetime) -> None:
+    """One GPS fix in ``vehicle_positions`` (its day partition created when missing)."""
+    from db.timeseries import positions_spec, store_for
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        spec = positions_spec()
+        store_for(conn, spec).ensure_range(conn, ts, ts)
+        conn.execute(
+            "INSERT INTO vehicle_positions (vehicle_id, ts, lat, lon) VALUES (%s, %s, %s, %s)",
             (vehicle_id, ts, lat, lon),
         )

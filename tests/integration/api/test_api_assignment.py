@@ -8,6 +8,7 @@ from tests.integration.api.conftest import (
     CLINIC,
     HOME,
     MFC,
+    other_passenger,
     pickup,
     seed_basics,
     set_position,
@@ -49,9 +50,10 @@ def test_propose_ranks_fitting_vehicles(api, ids):
 def test_assign_detects_conflicts_and_allows_override(api, ids):
     # three trips at the same time for one car: the third cannot be reached in time
     t1, t2, t3 = (
-        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10, 0)))
-        for _ in range(3)
-    )
+        api.ok("POST", "trips", 201,
+               json=trip_body(ids, pickup_at=pickup(1, 10, 0), passenger_id=pid))
+        for pid in (ids["passenger"], other_passenger(api, 1), other_passenger(api, 2))
+    )  # fmt: skip
     a = api.ok(
         "POST",
         f"trips/{t1['id']}/assign",

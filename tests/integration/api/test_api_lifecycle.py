@@ -3,11 +3,11 @@ no-show reason, one trip_events row per change with time and actor."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from tests.integration.api.conftest import pickup, seed_basics, trip_body
+from tests.integration.api.conftest import add_fix, pickup, seed_basics, trip_body
 
 
 @pytest.fixture
@@ -64,7 +64,9 @@ def test_illegal_transitions_are_409_in_russian(api, ids):
     )
     r = api.post(f"trips/{t['id']}/no-show", json={"reason": "не вышел"})
     assert r.status_code == 409
-    api.ok("POST", f"trips/{t['id']}/cancel", json={"reason": "Передумал"})
+    api.ok(
+        "POST", f"trips/{t['id']}/cancel", json={"reason": "Передумал", "initiator": "passenger"}
+    )
     r = api.post(f"trips/{t['id']}/start")
     assert r.status_code == 409 and "отменена" in r.json()["detail"]
     assert api.post("trips/999999/start").status_code == 404
@@ -72,19 +74,35 @@ def test_illegal_transitions_are_409_in_russian(api, ids):
 
 def test_cancel_records_who_why_when_and_lateness(api, ids):
     early = _book(api, ids, pickup_at=pickup(2))
-    c = api.ok("POST", f"trips/{early['id']}/cancel", json={"reason": "Заболел"}, role="operator")
+    c = api.ok(
+        "POST",
+        f"trips/{early['id']}/cancel",
+        json={"reason": "Заболел", "initiator": "passenger"},
+        role="operator",
+    )
     assert (
         c["status"] == "cancelled" and c["cancel_reason"] == "Заболел" and c["late_cancel"] is False
     )
+    # Answered in the region's time with its offset (issue 12): 06:00 UTC is 09:00+03:00.
     assert c["cancelled_by"] == api.user_ids["operator"] and c["cancelled_at"].startswith(
-        "2026-03-16T06:00"
+        "2026-03-16T09:00:00+03:00"
     )
     late = _book(api, ids, pickup_at=pickup(1, 10))
     api.clock.now = api.clock.now + timedelta(hours=23)  # 08:00 next day: exactly 2 h before pickup
-    c = api.ok("POST", f"trips/{late['id']}/cancel", json={"reason": "Не успевает"})
+    c = api.ok(
+        "POST",
+        f"trips/{late['id']}/cancel",
+        json={"reason": "Не успевает", "initiator": "passenger"},
+    )
     assert c["late_cancel"] is True
     ev = api.ok("GET", f"trips/{late['id']}/events")[-1]
-    assert ev["payload"] == {"reason": "Не успевает", "late_cancel": True}
+    assert ev["payload"] == {
+        "reason": "Не успевает",
+        "late_cancel": True,
+        "cancel_initiator": "passenger",
+        "cancel_timing": "late",
+        "counts_for_quota": False,
+    }
     r = api.post(f"trips/{early['id']}/cancel", json={})
     assert r.status_code == 422
 
@@ -96,6 +114,12 @@ def test_no_show_needs_a_reason(api, ids):
     api.ok("POST", f"trips/{t['id']}/arrive", role="dispatcher")
     r = api.post(f"trips/{t['id']}/no-show", json={"reason": "   "}, role="dispatcher")
     assert r.status_code == 422 and r.json()["detail"] == "Причина: не может быть пустым"
+    # After the wait, with the car's GPS at the pickup (issue 12 checks; see test_api_booking_rules)
+    pickup_at = datetime.fromisoformat(t["pickup_at"])
+    add_fix(
+        api.db_url, ids["car"], t["pickup_lat"], t["pickup_lon"], pickup_at + timedelta(minutes=5)
+    )
+    api.clock.now = pickup_at + timedelta(minutes=16)
     ns = api.ok(
         "POST",
         f"trips/{t['id']}/no-show",
@@ -116,7 +140,11 @@ def test_lifecycle_roles(api, ids):
     t = _book(api, ids)
     assert api.post(f"trips/{t['id']}/start", role="operator").status_code == 403
     assert (
-        api.post(f"trips/{t['id']}/cancel", role="controller", json={"reason": "x"}).status_code
+        api.post(
+            f"trips/{t['id']}/cancel",
+            role="controller",
+            json={"reason": "x", "initiator": "operator"},
+        ).status_code
         == 403
     )
 

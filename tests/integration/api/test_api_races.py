@@ -11,7 +11,15 @@ from dispatch.models import TripRequest, User
 from dispatch.services import AssignmentConflicts, QuotaExceeded
 from dispatch.services.assignment import assign_vehicle
 from dispatch.services.booking import book_trip
-from tests.integration.api.conftest import CLINIC, NOW, pickup, seed_basics, set_position, trip_body
+from tests.integration.api.conftest import (
+    CLINIC,
+    NOW,
+    other_passenger,
+    pickup,
+    seed_basics,
+    set_position,
+    trip_body,
+)
 
 
 def _waiting_on_lock(db_url: str, pid: int) -> bool:
@@ -58,9 +66,10 @@ def test_two_overlapping_trips_are_not_assigned_to_one_vehicle_at_once(api, muri
         update={"assignment": rules.assignment.model_copy(update={"max_late_s": 1500})}
     )
     t0, t1, t2 = (
-        api.ok("POST", "trips", 201, json=trip_body(ids, pickup_at=pickup(1, 10)))["id"]
-        for _ in range(3)
-    )
+        api.ok("POST", "trips", 201,
+               json=trip_body(ids, pickup_at=pickup(1, 10), passenger_id=pid))["id"]
+        for pid in (ids["passenger"], other_passenger(api, 1), other_passenger(api, 2))
+    )  # fmt: skip
     api.ok("POST", f"trips/{t0}/assign", json={"vehicle_id": ids["car"]}, role="dispatcher")
     actor = _user(api, "dispatcher")
 
@@ -84,16 +93,19 @@ def test_the_last_trip_of_the_month_is_booked_once(api, murino_graph, rules):
     actor = User(id=api.user_ids["operator"], login="operator", full_name="Оператор",
                  roles=frozenset({"operator"}), carrier_id=None, active=True)  # fmt: skip
     req = TripRequest.model_validate(trip_body(ids, pickup_at=pickup(2, 10)))
+    # The second operator books another time of the same day (the same time would be refused
+    # as an overlapping trip, not by the quota).
+    req2 = TripRequest.model_validate(trip_body(ids, pickup_at=pickup(2, 14)))
 
-    def book(conn: psycopg.Connection) -> object:
-        return book_trip(conn, req=req, rules=rules, graph=murino_graph, actor=actor, now=NOW)
+    def book(conn: psycopg.Connection, r: TripRequest = req) -> object:
+        return book_trip(conn, req=r, rules=rules, graph=murino_graph, actor=actor, now=NOW)
 
     first = psycopg.connect(api.db_url)
     second = psycopg.connect(api.db_url)
     outcome: list[BaseException | object] = []
     try:
         book(first)  # books the 4th trip; its transaction is still open
-        thread = threading.Thread(target=lambda: _run(book, second, outcome))
+        thread = threading.Thread(target=lambda: _run(lambda c: book(c, req2), second, outcome))
         thread.start()
         deadline = time.monotonic() + 10
         while not _waiting_on_lock(api.db_url, second.info.backend_pid):

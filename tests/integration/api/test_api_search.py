@@ -100,3 +100,24 @@ def test_search_is_logged_without_the_query(api, people):
     ]
     assert rows[0][0] == api.user_ids["operator"]
     assert all("4567" not in r[4] and "Никого" not in r[4] for r in rows)
+
+
+def test_wrong_layout_and_latin_look_alikes_find_the_passenger(api, people):
+    # «Bdfyjdf» is «Иванова» typed with the English layout on; «Ивaнова» has a Latin «a».
+    assert people[2] in _search(api, query="Bdfyjdf")
+    assert _search(api, query="Bdfyjdf Vfhbz")[0] == people[2]
+    assert _search(api, query="Ивaнова Мaрия")[0] == people[2]
+
+
+def test_two_digit_birth_year_is_read_or_refused(api, people):
+    # Both Марии born 12.03.1941 match the date; the name ranks Иванова first.
+    assert _search(api, query="Иванова Мария 12.3.41")[0] == people[2]
+    assert people[1] not in _search(api, query="Семенов 12.3.41")
+    r = api.post("passengers/search", json={"query": "Иванова 12.3"}, role="operator")
+    assert r.status_code == 422 and "ДД.ММ.ГГГГ" in r.json()["detail"]
+
+
+def test_phone_with_a_missing_digit_is_refused_on_create(api):
+    r = api.post("passengers", json=passenger_body(phones=["8 921 123 45 6"], snils=None))
+    assert r.status_code == 422
+    assert "не хватает цифры" in r.text

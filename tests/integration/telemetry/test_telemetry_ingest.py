@@ -266,10 +266,19 @@ def test_vehicle_events_drive_the_trip_and_are_never_lost(
 def test_no_show_at_pickup_sets_reason(
     db, fleet, trip, mqtt_prefix, ingest_factory, publisher_factory
 ):
-    db.execute("UPDATE trips SET status = 'at_pickup' WHERE id = %s", (trip,))
+    # The booked pickup was 20 min ago and the car's GPS was at the door (rules [no_show]:
+    # 15 min wait, 150 m).
+    now = datetime.now(UTC)
+    db.execute(
+        "UPDATE trips SET status = 'at_pickup', pickup_at = %s WHERE id = %s",
+        (now - timedelta(minutes=20), trip),
+    )
+    db.execute(
+        "INSERT INTO vehicle_positions (vehicle_id, ts, lat, lon) VALUES (%s, %s, 60.0401, 30.44)",
+        (fleet["v1"], now - timedelta(minutes=12)),
+    )
     ing = ingest_factory()
     pub = publisher_factory()
-    now = datetime.now(UTC)
     pub.publish(
         f"{mqtt_prefix}/vehicles/v1/event",
         {
@@ -284,3 +293,33 @@ def test_no_show_at_pickup_sets_reason(
     assert db.execute(
         "SELECT status, no_show_reason FROM trips WHERE id = %s", (trip,)
     ).fetchone() == ("no_show", "Пассажир не открыл дверь")
+
+
+def test_a_vehicle_no_show_too_early_or_away_from_the_door_is_refused(
+    db, fleet, trip, mqtt_prefix, ingest_factory, publisher_factory
+):
+    now = datetime.now(UTC)
+    db.execute(
+        "UPDATE trips SET status = 'at_pickup', pickup_at = %s WHERE id = %s",
+        (now - timedelta(minutes=5), trip),
+    )
+    db.execute(  # 1 km from the pickup (60.04, 30.44)
+        "INSERT INTO vehicle_positions (vehicle_id, ts, lat, lon) VALUES (%s, %s, 60.049, 30.44)",
+        (fleet["v1"], now - timedelta(minutes=2)),
+    )
+    ing = ingest_factory()
+    pub = publisher_factory()
+    pub.publish(
+        f"{mqtt_prefix}/vehicles/v1/event",
+        {"type": "no_show", "trip_id": trip, "ts": now.isoformat(), "reason": "не вышел"},
+    )
+    pub.wait_all()
+    wait_for(lambda: ing.counters["events_refused"] == 1, what="the event refused")
+    assert db.execute("SELECT status FROM trips WHERE id = %s", (trip,)).fetchone() == (
+        "at_pickup",
+    )
+    payload = db.execute("SELECT payload FROM trip_events WHERE event_type = 'no_show'").fetchone()[
+        0
+    ]
+    assert payload["refused"]["code"] == "no_show_too_early"
+    assert "GPS" in payload["refused"]["message"]
