@@ -161,27 +161,34 @@ def load_cmd(
 
 def default_start(now: Any, speed: float, lookback_min: float, rules: Any) -> Any:
     """Where the simulated clock starts: ``lookback_min`` before ``now`` when accelerated (it
-    catches up with real time), moved back to the last service evening when that moment is
-    outside the rules' service hours (so bookings are possible at any hour of the night)."""
-    from datetime import datetime, timedelta
+    catches up with real time). With fixed service hours, it moves back (15 min at a time, at
+    most two days) until trips booked then — pickup after the lead time and up to an hour more —
+    fall inside the hours, so the fleet's bookings work at any hour of the night."""
+    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     if speed <= 1:
         return now
     start = now - timedelta(minutes=lookback_min)
-    tz = ZoneInfo(rules.timezone)
-    local = start.astimezone(tz)
     b = rules.booking
-    open_at = datetime.combine(local.date(), b.service_start, tz)
-    last = datetime.combine(local.date(), b.service_end, tz) - timedelta(
-        minutes=b.min_lead_minutes + 240
-    )
-    if local < open_at:  # before opening: the previous evening
-        last -= timedelta(days=1)
-        return min(start, last.astimezone(now.tzinfo))
-    if local > last:
-        return last.astimezone(now.tzinfo)
-    return start
+    if b.round_the_clock or b.service_start is None or b.service_end is None:
+        return start
+    tz = ZoneInfo(rules.timezone)
+
+    def open_at(t: Any) -> bool:
+        local = t.astimezone(tz).time()
+        if b.service_start < b.service_end:
+            return bool(b.service_start <= local < b.service_end)
+        return bool(local >= b.service_start or local < b.service_end)  # overnight window
+
+    lead = timedelta(minutes=b.min_lead_minutes)
+    for _ in range(48 * 4):
+        if open_at(start + lead + timedelta(minutes=5)) and open_at(
+            start + lead + timedelta(minutes=60)
+        ):
+            return start
+        start -= timedelta(minutes=15)
+    return now - timedelta(minutes=lookback_min)
 
 
 @app.callback()

@@ -254,6 +254,11 @@ def register(root: typer.Typer) -> None:
         fleet: bool = typer.Option(True, "--fleet/--no-fleet", help="Запустить имитацию автопарка"),
         speed: float = typer.Option(30.0, "--speed", min=1, help="Ускорение времени автопарка"),
         interval_s: float = typer.Option(5.0, "--interval", min=1, max=30, help="Период точек, с"),
+        lookback_min: float = typer.Option(
+            720,
+            "--lookback",
+            help="Модельное время автопарка начинается на N минут раньше и догоняет настоящее",
+        ),
         book_every_min: float = typer.Option(
             10.0, "--book-every", help="Новая поездка каждые N минут модельного времени"
         ),
@@ -344,6 +349,8 @@ def register(root: typer.Typer) -> None:
                         f"{speed:g}",
                         "--interval",
                         f"{interval_s:g}",
+                        "--lookback",
+                        f"{lookback_min:g}",
                         "--book-every",
                         f"{book_every_min:g}",
                         "--seed",

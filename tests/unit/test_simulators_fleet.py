@@ -3,7 +3,7 @@ runs ahead of real time; a scenario file that cannot be read is one clear error.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 
 import numpy as np
@@ -95,20 +95,24 @@ def test_unreadable_scenario_file_is_one_clear_error(grid, rules, tmp_path):
         fleet.load_scenario(other, T0)
 
 
-def test_accelerated_start_lies_in_the_past_and_inside_service_hours(rules):
+def test_accelerated_start_lies_in_the_past_and_bookings_fit_the_service_hours(rules):
     from zoneinfo import ZoneInfo
 
+    from config.rules import parse_rules
     from simulators.cli import default_start
 
     tz = ZoneInfo(rules.timezone)
     day = datetime(2026, 3, 2, 13, 0, tzinfo=tz).astimezone(UTC)
     assert default_start(day, 1.0, 180, rules) == day  # real time: now
-    assert default_start(day, 30.0, 180, rules) == day - timedelta(minutes=180)
     night = datetime(2026, 3, 3, 2, 0, tzinfo=tz).astimezone(UTC)
-    start = default_start(night, 30.0, 180, rules).astimezone(tz)
-    assert start < night
-    b = rules.booking
-    latest = datetime.combine(start.date(), b.service_end, tz) - timedelta(
-        minutes=b.min_lead_minutes
-    )
-    assert b.service_start <= start.time() and start < latest  # bookings possible from there
+    data = rules.model_dump(mode="python")
+    data["booking"].update(round_the_clock=True, service_start=None, service_end=None)
+    round_clock = parse_rules(data)
+    assert default_start(night, 30.0, 180, round_clock) == night - timedelta(minutes=180)
+    data["booking"].update(round_the_clock=False, service_start=time(7), service_end=time(21))
+    fixed = parse_rules(data)
+    start = default_start(night, 30.0, 180, fixed)
+    assert start < night - timedelta(minutes=180)
+    for extra in (5, 60):  # a trip booked at the start is picked up within 07:00–21:00
+        pickup = (start + timedelta(minutes=fixed.booking.min_lead_minutes + extra)).astimezone(tz)
+        assert time(7) <= pickup.time() < time(21)
