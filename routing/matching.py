@@ -190,10 +190,12 @@ def _project(pf, pe, fx, fy, geom_ptr, gx, gy, scale):  # type: ignore[no-untype
 
 
 @nb.njit(cache=True)
-def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
+def _group(fx, fy, ts, valid, gap_before, alone, spacing_m, max_span_s):  # type: ignore[no-untyped-def]
     """Consecutive valid fixes within ``spacing_m`` and less than ``max_span_s`` after their
     group's first fix (and no gap in between) form one group, matched as one state at the
-    group's centroid and mean time.
+    group's centroid and mean time. A fix flagged ``alone`` starts a new group (the first and
+    last fix of a continuous stretch are states of their own: a centroid there would cut the
+    ends of the track short by half a group).
 
     Returns per fix its group (-1 for invalid fixes) and per group the centroid, mean, first
     and last time and gap segment.
@@ -219,6 +221,7 @@ def _group(fx, fy, ts, valid, gap_before, spacing_m, max_span_s):  # type: ignor
         if (
             first >= 0
             and not gap_before[i]
+            and not alone[i]
             and ts[i] - ts[first] < max_span_s
             and (fx[i] - fx[first]) ** 2 + (fy[i] - fy[first]) ** 2 <= s2
         ):
@@ -312,6 +315,10 @@ def _transitions(  # type: ignore[no-untyped-def]
     dt = ft[i] - ft[p]
     gc = np.sqrt((fx[i] - fx[p]) ** 2 + (fy[i] - fy[p]) ** 2)
     limit = min(max(dt, 0.0) * max_speed + slack_m, gc + max_excess)
+    # previous candidates by decreasing score: a pair whose score minus the least transition
+    # cost its straight-line lower bound allows cannot beat the best found so far is skipped
+    # before any route query (branch and bound; the result is the same)
+    order = np.argsort(-score[b0:b1]) + b0
     any_ok = False
     for b in range(a0, a1):
         best = -np.inf
@@ -320,10 +327,10 @@ def _transitions(  # type: ignore[no-untyped-def]
         eb = c_edge[b]
         ob = c_off[b]
         y = edge_u[eb]
-        for a in range(b0, b1):
+        for a in order:
             sa = score[a]
-            if sa == -np.inf:
-                continue
+            if sa == -np.inf or sa <= best:
+                break  # sorted: no later one can do better
             ea = c_edge[a]
             oa = c_off[a]
             if ea == eb and ob >= oa - backtrack_m:
@@ -333,7 +340,7 @@ def _transitions(  # type: ignore[no-untyped-def]
                 d = edge_len[ea] - oa + ob
                 if x != y:
                     lb = d + np.sqrt((node_x[x] - node_x[y]) ** 2 + (node_y[x] - node_y[y]) ** 2)
-                    if lb > limit:
+                    if lb > limit or sa - max(lb - gc, 0.0) / beta <= best:
                         continue
                     key = x * n_nodes + y
                     nd = cache.get(key, -1.0)
@@ -523,10 +530,11 @@ def _assemble(  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _fix_points(grp, fx, fy, g_next, state_pos, edges, geom_ptr, gx, gy):  # type: ignore[no-untyped-def]
+def _fix_points(grp, fx, fy, g_prev, g_next, state_pos, edges, geom_ptr, gx, gy):  # type: ignore[no-untyped-def]
     """Matched point of every input fix: its projection onto the nearest of the matched path's
-    edges from its group's state to the next state of the same piece (``g_next``; -1 when
-    its group is not matched). Returns the point (UTM), distance and path position."""
+    edges from the state before its group's state to the state after it, in the same piece
+    (``g_prev`` / ``g_next``, -1 at a piece's ends; a group's fixes lie on both sides of
+    its centroid). Returns the point (UTM), distance and path position."""
     n = grp.shape[0]
     px = np.full(n, np.nan)
     py = np.full(n, np.nan)
@@ -536,8 +544,8 @@ def _fix_points(grp, fx, fy, g_next, state_pos, edges, geom_ptr, gx, gy):  # typ
         r = grp[i]
         if r < 0 or state_pos[r] < 0:
             continue
-        q0 = state_pos[r]
-        q1 = state_pos[g_next[r]] if g_next[r] >= 0 else q0
+        q0 = state_pos[g_prev[r]] if g_prev[r] >= 0 else state_pos[r]
+        q1 = state_pos[g_next[r]] if g_next[r] >= 0 else state_pos[r]
         x = fx[i]
         y = fy[i]
         best = np.inf
@@ -653,6 +661,14 @@ class _Index:
         e_d[h.b_e] = h.b_d
         self.e_d = e_d
         self.hierarchy = h
+        # an edge is "primary" unless it is the reverse twin (v -> u) of a lower-numbered edge
+        m = graph.edge_count
+        key = self.edge_u * (graph.node_count + 1) + self.edge_v
+        rkey = self.edge_v * (graph.node_count + 1) + self.edge_u
+        order = np.argsort(key)
+        pos = np.clip(np.searchsorted(key[order], rkey), 0, max(m - 1, 0))
+        twin = np.where(key[order][pos] == rkey, order[pos], -1) if m else np.empty(0, np.int64)
+        self.primary = (twin < 0) | (np.arange(m) < twin)
         self._local = threading.local()
 
     def scratch(self) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -662,8 +678,8 @@ class _Index:
         except AttributeError:
             ws = self._local.ws = self.hierarchy.workspace()
             cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
+        if len(cache) > _CACHE_LIMIT:  # a new dict: clear() pops item by item in Python
+            cache = self._local.cache = NbDict.empty(key_type=nbt.int64, value_type=nbt.float64)
         return ws.graph, ws.buf, cache
 
 
@@ -735,7 +751,8 @@ def match_track(
         Largest distance from a fix to a candidate road, metres. The radius used is
         ``min(search_radius_m, max(min_search_radius_m, sigma_radius_factor * sigma))``.
     max_candidates
-        Nearest candidates kept per state.
+        Nearest roads kept per state (both directions of a two-way street are one road and
+        two candidates).
     beta_m
         Scale of the exponential transition probability, metres.
     spacing_factor
@@ -824,10 +841,18 @@ def _match(
     if sigma_m is None:  # nearest-road distances of (at most 500) fixes spread over the track
         spread = np.linspace(0, max(vi.shape[0] - 1, 0), min(vi.shape[0], 500))
         sample = vi[np.unique(spread.astype(np.int64))]
-        _, near = idx.tree.query_nearest(
-            shapely.points(fx[sample], fy[sample]), return_distance=True, all_matches=False
+        # roads within the search radius, exact distances in numba (STRtree.query_nearest on
+        # lines measured ~100 us per point, this ~5)
+        sp = idx.tree.query(
+            shapely.points(fx[sample], fy[sample]), predicate="dwithin", distance=search_radius_m
         )
-        sigma = estimate_sigma_m(near[near <= search_radius_m])
+        sd, _, _, _ = _project(
+            sample[sp[0]].astype(np.int64), sp[1].astype(np.int64), fx, fy,
+            idx.geom_ptr, idx.gx, idx.gy, idx.scale,
+        )  # fmt: skip
+        near = np.full(sample.shape[0], np.inf)
+        np.minimum.at(near, sp[0], sd)
+        sigma = estimate_sigma_m(near)
     else:
         sigma = float(sigma_m)
     radius = min(search_radius_m, max(min_search_radius_m, sigma_radius_factor * sigma))
@@ -837,8 +862,17 @@ def _match(
     gap_before = np.zeros(n, np.bool_)
     if vi.size > 1:
         gap_before[vi[1:]] = np.diff(ts[vi]) > max_gap_s
+    # the first and last fix of every continuous stretch stay alone (and so does the fix
+    # after a first one, which would otherwise join it)
+    alone = np.zeros(n, np.bool_)
+    if vi.size:
+        starts = np.flatnonzero(np.r_[True, gap_before[vi[1:]]])
+        ends = np.r_[starts[1:] - 1, vi.size - 1]
+        alone[vi[ends]] = True
+        after = starts + 1
+        alone[vi[after[after < vi.size]]] = True
     grp, sx, sy, st, st0, st1, sgap = _group(
-        fx, fy, ts, valid, gap_before, spacing_factor * sigma, max_group_s
+        fx, fy, ts, valid, gap_before, alone, spacing_factor * sigma, max_group_s
     )
     ns = sx.shape[0]
 
@@ -851,7 +885,10 @@ def _match(
     pf, pe, d, off = pf[order], pe[order], d[order], off[order]
     counts = np.bincount(pf, minlength=ns)
     start = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    keep = (np.arange(pf.shape[0]) - start[pf]) < max_candidates
+    # rank roads, not edges: both directions of a two-way street share one rank
+    primary = idx.primary[pe].astype(np.int64)
+    road_rank = np.cumsum(primary) - primary
+    keep = (road_rank - road_rank[start[pf]]) < max_candidates
     pf, pe, d, off = pf[keep], pe[keep], d[keep], off[keep]
     cptr = np.concatenate(([0], np.cumsum(np.bincount(pf, minlength=ns)))).astype(np.int64)
     steps = np.flatnonzero(np.diff(cptr) > 0).astype(np.int64)
@@ -866,14 +903,16 @@ def _match(
     chosen, piece, state_pos, edges, eptr, first_off, last_off, plen = _assemble(
         end_cand, bp, td, pf, pe, off, idx.edge_u, idx.edge_v, ns, g, w, back_m
     )
-    # next matched state of the same piece, per state
+    # previous and next matched state of the same piece, per state
     matched = np.flatnonzero(chosen >= 0)
+    g_prev = np.full(ns, -1, np.int64)
     g_next = np.full(ns, -1, np.int64)
     if matched.size > 1:
         same = piece[matched[1:]] == piece[matched[:-1]]
         g_next[matched[:-1][same]] = matched[1:][same]
+        g_prev[matched[1:][same]] = matched[:-1][same]
     px, py, dist, pos = _fix_points(
-        grp, fx, fy, g_next, state_pos, edges, idx.geom_ptr, idx.gx, idx.gy
+        grp, fx, fy, g_prev, g_next, state_pos, edges, idx.geom_ptr, idx.gx, idx.gy
     )
     fix_piece = np.where(grp >= 0, piece[np.maximum(grp, 0)], -1)
     fix_piece[~np.isfinite(dist)] = -1

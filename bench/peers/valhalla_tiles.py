@@ -2,8 +2,9 @@
 
     bench/.peers/valhalla-venv/bin/python bench/peers/valhalla_tiles.py MAP [--root DIR]
 
-Prints the tile directory. Tiles are cached under ``ROOT/tiles/<stem>-<sha256[:16]>/`` (the
-digest of the OSM file's content), so the same file is converted and tiled once.
+Prints the tile directory. Tiles are cached under ``ROOT/tiles/<stem>-<sha256[:16]>-c<N>/``
+(the digest of the OSM file's content, the conversion's version), so the same file is
+converted and tiled once.
 ``valhalla_build_tiles`` reads only PBF: other formats (the osmnx-written
 ``murino_lo_osmnx.osm``, ``.osm.gz``) are converted with pyosmium first, after patching the
 ``<osm version="1">`` header osmnx writes, which libosmium refuses.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_ROOT = HERE.parent / ".peers"
+CONVERT_VERSION = 2  # part of the cache key: bump when the conversion changes
 
 
 def digest(path: Path) -> str:
@@ -60,13 +62,22 @@ def to_pbf(src: Path, out: Path) -> Path:
         from osmium.osm.mutable import Node, Relation, Way
 
         nodes, ways, rels = [], [], []
+        seen: set[tuple[int, ...]] = set()
         for obj in osmium.FileProcessor(str(xml)):
             tags = {t.k: t.v for t in obj.tags}
             if obj.is_node():
                 nodes.append(Node(id=obj.id, location=(obj.location.lon, obj.location.lat),
                                   tags=tags, version=1))  # fmt: skip
             elif obj.is_way():
-                ways.append(Way(id=obj.id, nodes=[n.ref for n in obj.nodes], tags=tags, version=1))
+                refs = [n.ref for n in obj.nodes]
+                # osmnx writes a two-way street as two ways u-v and v-u, both oneway=no:
+                # Valhalla would get two parallel edges and Meili hops between them (measured
+                # on Murino: matched lengths 30-80 % too long); keep one
+                key = tuple(refs) if refs[0] <= refs[-1] else tuple(reversed(refs))
+                if tags.get("oneway", "no") in ("no", "false", "0") and key in seen:
+                    continue
+                seen.add(key)
+                ways.append(Way(id=obj.id, nodes=refs, tags=tags, version=1))
             else:
                 members = [(m.type, m.ref, m.role) for m in obj.members]
                 rels.append(Relation(id=obj.id, members=members, tags=tags, version=1))
@@ -98,7 +109,7 @@ def config(tile_dir: Path) -> dict:
 def build(src: Path, root: Path = DEFAULT_ROOT) -> Path:
     """Tiles of ``src`` (built once); returns the tile directory."""
     src = src.resolve()
-    out = root / "tiles" / f"{stem(src)}-{digest(src)}"
+    out = root / "tiles" / f"{stem(src)}-{digest(src)}-c{CONVERT_VERSION}"
     done = out / "config.json"
     if done.is_file():
         return out
