@@ -69,6 +69,8 @@ def _month(value: str) -> tuple[int, int]:
     try:
         year, month = (int(x) for x in value.split("-"))
         datetime(year, month, 1)
+        if not 2000 <= year <= 2099:
+            raise ValueError(value)
     except ValueError:
         _fail(f"--month: ожидается ГГГГ-ММ, получено «{value}»")
     return year, month

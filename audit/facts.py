@@ -224,6 +224,7 @@ class TripFacts:
     started_at: datetime | None = None
     picked_up_at: datetime | None = None
     completed_at: datetime | None = None
+    pair_key: int | None = None  # the there-and-back pair the trip is a leg of
     matched: MatchedTrackLike | None = None
     fastest_m: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

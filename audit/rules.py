@@ -50,6 +50,7 @@ RuleFn = Callable[["Context", AuditThresholds, Rules], list[Outcome]]
 SERVED = frozenset({"completed"})
 ATTENDED = frozenset({"completed", "no_show"})
 UNSERVED = frozenset({"cancelled", "no_show"})
+FINISHED = SERVED | UNSERVED
 
 
 # --- preparation ---------------------------------------------------------------------------------
@@ -383,8 +384,17 @@ def route_deviation(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Out
             actual_m > th.extra_distance_ratio * f.fastest_m
             and actual_m - f.fastest_m >= th.extra_distance_min_m
         )
-        flagged = over_plan and over_fastest
-        extra_m = actual_m - max(planned_m, f.fastest_m or 0.0) if flagged else 0.0
+        # The fastest route between the actual ends excuses a longer drive only when the drive
+        # ended where it was booked to: a drive elsewhere is off the plan however direct it was.
+        drop = _dropoff(ctx)
+        elsewhere = False
+        if drop is not None:
+            dx, dy = ctx.xy(drop[0], drop[1])
+            bx, by = ctx.xy(f.destination.lat, f.destination.lon)
+            elsewhere = float(np.hypot(dx - bx, dy - by)) > th.destination_geofence_m
+        flagged = over_plan and (over_fastest or elsewhere)
+        base_m = planned_m if elsewhere else max(planned_m, f.fastest_m or 0.0)
+        extra_m = actual_m - base_m if flagged else 0.0
     else:
         flagged = off_m >= th.extra_distance_min_m
         extra_m = off_m / 2 if flagged else 0.0  # out and back: half the stretch is extra
@@ -411,6 +421,7 @@ def route_deviation(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Out
                 "corridor_m": th.deviation_corridor_m,
                 "off_route": stretches,
                 "off_route_m": round(off_m, 1),
+                "ended_elsewhere": elsewhere if m is not None else None,
             },
             geometry=_collection(_plan_feature(ctx), _track_feature(ctx, leg, "actual"), *geoms),
             at_stake_km=extra_km,
@@ -591,7 +602,7 @@ def over_quota(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]
                 rid,
             )
         ]
-    prior = [p for p in f.prior_trips if p.pickup_at < f.pickup_at and p.status in ATTENDED]
+    prior = [p for p in f.prior_trips if p.pickup_at < f.pickup_at and p.status in FINISHED]
     try:
         q = quota_status(
             category=category,
@@ -599,6 +610,8 @@ def over_quota(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]
             trips=prior,
             pickup_at=f.pickup_at,
             tz=rules.timezone,
+            pair_counts_as=rules.return_trips.pair_counts_as,
+            new_pair_key=f.pair_key,
         )
     except Invalid as exc:
         return [Note(f.trip_id, exc.code, exc.message, rid)]
@@ -660,7 +673,7 @@ def non_social_destination(ctx: Context, th: AuditThresholds, rules: Rules) -> l
             )
         )
     drop = _dropoff(ctx)
-    if drop is None:
+    if drop is None or (ctx.end_s is not None and ctx.end_s - drop[2] > th.max_gps_gap_s):
         out.append(
             Note(
                 f.trip_id,
@@ -689,9 +702,30 @@ def non_social_destination(ctx: Context, th: AuditThresholds, rules: Rules) -> l
     dx, dy = ctx.xy(drop[0], drop[1])
     dist = np.hypot(ox - dx, oy - dy)
     inside = np.flatnonzero(dist <= radius)
+    lag_s = max(0.0, (ctx.end_s or drop[2]) - drop[2])
+    # how fast the vehicle was going just before its last fix (a parked one: about zero)
+    recent = np.flatnonzero(ctx.leg(drop[2] - 60.0, drop[2]))
+    speed_mps = th.dropoff_speed_kmh / 3.6
+    if recent.size >= 2 and ctx.track.t_s[recent[-1]] > ctx.track.t_s[recent[0]]:
+        a, b = int(recent[0]), int(recent[-1])
+        seen = float(np.hypot(ctx.x[b] - ctx.x[a], ctx.y[b] - ctx.y[a]))
+        speed_mps = min(speed_mps, seen / float(ctx.track.t_s[b] - ctx.track.t_s[a]))
+    reach_m = lag_s * speed_mps
     km, kop = _fare_stake(ctx)
     drop_feature = _point_feature(drop[0], drop[1], "dropoff", at=_iso(drop[2]))
     if inside.size and any(f.objects[i].object_type in allowed for i in inside.tolist()):
+        return out
+    ok_types = np.array([o.object_type in allowed for o in f.objects])
+    if not inside.size and np.any(ok_types & (dist <= radius + reach_m)):
+        # the last fix is short of a geofence by less than the vehicle could still drive
+        out.append(
+            Note(
+                f.trip_id,
+                "dropoff_uncertain",
+                f"Последняя GPS-отметка за {lag_s:.0f} с до завершения: место высадки не доказано",
+                rid,
+            )
+        )
         return out
     j = int(np.argmin(dist))
     nearest = f.objects[j]
@@ -770,14 +804,18 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
         return []
     if f.status not in SERVED:
         return []
-    due, share = f.copay_due_kop, None
+    due, share, due_rules = f.copay_due_kop, None, None
     vtype = f.booked_vehicle_type or f.vehicle_type
     if f.plan is not None and vtype is not None:
         try:
             q = quote(rules, category=f.category, vehicle_type=vtype, distance_m=f.plan.distance_m)
-            due, share = q.copay_kop, q.copay_share_pct
+            due_rules, share = q.copay_kop, q.copay_share_pct
         except Invalid as exc:
             out.append(Note(f.trip_id, exc.code, exc.message, rid))
+    if due_rules is not None and (due is None or abs(due - due_rules) > 1):
+        # no amount from booking, or a booking priced against the rules: the rules decide (one
+        # kopeck apart is the rounding of a stored distance: the booking's figure stands)
+        due = due_rules
     if due is None:
         out.append(
             Note(f.trip_id, "no_due_amount", "Сумма доплаты неизвестна (нет плана и тарифа)", rid)
@@ -814,7 +852,14 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
                 f"Доплата: {', '.join(labels[r] for r in reasons)} (получено"
                 f" {total / 100:.2f} ₽, положено {due / 100:.2f} ₽)"
             ),
-            evidence=evidence | {"due_kop": due, "share_pct": share, "reasons": reasons},
+            evidence=evidence
+            | {
+                "due_kop": due,
+                "due_booked_kop": f.copay_due_kop,
+                "due_rules_kop": due_rules,
+                "share_pct": share,
+                "reasons": reasons,
+            },
             at_stake_kop=stake,
         )
     )
@@ -822,13 +867,15 @@ def improper_copayment(ctx: Context, th: AuditThresholds, rules: Rules) -> list[
 
 
 def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcome]:
-    """A completed trip during which the vehicle did not move: its fixes never spread farther
-    than ``phantom_min_movement_m`` from their median, on a trip planned longer than that."""
+    """A completed trip during which the vehicle did not move: the ride's fixes span less than
+    ``phantom_min_movement_m`` (2.5–97.5 % range per axis), on a trip planned at least twice
+    that long."""
     f = ctx.facts
     rid = RuleId.PHANTOM_TRIP
     if f.status not in SERVED:
         return []
-    mask = ctx.leg(ctx.start_s, ctx.end_s)
+    # the passenger leg (boarding to completion); the whole trip when boarding is unknown
+    mask = ctx.leg(ctx.board_s if ctx.board_s is not None else ctx.start_s, ctx.end_s)
     if not mask.any():
         return []  # no fixes: poor_gps_coverage reports it, a note was written when preparing
     expected_m = (
@@ -847,8 +894,26 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     )
     if expected_m < 2 * th.phantom_min_movement_m:
         return []
+    t = ctx.track.t_s[mask]
+    lo = ctx.board_s if ctx.board_s is not None else ctx.start_s
+    if lo is not None and ctx.end_s is not None:
+        edges = np.concatenate(([lo], t, [ctx.end_s]))
+        gaps = np.diff(edges)
+        uncovered = float(gaps[gaps > th.max_gps_gap_s].sum())
+        if ctx.end_s > lo and 1 - uncovered / (ctx.end_s - lo) < th.gps_coverage_min:
+            # too little of the ride has fixes to say the vehicle stood still
+            return [
+                Note(
+                    f.trip_id,
+                    "phantom_unknown",
+                    "Мало GPS-отметок в поездке с пассажиром: неподвижность не проверена",
+                    rid,
+                )
+            ]
     x, y = ctx.x[mask], ctx.y[mask]
-    spread = float(np.hypot(x - np.median(x), y - np.median(y)).max())
+    # robust extent of the fixes: the 2.5–97.5 % range per axis (a GPS outlier jump of a few
+    # hundred metres is not movement)
+    spread = float(np.hypot(*(np.percentile(v, 97.5) - np.percentile(v, 2.5) for v in (x, y))))
     if spread >= th.phantom_min_movement_m:
         return []
     km, kop = _fare_stake(ctx)
@@ -858,7 +923,7 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
             rule=rid,
             severity=Severity.CRITICAL,
             message=(
-                f"Поездка без движения: машина не отъезжала дальше {spread:.0f} м"
+                f"Поездка без движения: отметки GPS в пределах {spread:.0f} м"
                 f" при плановых {expected_m / 1000:.1f} км"
             ),
             evidence={

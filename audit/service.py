@@ -64,7 +64,7 @@ def enrich(
         fastest = graph.route((a.lat, a.lon), (b.lat, b.lon))
         facts = replace(facts, fastest_m=float(fastest.dist_m))
         if plan_from_map and facts.plan is None:
-            coords = fastest.to_geojson()["coordinates"]
+            coords = fastest.to_geojson()["geometry"]["coordinates"]
             facts = replace(
                 facts,
                 plan=Plan(

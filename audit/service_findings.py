@@ -139,6 +139,8 @@ def review_finding(
 # --- reports -------------------------------------------------------------------------------------
 def month_bounds(year: int, month: int, tz: str) -> tuple[datetime, datetime]:
     """The month's start and end (exclusive) in the region's time zone, as UTC."""
+    if not (2000 <= year <= 2099 and 1 <= month <= 12):
+        raise Invalid(f"Неверный месяц: {year:04d}-{month:02d}", code="bad_month")
     zone = ZoneInfo(tz)
     start = datetime(year, month, 1, tzinfo=zone)
     nxt = date(year + (month == 12), month % 12 + 1, 1)

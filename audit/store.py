@@ -31,9 +31,12 @@ from audit.facts import (
     TripFacts,
 )
 from dispatch.quota import CountedTrip
+from dispatch.store.trips import counted_trips
 
 FINAL_STATUSES = ("completed", "no_show", "cancelled")
 FIX_MARGIN = timedelta(minutes=5)
+#: refusal codes of a vehicle's payment event that still mean money was taken
+REFUSED_PAID = frozenset({"already_paid", "payment_not_due"})
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ def load_trip(
         " t.fare_kop, t.copay_kop, t.override_by IS NOT NULL AS quota_override,"
         " t.vehicle_type AS booked_type, t.companions, t.wheelchair OR p.wheelchair AS wheelchair,"
         " t.carrier_id, t.vehicle_id, v.vehicle_type AS actual_type, t.started_at,"
-        " t.picked_up_at, t.completed_at, t.cancelled_at, t.passenger_id"
+        " t.picked_up_at, t.completed_at, t.cancelled_at, t.passenger_id, t.pair_id"
         " FROM trips t JOIN passengers p ON p.id = t.passenger_id"
         " LEFT JOIN vehicles v ON v.id = t.vehicle_id WHERE t.id = %s",
         (trip_id,),
@@ -86,22 +89,31 @@ def load_trip(
     if t is None:
         return None
     notes: list[Note] = []
+    ev_rows = cur.execute(
+        "SELECT event_type, occurred_at, lat, lon, payload FROM trip_events"
+        " WHERE trip_id = %s AND source = 'vehicle' ORDER BY occurred_at, id",
+        (trip_id,),
+    ).fetchall()
     events = tuple(
-        TripEvent(r["event_type"], r["occurred_at"], r["lat"], r["lon"])
-        for r in cur.execute(
-            "SELECT event_type, occurred_at, lat, lon FROM trip_events"
-            " WHERE trip_id = %s AND source = 'vehicle' ORDER BY occurred_at, id",
-            (trip_id,),
-        )
+        TripEvent(r["event_type"], r["occurred_at"], r["lat"], r["lon"]) for r in ev_rows
     )
-    payments = tuple(
+    payments = [
         Payment(int(r[0]), r[1], r[2])
         for r in conn.execute(
             "SELECT amount_kop, collected_at, method FROM payments WHERE trip_id = %s"
             " ORDER BY collected_at, id",
             (trip_id,),
         )
-    )
+    ]
+    # A payment the vehicle reported but dispatch refused to record (a second one, or one for a
+    # trip not on board: cancelled, no-show) is still money the driver says was taken.
+    for r in ev_rows:
+        refused = (r["payload"] or {}).get("refused") or {}
+        if r["event_type"] == "payment_collected" and refused.get("code") in REFUSED_PAID:
+            amount = (r["payload"] or {}).get("amount_kop")
+            if isinstance(amount, int) and amount > 0:
+                method = str((r["payload"] or {}).get("method") or "cash")
+                payments.append(Payment(amount, r["occurred_at"], method))
     no_show_at = next((e.at for e in events if e.type == "no_show"), None)
     start = t["started_at"] or t["pickup_at"] - timedelta(hours=1)
     end = (
@@ -129,14 +141,22 @@ def load_trip(
                 )
             arr = arr[~implausible]
             track = Track.of(arr[:, 0], arr[:, 1], arr[:, 2])
+    # the passenger's earlier trips as the quota counts them (dispatch's own query: the object
+    # type and category stored at booking, the recorded cancellation decision, return pairs)
     prior = tuple(
-        CountedTrip(r[0], r[1], r[2] or "")
-        for r in conn.execute(
-            "SELECT o.pickup_at, o.status, so.object_type FROM trips o"
-            " LEFT JOIN social_objects so ON so.id = o.dest_object_id"
-            " WHERE o.passenger_id = %s AND o.id <> %s"
-            " AND o.pickup_at BETWEEN %s AND %s",
-            (t["passenger_id"], trip_id, t["pickup_at"] - timedelta(days=370), t["pickup_at"]),
+        CountedTrip(
+            r["pickup_at"],
+            r["status"],
+            r["object_type"] or "",
+            r["category"],
+            r["pair_id"],
+            r["counts_for_quota"],
+        )
+        for r in counted_trips(
+            conn,
+            passenger_id=t["passenger_id"],
+            start=t["pickup_at"] - timedelta(days=370),
+            end=t["pickup_at"],
         )
     )
     categories = tuple(
@@ -156,7 +176,7 @@ def load_trip(
         pickup_at=t["pickup_at"],
         fixes=track,
         events=events,
-        payments=payments,
+        payments=tuple(sorted(payments, key=lambda p: p.at)),
         objects=tuple(objects),
         dest_object_id=t["dest_object_id"],
         plan=_plan(t["planned_route"], t["planned_dist_m"], t["planned_duration_s"]),
@@ -174,6 +194,7 @@ def load_trip(
         started_at=t["started_at"],
         picked_up_at=t["picked_up_at"],
         completed_at=t["completed_at"],
+        pair_key=t["pair_id"],
     )
     return Loaded(facts, tuple(notes))
 

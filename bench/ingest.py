@@ -20,9 +20,11 @@ What it prints, per scenario:
   live runs of the same stream, alternated, in this one run. The figure is the CPU time of the
   ingest process per stored fix (user + system, all its threads, from ``/proc``), which other
   jobs on the machine barely move, beside the rate, which they do.
-* **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message); p50/p99 of
-  publish → commit (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before
-  the commit; the fix time is the publish time).
+* **latency**: 2,000 vehicles at 1 Hz (2,000 fixes/s, one fix per message) published by the
+  simulator's load mode (``socialtaxi simulate load``, its own process; its exact count of
+  acknowledged fixes is what loss is checked against); p50/p99 of publish → commit
+  (``received_at`` is ``statement_timestamp()`` of the INSERT, taken just before the commit;
+  the fix time is the publish time).
 
 The bench starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free port with
 ``max_queued_messages 0`` (the default 1000 would drop messages while a consumer lags: see
@@ -36,7 +38,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import select
 import shutil
 import signal
 import socket
@@ -44,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -56,6 +56,10 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import psycopg  # noqa: E402
+
+from telemetry import encode  # noqa: E402
+from telemetry.model import Fix  # noqa: E402
+from telemetry.publish import FastPublisher  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -126,226 +130,95 @@ def reset(url: str) -> None:
 
 
 # --- publishers (separate processes) ------------------------------------------------------------
-def _fix(i_vehicle: int, seq: int, ts_ms: int) -> dict:
-    return {
-        "ts": ts_ms,
-        "lat": round(LAT0 + (i_vehicle % 100) * 1e-3 + seq * 1e-5, 6),
-        "lon": round(LON0 + (i_vehicle // 100) * 1e-3, 6),
-        "speed_kmh": 36.0,
-        "heading_deg": 0.0,
-        "accuracy_m": 5.0,
-        "satellites": 9,
-    }
-
-
-def publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, rate_hz, t_start, out_q):
-    """Publish ``per_vehicle`` fixes for each vehicle index in ``vehicles``.
-
-    ``rate_hz`` None: as fast as the broker takes (fix times: one per second, in the past);
-    else one fix per vehicle per 1/rate_hz s, each stamped with its publish time.
-    """
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    window = 1000  # outstanding QoS 1 publishes; paho's own queue is slow when long
-    sem = threading.BoundedSemaphore(window)
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+def _fix(i_vehicle: int, seq: int, ts_ms: int) -> Fix:
+    return Fix(
+        ts_ms * 1000,
+        round(LAT0 + (i_vehicle % 100) * 1e-3 + seq * 1e-5, 6),
+        round(LON0 + (i_vehicle // 100) * 1e-3, 6),
+        36.0,
+        0.0,
+        5.0,
+        satellites=9,
     )
-    c.max_inflight_messages_set(0)
-    c.max_queued_messages_set(0)
-    c.on_publish = lambda *_a: sem.release()
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    topics = [f"{prefix}/vehicles/veh{v:05d}/position" for v in vehicles]
-    base_ms = int(time.time() * 1000) - per_vehicle * 1000 - 60_000
-    while time.time() < t_start:
-        time.sleep(0.001)
-    first = time.time()
-    sizes = 0
-    n_msgs = 0
-
-    def send(topic: str, body: str) -> None:
-        nonlocal sizes, n_msgs
-        sem.acquire()
-        sizes += len(body)
-        n_msgs += 1
-        c.publish(topic, body, qos=1)
-
-    if rate_hz is None:
-        for seq0 in range(0, per_vehicle, fixes_per_msg):
-            for k, v in enumerate(vehicles):
-                fixes = [
-                    _fix(v, s, base_ms + s * 1000)
-                    for s in range(seq0, min(seq0 + fixes_per_msg, per_vehicle))
-                ]
-                send(
-                    topics[k],
-                    json.dumps(fixes[0] if fixes_per_msg == 1 else fixes, separators=(",", ":")),
-                )
-    else:
-        period = 1.0 / rate_hz
-        n = len(vehicles)
-        for seq in range(per_vehicle):
-            tick = first + seq * period
-            for k, v in enumerate(vehicles):
-                due = tick + period * k / n
-                delay = due - time.time()
-                if delay > 0.002:
-                    time.sleep(delay)
-                send(
-                    topics[k],
-                    json.dumps(_fix(v, seq, int(time.time() * 1000)), separators=(",", ":")),
-                )
-    for _ in range(window):  # every publish acknowledged by the broker
-        sem.acquire()
-    last = time.time()
-    c.disconnect()
-    c.loop_stop()
-    out_q.put({"first": first, "last": last, "msgs": n_msgs, "bytes": sizes})
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n % 128, n // 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _packet(fixed: int, body: bytes) -> bytes:
-    return bytes((fixed,)) + _varint(len(body)) + body
-
-
-def _read_packets(buf: bytearray) -> tuple[list[int], int]:
-    """The packet types of the whole packets at the start of ``buf`` and the bytes they take."""
-    types, i, n = [], 0, len(buf)
-    while i + 2 <= n:
-        j, length, shift = i + 1, 0, 0
-        while j < n:
-            b = buf[j]
-            length |= (b & 0x7F) << shift
-            shift += 7
-            j += 1
-            if not b & 0x80:
-                break
-        else:
-            break
-        if j + length > n:
-            break
-        types.append(buf[i] >> 4)
-        i = j + length
-    return types, i
+def _payload(v: int, seqs: range, base_ms: int, fixes_per_msg: int, now_ms: int | None = None):
+    """The position payload of vehicle ``v`` for fixes ``seqs`` (telemetry/encode.py)."""
+    fixes = [_fix(v, s, now_ms if now_ms is not None else base_ms + s * 1000) for s in seqs]
+    if fixes_per_msg == 1:
+        return encode.encode_fix(fixes[0])
+    return encode.encode_batch(fixes)
 
 
 def raw_publisher(port, prefix, vehicles, per_vehicle, fixes_per_msg, barrier, out_q):
-    """Publish like :func:`publisher` (as fast as the broker takes), without paho.
-
-    Bench tooling, not product code: Python paho publishes ~6 k messages/s per process (it
-    builds, queues and tracks each packet in Python, and wakes its network thread per publish),
-    which capped the live single-fix figure below ingest's capacity. Here every MQTT 5 QoS 1
-    PUBLISH packet is encoded before the clock starts; the timed loop writes them in 64 KiB
-    slices on a plain socket, keeping at most 20,000 unacknowledged, and counts the broker's
-    PUBACKs. The figure still ends only when every publish is acknowledged.
-    """
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    cid = f"rawpub-{uuid.uuid4().hex[:8]}".encode()
-    # CONNECT: "MQTT", level 5, clean start, keep-alive 60 s, no properties, client id
-    sock.sendall(
-        _packet(0x10, b"\x00\x04MQTT\x05\x02\x00\x3c\x00" + len(cid).to_bytes(2, "big") + cid)
-    )
-    buf = bytearray()
-    while True:
-        buf += sock.recv(4096)
-        types, used = _read_packets(buf)
-        if types:
-            assert types[0] == 2 and buf[3] == 0, f"CONNACK refused: {bytes(buf[:8])!r}"
-            del buf[:used]
-            break
-    topics = [f"{prefix}/vehicles/veh{v:05d}/position".encode() for v in vehicles]
+    """Publish as fast as the broker takes, through the publisher module's raw fast path
+    (:class:`telemetry.publish.FastPublisher`; why it exists is said there): every packet is
+    built before the clock starts, at most 20,000 are unacknowledged, and the figure ends only
+    when every publish is acknowledged."""
+    fp = FastPublisher("127.0.0.1", port, window=20_000)
+    topics = [encode.position_topic(prefix, f"veh{v:05d}").encode() for v in vehicles]
     base_ms = int(time.time() * 1000) - per_vehicle * 1000 - 60_000
-    packets, sizes, mid = [], 0, 0
+    packets, sizes = [], 0
     for seq0 in range(0, per_vehicle, fixes_per_msg):
         for k, v in enumerate(vehicles):
-            fixes = [
-                _fix(v, s, base_ms + s * 1000)
-                for s in range(seq0, min(seq0 + fixes_per_msg, per_vehicle))
-            ]
-            body = json.dumps(
-                fixes[0] if fixes_per_msg == 1 else fixes, separators=(",", ":")
-            ).encode()
-            mid = mid % 65535 + 1
-            t = topics[k]
-            packets.append(
-                _packet(
-                    0x32, len(t).to_bytes(2, "big") + t + mid.to_bytes(2, "big") + b"\x00" + body
-                )
-            )
+            seqs = range(seq0, min(seq0 + fixes_per_msg, per_vehicle))
+            body = _payload(v, seqs, base_ms, fixes_per_msg)
+            packets.append(fp.packet(topics[k], body))
             sizes += len(body)
-    window = 20_000
     barrier.wait()
     first = time.time()
-    sent = acked = 0
-    total = len(packets)
-    sock.setblocking(False)
-    pending = b""
-    while acked < total:
-        if not pending and sent < total and sent - acked < window:
-            upto = min(total, acked + window, sent + 500)
-            pending = b"".join(packets[sent:upto])
-            sent = upto
-        wl = [sock] if pending else []
-        r, w, _ = select.select([sock], wl, [], 5.0)
-        if w:
-            try:
-                k = sock.send(pending[:65536])
-                pending = pending[k:]
-            except BlockingIOError:
-                pass
-        if r:
-            data = sock.recv(262144)
-            if not data:
-                raise ConnectionError("broker closed the connection")
-            buf += data
-            types, used = _read_packets(buf)
-            del buf[:used]
-            acked += types.count(4)
+    fp.send(packets)
+    assert fp.drain(600), f"{fp.sent - fp.acknowledged} publishes never acknowledged"
     last = time.time()
-    sock.setblocking(True)
-    sock.sendall(b"\xe0\x00")  # DISCONNECT
-    sock.close()
-    out_q.put({"first": first, "last": last, "msgs": total, "bytes": sizes})
+    fp.close()
+    out_q.put({"first": first, "last": last, "msgs": fp.acknowledged, "bytes": sizes})
 
 
-def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub, rate_hz=None):
+def run_publishers(port, prefix, n_vehicles, per_vehicle, fixes_per_msg, n_pub):
+    """As fast as the broker takes: the publisher module's raw fast path, ``n_pub`` processes."""
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    t_start = time.time() + 1.0
     parts = [list(range(n_vehicles))[i::n_pub] for i in range(n_pub)]
-    if rate_hz is None:  # as fast as the broker takes: the lean publisher
-        barrier = ctx.Barrier(n_pub)
-        procs = [
-            ctx.Process(
-                target=raw_publisher,
-                args=(port, prefix, part, per_vehicle, fixes_per_msg, barrier, q),
-            )
-            for part in parts
-        ]
-        for p in procs:
-            p.start()
-        return procs, q
+    barrier = ctx.Barrier(n_pub)
     procs = [
         ctx.Process(
-            target=publisher,
-            args=(port, prefix, part, per_vehicle, fixes_per_msg, rate_hz, t_start, q),
+            target=raw_publisher,
+            args=(port, prefix, part, per_vehicle, fixes_per_msg, barrier, q),
         )
         for part in parts
     ]
     for p in procs:
         p.start()
     return procs, q
+
+
+def simulator_load(port, prefix, n_vehicles, seconds, rate_hz=1.0):
+    """The simulator's load mode (``socialtaxi simulate load``, its own process): vehicles
+    ``veh00000``... at ``rate_hz``, each fix stamped with its publish time; returns its JSON
+    summary, whose ``acknowledged`` is the exact count the loss check uses."""
+    cmd = [
+        str(REPO / ".venv" / "bin" / "socialtaxi"),
+        "simulate",
+        "load",
+        "--vehicles",
+        str(n_vehicles),
+        "--rate",
+        str(rate_hz),
+        "--duration",
+        str(seconds),
+        "--port",
+        str(port),
+        "--prefix",
+        prefix,
+        "--id-format",
+        "veh{:05d}",
+        "--json",
+    ]
+    env = dict(os.environ, SOCIALTAXI_LOG_LEVEL="WARNING")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds * 10 + 120)
+    if out.returncode != 0:
+        raise SystemExit(f"simulate load failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def offered(pub: dict, fixes_per_msg: int) -> float:
@@ -649,27 +522,25 @@ def run_ingest(
     }
 
 
-def run_latency(port, url, prefix, n_vehicles, seconds, n_pub):
+def run_latency(port, url, prefix, n_vehicles, seconds):
     reset(url)
     with ingest_procs(1, port, url, prefix) as ports:
-        procs, pq = run_publishers(port, prefix, n_vehicles, seconds, 1, n_pub, rate_hz=1.0)
-        pub = collect(procs, pq)
-        wait_stored(ports, n_vehicles * seconds, timeout_s=120)
+        sim = simulator_load(port, prefix, n_vehicles, seconds)
+        wait_stored(ports, sim["acknowledged"], timeout_s=120)
     with psycopg.connect(url) as c:
         p50, p99, pmax, n = c.execute(
             "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d),"
             " percentile_cont(0.99) WITHIN GROUP (ORDER BY d), max(d), count(*) FROM"
             " (SELECT extract(epoch FROM received_at - ts) AS d FROM vehicle_positions) x"
         ).fetchone()
-    rate = pub["msgs"] / (pub["last"] - pub["first"])
     return {
-        "fixes": n_vehicles * seconds,
+        "fixes": sim["acknowledged"],  # the simulator's exact count: what loss is checked against
         "stored": n,
         "p50_s": float(p50),
         "p99_s": float(p99),
         "max_s": float(pmax),
-        "offered_rate": rate,
-        "msg_bytes": pub["bytes"] / pub["msgs"],
+        "offered_rate": sim["achieved_per_s"],
+        "msg_bytes": float("nan"),
     }
 
 
@@ -826,10 +697,11 @@ def main() -> None:
                         )
                         sys.stdout.flush()
         if "latency" in only:
-            lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds, a.publishers)
+            lat = run_latency(port, url, prefix(), a.vehicles, a.latency_seconds)
             print(
                 f"\n[latency] {a.vehicles} vehicles at 1 Hz for {a.latency_seconds} s "
-                f"(offered {lat['offered_rate']:,.0f} fixes/s, {lat['msg_bytes']:.0f} B/msg)"
+                f"(offered {lat['offered_rate']:,.0f} fixes/s by the simulator's load mode, "
+                f"{lat['fixes']:,} fixes by its count)"
             )
             print(
                 f"  publish→commit p50 {lat['p50_s'] * 1000:.0f} ms, "

@@ -241,6 +241,7 @@ class AuditThresholds(_Frozen):
     gps_coverage_min: Annotated[float, Field(ge=0, le=1)]
     max_gps_gap_s: Annotated[int, Field(ge=1)] = 120
     destination_geofence_m: Annotated[float, Field(gt=0)] = 150.0
+    dropoff_speed_kmh: Annotated[float, Field(gt=0)] = 40.0
     phantom_min_movement_m: Annotated[float, Field(gt=0)] = 250.0
     copayment_tolerance_kop: NonNegInt = 0
     future_fix_s: NonNegInt = 300

@@ -1,9 +1,13 @@
-"""``socialtaxi demo``: run the system as far as it exists on a map given as an OSM file.
+"""``socialtaxi demo``: the whole system on one machine, with no argument.
 
-Load → call → persist: the schema is migrated, the road graph is built (or loaded from its cache),
-a seeded demo data set (:mod:`socialtaxi.demo_data`) is written through the dispatch services, a
-few trips are booked for tomorrow, then the web server and the MQTT ingest run as child processes
-until Ctrl-C.
+Load → call → persist: the schema is migrated; the road graph is built (or loaded from its cache)
+from the map shipped with the package (Murino, Leningrad Oblast; ``--map`` / ``--place``
+override); social objects are taken from the map's own OSM data where it has them (invented on
+road nodes where it has none, and said so); a seeded demo data set (:mod:`socialtaxi.demo_data`)
+is written through the dispatch services; then the web server, the MQTT ingest, the audit worker
+(when the audit has one) and a simulated fleet (``socialtaxi simulate --book-every ...``: it keeps
+booking trips through the real booking checks, assigning and driving them, a few with
+violations) run as child processes until Ctrl-C, which stops them all.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -24,7 +29,93 @@ import typer
 DEMO_PASSWORD = "demo-1234"
 
 
-def _seed(conn, *, graph, rules, today: date, seed: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _osm_objects(path: Path) -> list[dict]:
+    """Socially significant objects named in an OSM file (nodes, and ways at their centroid):
+    ``{"object_type", "name", "address", "lat", "lon"}``. XML (.osm, .gz, .bz2) is read with
+    the standard library (osmnx-written files carry an XML header libosmium refuses); PBF
+    with pyosmium."""
+    from socialtaxi.demo_data import social_object_from_tags
+
+    found: list[dict] = []
+
+    def add(tags: dict[str, str], lat: float, lon: float) -> None:
+        hit = social_object_from_tags(tags)
+        if hit is not None:
+            code, name, address = hit
+            found.append(
+                {"object_type": code, "name": name, "address": address, "lat": lat, "lon": lon}
+            )
+
+    name = path.name.lower()
+    if name.endswith(".pbf"):
+        import osmium
+
+        o: Any
+        for o in osmium.FileProcessor(str(path)).with_locations():
+            if o.is_node() and len(o.tags):
+                add(dict(o.tags), o.location.lat, o.location.lon)
+            elif o.is_way() and len(o.tags):
+                pts = [(n.lat, n.lon) for n in o.nodes if n.location.valid()]
+                if pts:
+                    add(dict(o.tags), *map(lambda v: sum(v) / len(v), zip(*pts, strict=True)))
+        return found
+    import bz2
+    import gzip
+    import xml.etree.ElementTree as ET
+
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
+    coords: dict[str, tuple[float, float]] = {}
+    with opener(path, "rb") as f:  # type: ignore[operator]
+        for _, el in ET.iterparse(f, events=("end",)):
+            if el.tag == "node":
+                lat, lon = float(el.get("lat", "nan")), float(el.get("lon", "nan"))
+                coords[el.get("id", "")] = (lat, lon)
+                tags = {t.get("k", ""): t.get("v", "") for t in el.findall("tag")}
+                if tags:
+                    add(tags, lat, lon)
+                el.clear()
+            elif el.tag == "way":
+                tags = {t.get("k", ""): t.get("v", "") for t in el.findall("tag")}
+                if tags.get("name"):
+                    pts = [
+                        coords[r] for nd in el.findall("nd") if (r := nd.get("ref", "")) in coords
+                    ]
+                    if pts:
+                        add(tags, *map(lambda v: sum(v) / len(v), zip(*pts, strict=True)))
+                el.clear()
+    return found
+
+
+def _map_objects(path: Path | None, graph, rules) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The map's own social objects that lie within the service area (near a road)."""
+    import numpy as np
+
+    if path is None:
+        return []
+    try:
+        objs = _osm_objects(path)
+    except Exception as exc:  # noqa: BLE001 (an unreadable tag section: fall back, say why)
+        typer.echo(f"  объекты OSM не прочитаны ({type(exc).__name__}): будут вымышленные")
+        return []
+    if not objs:
+        return []
+    from routing.errors import OutOfServiceArea
+
+    lat = np.array([o["lat"] for o in objs])
+    lon = np.array([o["lon"] for o in objs])
+    keep = np.ones(len(objs), bool)
+    try:
+        graph.snap(lat, lon, max_dist_m=rules.booking.service_area_snap_m)
+    except OutOfServiceArea as exc:
+        keep[exc.indices] = False
+    return [
+        {**o, "radius_m": rules.audit.destination_geofence_m}
+        for o, k in zip(objs, keep.tolist(), strict=True)
+        if k
+    ][:60]
+
+
+def _seed(conn, *, graph, rules, today: date, seed: int, map_objects: list[dict]) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Write the demo data set once (skipped when the demo operator exists)."""
     from dispatch import models
     from dispatch.errors import DispatchError
@@ -70,7 +161,7 @@ def _seed(conn, *, graph, rules, today: date, seed: int) -> dict[str, int]:  # t
         registry.create_entry(
             conn, table="social_objects", data=models.SocialObjectIn(**o), rules=rules, actor=admin
         )
-        for o in data.objects
+        for o in (map_objects or data.objects)
     ]
     passengers = [
         registry.create_passenger(conn, data=models.PassengerIn(**p), rules=rules, actor=admin)
@@ -118,44 +209,84 @@ def _wait_http(url: str, timeout_s: float) -> bool:
     return False
 
 
+def audit_worker_command() -> list[str] | None:
+    """``["audit", "worker"]`` when the audit package registers a ``worker`` command (the hook:
+    the demo starts it as soon as it exists, with the demo's map through the settings);
+    ``None`` until then."""
+    import typer.main
+
+    from socialtaxi.cli import app
+
+    group = typer.main.get_group(app)
+    audit = group.commands.get("audit")
+    if audit is not None and "worker" in (getattr(audit, "commands", None) or {}):
+        return ["audit", "worker"]
+    return None
+
+
+def _stop_all(children: list[subprocess.Popen]) -> None:
+    """SIGINT to every child still running, then wait; SIGKILL what does not stop in 15 s."""
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGINT)
+    for c in children:
+        try:
+            c.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            c.kill()
+            c.wait(5)
+
+
 def register(root: typer.Typer) -> None:
     @root.command("demo")
     def demo(
         map_path: Path = typer.Option(
-            None, "--map", help="OSM-файл (.osm, .osm.gz, .osm.bz2, .osm.pbf)"
+            None, "--map", help="OSM-файл (.osm, .osm.gz, .osm.bz2, .osm.pbf); по умолчанию Мурино"
         ),
         place: str = typer.Option(
-            None, "--place", help="Скачать карту по названию (нужен интернет)"
+            None, "--place", help="Скачать карту по названию (нужен интернет; затем из кэша)"
         ),
-        seed: int = typer.Option(7, help="Зерно генератора демо-данных"),
+        seed: int = typer.Option(7, help="Зерно генератора демо-данных и имитации"),
         port: int = typer.Option(None, help="Порт веб-сервера"),
         serve: bool = typer.Option(
-            True, "--serve/--no-serve", help="Запустить веб и приём телеметрии"
+            True, "--serve/--no-serve", help="Запустить веб, приём телеметрии и автопарк"
+        ),
+        fleet: bool = typer.Option(True, "--fleet/--no-fleet", help="Запустить имитацию автопарка"),
+        speed: float = typer.Option(30.0, "--speed", min=1, help="Ускорение времени автопарка"),
+        interval_s: float = typer.Option(5.0, "--interval", min=1, max=30, help="Период точек, с"),
+        lookback_min: float = typer.Option(
+            720,
+            "--lookback",
+            help="Модельное время автопарка начинается на N минут раньше и догоняет настоящее",
+        ),
+        book_every_min: float = typer.Option(
+            10.0, "--book-every", help="Новая поездка каждые N минут модельного времени"
         ),
         duration_s: float = typer.Option(
             0, "--duration", help="Остановиться через N секунд (0 — по Ctrl-C)"
         ),
     ) -> None:
-        """Migrate, import the map, seed demo data, then run web and ingest until Ctrl-C."""
+        """The whole system on one machine: schema, map, demo data, web, ingest, audit worker
+        and a simulated fleet, until Ctrl-C."""
         from config.rules import load_rules
         from config.settings import get_settings
         from db import DatabaseUnavailable, connect, migrate
         from db.seed import sync_rules
         from routing import RoutingError, SpeedDefaults
         from routing.sources import load_map_source
+        from simulators import DEFAULT_MAP
         from socialtaxi.demo_data import DEMO_USERS
 
         s = get_settings()
         if s.mode != "development":
             typer.echo("Ошибка: демо-режим только для SOCIALTAXI_MODE=development", err=True)
             raise typer.Exit(1)
-        if not (map_path or place):
-            typer.echo("Ошибка: укажите карту: --map ФАЙЛ.osm или --place «название»", err=True)
-            raise typer.Exit(1)
-        source = str(map_path.resolve()) if map_path else place
+        if map_path is None and not place:
+            map_path = DEFAULT_MAP
         if map_path and not map_path.exists():
             typer.echo(f"Ошибка: файл карты не найден: {map_path}", err=True)
             raise typer.Exit(1)
+        source = str(map_path.resolve()) if map_path else place
         rules = load_rules(s.rules_file)
         try:
             migrate.upgrade(s.database_url)
@@ -167,7 +298,21 @@ def register(root: typer.Typer) -> None:
             with connect(s.database_url) as conn:
                 sync_rules(conn, rules)
                 today = datetime.now(ZoneInfo(rules.timezone)).date()
-                made = _seed(conn, graph=graph, rules=rules, today=today, seed=seed)
+                fresh = not _seeded(conn)
+                objs: list[dict] = []
+                if fresh:
+                    osm_file = map_path or _downloaded(place, s.map_cache_dir)
+                    objs = _map_objects(osm_file, graph, rules)
+                    if objs:
+                        typer.echo(f"  социальные объекты из данных карты OSM: {len(objs)}")
+                    else:
+                        typer.echo(
+                            "  в данных карты нет социальных объектов OSM (amenity=clinic, "
+                            "pharmacy, ...): объекты придуманы у узлов дорог"
+                        )
+                made = _seed(
+                    conn, graph=graph, rules=rules, today=today, seed=seed, map_objects=objs
+                )
         except DatabaseUnavailable as exc:
             typer.echo(f"Ошибка: база данных недоступна: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -183,29 +328,73 @@ def register(root: typer.Typer) -> None:
         port = port or s.web_port
         env = {**os.environ, "SOCIALTAXI_MAP_SOURCE": source, "SOCIALTAXI_WEB_PORT": str(port)}
         cmd = [sys.executable, "-m", "socialtaxi"]
-        children = [
-            subprocess.Popen([*cmd, "web", "--port", str(port)], env=env),
-            subprocess.Popen([*cmd, "ingest"], env=env),
+        ingest_id = f"demo-ingest-{abs(hash((s.database_url, s.mqtt_topic_prefix))) % 10**8}"
+        specs: list[tuple[str, list[str]]] = [
+            ("веб", [*cmd, "web", "--port", str(port)]),
+            ("приём телеметрии", [*cmd, "ingest", "--client-id", ingest_id, "--metrics-port", "0"]),
         ]
+        worker = audit_worker_command()
+        if worker:
+            specs.append(("аудит", [*cmd, *worker]))
+        if fleet:
+            specs.append(
+                (
+                    "автопарк",
+                    [
+                        *cmd,
+                        "simulate",
+                        "--map",
+                        source if map_path else str(_downloaded(place, s.map_cache_dir)),
+                        "--speed",
+                        f"{speed:g}",
+                        "--interval",
+                        f"{interval_s:g}",
+                        "--lookback",
+                        f"{lookback_min:g}",
+                        "--book-every",
+                        f"{book_every_min:g}",
+                        "--seed",
+                        str(seed),
+                    ],
+                )
+            )
+        children: list[subprocess.Popen] = []
         stop = {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
         try:
+            for _, argv in specs:
+                # own process group: a Ctrl-C in the terminal reaches the demo only, and the
+                # demo stops each child itself (none is left behind)
+                children.append(subprocess.Popen(argv, env=env, start_new_session=True))
             base = f"http://{s.web_host}:{port}"
             if _wait_http(f"{base}/health", 60):
-                logins = ", ".join(u for u, _, _ in DEMO_USERS)
-                typer.echo(f"\nВеб: {base}/api/v1/docs  (логины: {logins}; пароль {DEMO_PASSWORD})")
+                typer.echo(f"\nВеб: {base}/  (API: {base}/api/v1/docs)")
                 typer.echo(
-                    f"MQTT: {s.mqtt_host}:{s.mqtt_port},"
-                    f" топики {s.mqtt_topic_prefix}/vehicles/demo-001/position"
+                    "Логины: "
+                    + ", ".join(f"{u} ({name})" for u, name, _ in DEMO_USERS)
+                    + f"; пароль у всех {DEMO_PASSWORD}"
                 )
+                typer.echo(
+                    f"MQTT: {s.mqtt_host}:{s.mqtt_port}, топики"
+                    f" {s.mqtt_topic_prefix}/vehicles/demo-001/position"
+                )
+                if fleet:
+                    typer.echo(
+                        f"Автопарк: ускорение ×{speed:g}, поездка каждые {book_every_min:g} мин"
+                    )
                 typer.echo("Остановить: Ctrl-C\n")
             else:
                 typer.echo("Ошибка: веб-сервер не запустился", err=True)
                 stop["now"] = True
             started = time.monotonic()
             while not stop["now"]:
-                if any(c.poll() is not None for c in children):
-                    typer.echo("Ошибка: процесс демо завершился", err=True)
+                dead = [
+                    name
+                    for (name, _), c in zip(specs, children, strict=True)
+                    if c.poll() is not None
+                ]
+                if dead:
+                    typer.echo(f"Ошибка: процесс демо завершился: {', '.join(dead)}", err=True)
                     break
                 if duration_s and time.monotonic() - started >= duration_s:
                     break
@@ -213,14 +402,21 @@ def register(root: typer.Typer) -> None:
         except KeyboardInterrupt:
             pass
         finally:
-            for c in children:
-                if c.poll() is None:
-                    c.send_signal(signal.SIGINT)
-            for c in children:
-                try:
-                    c.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    c.kill()
+            _stop_all(children)
         failed = [c.returncode for c in children if c.returncode not in (0, -2, -15, 130)]
         if failed:
             raise typer.Exit(1)
+
+
+def _seeded(conn) -> bool:  # type: ignore[no-untyped-def]
+    from dispatch.store import users as ustore
+
+    return ustore.get_user_with_hash(conn, login="operator") is not None
+
+
+def _downloaded(place: str | None, cache_dir: Path) -> Path | None:
+    if not place:
+        return None
+    from routing.sources import place_download_path
+
+    return place_download_path(place, cache_dir)

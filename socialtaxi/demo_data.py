@@ -199,3 +199,51 @@ def demo_dataset(
             }
         )
     return data
+
+
+# --- social objects from the map's own OSM data -------------------------------------------------
+#: (tag key, tag value) → social object type code of the rules file. Pharmacies and dentists
+#: count as medical; a post office is where pensions and benefits are paid (social fund);
+#: a town hall or government office stands for the social protection office.
+OSM_OBJECT_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("amenity", "hospital", "medical"),
+    ("amenity", "clinic", "medical"),
+    ("amenity", "doctors", "medical"),
+    ("amenity", "dentist", "medical"),
+    ("amenity", "pharmacy", "medical"),
+    ("healthcare", "dialysis", "hemodialysis"),
+    ("amenity", "social_facility", "social_services"),
+    ("healthcare", "rehabilitation", "rehabilitation"),
+    ("amenity", "townhall", "social_protection"),
+    ("office", "government", "social_protection"),
+    ("amenity", "post_office", "social_fund"),
+    ("amenity", "library", "culture_sport"),
+    ("amenity", "community_centre", "culture_sport"),
+    ("amenity", "arts_centre", "culture_sport"),
+    ("leisure", "sports_centre", "culture_sport"),
+    ("amenity", "school", "education"),
+    ("amenity", "college", "education"),
+    ("amenity", "courthouse", "legal_aid"),
+    ("office", "notary", "legal_aid"),
+    ("office", "lawyer", "legal_aid"),
+)
+
+
+def social_object_from_tags(tags: dict[str, str]) -> tuple[str, str, str] | None:
+    """(type code, name, address) of an OSM object that is a socially significant object, or
+    ``None``. «МФЦ» / «Мои документы» in the name make it an МФЦ, «диализ» a dialysis centre.
+    Objects without a name are skipped (nobody can book «a pharmacy»)."""
+    name = (tags.get("name") or "").strip()
+    if not name:
+        return None
+    code = next((c for k, v, c in OSM_OBJECT_TYPES if tags.get(k) == v), None)
+    low = name.lower()
+    if "мфц" in low or "мои документы" in low:
+        code = "mfc"
+    elif "диализ" in low:
+        code = "hemodialysis"
+    if code is None:
+        return None
+    street, house = tags.get("addr:street", ""), tags.get("addr:housenumber", "")
+    address = ", ".join(p for p in (street, f"д. {house}" if house else "") if p)
+    return code, name[:200], address or "адрес не указан в OSM"

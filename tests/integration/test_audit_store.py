@@ -151,6 +151,16 @@ def batch(db_url: str, rules, *, carrier: int | None = None) -> service.RunTally
     )
 
 
+@pytest.fixture
+def fresh_settings():
+    """The CLI reads the cached settings: drop them before and after a command test."""
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def due_copay(rules) -> int:
     from dispatch.tariff import quote
 
@@ -329,7 +339,7 @@ def test_jobs_are_not_taken_twice(db, db_url, rules):
         assert store.take_job(c, settle=timedelta(0)) == ja
 
 
-def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path):
+def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path, fresh_settings):
     from openpyxl import load_workbook
     from typer.testing import CliRunner
 
@@ -370,3 +380,58 @@ def test_monthly_report_xlsx_reads_back(db, db_url, rules, tmp_path):
     text = csv_out.read_bytes().decode("utf-8-sig")
     assert text.splitlines()[0].startswith("Перевозчик;Выполнено поездок")
     assert len(text.splitlines()) == 2
+
+
+def test_run_and_worker_commands(db, db_url, rules, fresh_settings):
+    from typer.testing import CliRunner
+
+    from socialtaxi.cli import app
+
+    w = make_world(db)
+    trip = add_trip(db, w, detour_m=1500, payment_kop=due_copay(rules))
+    env = {"SOCIALTAXI_DATABASE_URL": db_url, "SOCIALTAXI_MAP_SOURCE": ""}
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["audit", "run", "--from", "2026-03-10", "--to", "2026-03-11"], env=env
+    )
+    assert res.exit_code == 0, res.output
+    assert "trips 1, failed 0, findings new 1" in res.stdout
+    assert "карта не задана" in res.stderr
+    res = runner.invoke(
+        app, ["audit", "run", "--from", "2026-03-11", "--to", "2026-03-10"], env=env
+    )
+    assert res.exit_code == 2 and "--to" in res.stderr
+    res = runner.invoke(app, ["audit", "run", "--from", "вчера", "--to", "2026-03-10"], env=env)
+    assert res.exit_code == 2 and "ISO 8601" in res.stderr
+    # the batch closed the trip's job: the worker has nothing to do
+    res = runner.invoke(app, ["audit", "worker", "--once", "--settle-s", "0"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "trips 0" in res.stdout
+    assert list(findings(db, trip)) == ["route_deviation"]
+
+
+def test_over_quota_counts_the_passengers_earlier_trips(db, db_url, rules):
+    w = make_world(db)
+    due = due_copay(rules)
+    trips = [
+        add_trip(db, w, booked=BOOKED + timedelta(days=k), payment_kop=due, seed=k)
+        for k in range(5)
+    ]
+    # a cancelled trip in between does not count
+    db.execute(
+        "UPDATE trips SET status = 'cancelled', completed_at = NULL WHERE id = %s", (trips[2],)
+    )
+    extra = add_trip(db, w, booked=BOOKED + timedelta(days=6), payment_kop=due, seed=9)
+    service.run_period(
+        db_url,
+        start=BOOKED - timedelta(days=1),
+        end=BOOKED + timedelta(days=10),
+        carrier_id=None,
+        rules=rules,
+        graph=None,
+        matcher=None,
+    )
+    flagged = [t for t in [*trips, extra] if "over_quota" in findings(db, t)]
+    assert flagged == [extra]  # four counted trips before it (one of five was cancelled)
+    ev = findings(db, extra)["over_quota"]["evidence"]
+    assert ev["month_used"] == 4 and ev["month_limit"] == 4

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import psycopg
+import pytest
 
 
 def _demo(db_url, cache, osm):
@@ -41,3 +42,99 @@ def test_demo_refuses_missing_map(empty_db_url, tmp_path):
     res = _demo(empty_db_url, tmp_path, tmp_path / "nope.osm")
     assert res.returncode == 1
     assert "файл карты не найден" in res.stderr
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant process of ``pid`` (from /proc)."""
+    import pathlib
+
+    parent: dict[int, int] = {}
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, pp in parent.items() if pp == p}
+        out |= kids
+        todo.extend(kids)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    import pathlib
+
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everything(
+    empty_db_url, tmp_path
+):
+    """The README's run command: no argument (the shipped map), accelerated; trips reach
+    ``completed`` and positions are stored; Ctrl-C (SIGINT) leaves no process behind."""
+    import signal
+    import socket
+    import time
+    import uuid
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "SOCIALTAXI_DATABASE_URL": empty_db_url,
+        "SOCIALTAXI_MAP_CACHE_DIR": str(tmp_path),
+        "SOCIALTAXI_MQTT_TOPIC_PREFIX": f"test-{uuid.uuid4().hex[:10]}/socialtaxi/v1",
+    }
+    log = open(tmp_path / "demo.log", "w+")  # noqa: SIM115 (read back below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socialtaxi", "demo", "--port", str(port), "--speed", "300"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    kids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        done = positions = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids |= _children(proc.pid)
+            try:
+                with psycopg.connect(empty_db_url, connect_timeout=2) as conn:
+                    done = conn.execute(
+                        "SELECT count(*) FROM trips WHERE status = 'completed'"
+                    ).fetchone()[0]
+                    positions = conn.execute("SELECT count(*) FROM vehicle_positions").fetchone()[0]
+            except psycopg.Error:
+                pass  # not created yet
+            if done >= 2 and positions > 0:
+                break
+            time.sleep(1)
+        kids |= _children(proc.pid)
+        assert proc.poll() is None, open(tmp_path / "demo.log").read()[-3000:]
+        assert done >= 2 and positions > 0, open(tmp_path / "demo.log").read()[-3000:]
+        assert len(kids) >= 3  # web, ingest, fleet
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, open(tmp_path / "demo.log").read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    time.sleep(0.5)
+    assert [k for k in kids if _alive(k)] == []
+    out = open(tmp_path / "demo.log").read()
+    assert "Логины:" in out and "Остановить: Ctrl-C" in out
+    with psycopg.connect(empty_db_url) as conn:
+        events = conn.execute(
+            "SELECT count(*) FROM trip_events WHERE source = 'vehicle'"
+        ).fetchone()[0]
+        paid = conn.execute("SELECT count(*) FROM payments").fetchone()[0]
+    assert events >= 10 and paid >= 0

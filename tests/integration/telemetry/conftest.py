@@ -20,15 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from telemetry.mqtt import MqttOptions, MqttReceiver, subscriptions
 from telemetry.pipeline import Limits
+from telemetry.publish import Publisher as TelemetryPublisher
 from telemetry.service import IngestConfig, IngestService
 from telemetry.store import TelemetryStore
 from tests.conftest import MQTT_HOST, MQTT_PORT
@@ -127,45 +124,29 @@ def own_broker() -> Iterator[OwnBroker]:
 
 # --- publisher --------------------------------------------------------------------------------
 class Publisher:
-    """A paho client (MQTT 5, QoS 1) that re-sends unacknowledged messages after reconnecting."""
+    """The product's publisher (:class:`telemetry.publish.Publisher`: paho, MQTT 5, QoS 1,
+    re-sends what was not acknowledged after reconnecting); dicts and lists are sent as JSON."""
 
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"pub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
+        self.inner = TelemetryPublisher(
+            host, port, session_expiry_s=600, reconnect_min_s=0.1, reconnect_max_s=1
         )
-        c.max_inflight_messages_set(0)
-        c.max_queued_messages_set(0)
-        c.reconnect_delay_set(0.1, 1)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 600
-        self.acked: set[int] = set()
-        self._connected = threading.Event()
-        c.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
-        c.on_connect = lambda *_a: self._connected.set()
-        c.connect_async(host, port, clean_start=False, properties=props)
-        c.loop_start()
-        self.client = c
-        self.mids: list[int] = []
-        assert self._connected.wait(10), "publisher could not connect"
+        assert self.inner.wait_connected(10), "publisher could not connect"
 
     def publish(self, topic: str, payload: bytes | str | dict | list) -> None:
         """QoS 1; a message published while disconnected is sent after the reconnection."""
         if isinstance(payload, (dict, list)):
             payload = json.dumps(payload)
-        self.mids.append(self.client.publish(topic, payload, qos=1).mid)
+        self.inner.publish(topic, payload)
 
     def wait_all(self, timeout_s: float = 30.0) -> None:
-        wait_for(
-            lambda: self.acked.issuperset(self.mids),
-            timeout_s,
-            "the broker to acknowledge every publish",
+        assert self.inner.wait_all(timeout_s), (
+            f"timed out after {timeout_s} s waiting for the broker to acknowledge every publish"
+            f" ({self.inner.pending} pending)"
         )
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.inner.close(flush_s=0)
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The simulator's shell: the live fleet (database, broker) and load mode (broker)."""
