@@ -242,6 +242,8 @@ class TelemetryLimits(_Frozen):
     max_payload_bytes: Annotated[int, Field(ge=256)] = 262_144
     max_reported_speed_kmh: Annotated[float, Field(gt=0)] = 1000.0
     max_satellites: Annotated[int, Field(ge=1, le=32767)] = 255  # a smallint column
+    # A payment_collected above this (kopecks) is not plausible for one trip: dead-lettered.
+    max_payment_kop: Annotated[int, Field(ge=1)] = 5_000_000
 
     @model_validator(mode="after")
     def _reported_speed_covers_plausible(self) -> TelemetryLimits:

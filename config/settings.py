@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "change-me-in-production"
 DEFAULT_RULES_FILE = Path(__file__).parent / "rules" / "leningrad_oblast.toml"
+INSECURE_KEY_MESSAGE = (
+    "SOCIALTAXI_SECRET_KEY must be set to a strong value of at least 32 characters in production"
+    " (SOCIALTAXI_MODE=production is the default; development is for the demo and the tests)"
+)
 _INSECURE_SECRETS = frozenset({DEFAULT_SECRET, "", "secret", "changeme", "change-me"})
 
 
@@ -29,8 +33,24 @@ class Settings(BaseSettings):
         env_prefix="SOCIALTAXI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    mode: Literal["development", "production"] = "development"
+    # Secure by default: a process started without SOCIALTAXI_MODE is a production one and refuses
+    # the published development key. Only ``socialtaxi demo`` and the tests set development.
+    mode: Literal["development", "production"] = "production"
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+
+    # Sessions (server-side, table user_sessions): an absolute and an idle lifetime.
+    session_absolute_hours: float = Field(12, gt=0, le=24 * 30)
+    session_idle_minutes: float = Field(30, gt=0, le=366 * 24 * 60)
+    # Brute force: after this many consecutive failures a login (or a client address, which many
+    # users behind one NAT share, hence the higher number) is locked for lockout_base_s, doubled
+    # with every further failure up to lockout_max_s.
+    login_max_failures: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_lockout_base_s: float = Field(60, gt=0)
+    login_lockout_max_s: float = Field(3600, gt=0)
+    # Request bodies are refused (413) past these sizes, before they are parsed.
+    max_json_bytes: int = Field(1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/socialtaxi"
     db_pool_min: int = Field(1, ge=1)
@@ -64,6 +84,9 @@ class Settings(BaseSettings):
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, ge=1, le=65535)
+    # Peers whose X-Forwarded-For is believed (the TLS proxy); "*" only when web is reachable
+    # through the proxy alone (docker-compose.yml publishes no web port).
+    forwarded_allow_ips: str = "127.0.0.1"
 
     positions_retention_days: int = Field(
         1095, ge=1, description="Raw GPS fixes older than this are dropped (3 years by default)."
@@ -74,16 +97,34 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.mode != "development" and self.secret_key.get_secret_value() in _INSECURE_SECRETS:
-            raise ValueError(
-                "SOCIALTAXI_SECRET_KEY must be set to a strong value outside development mode"
-            )
-        if self.mode != "development" and len(self.secret_key.get_secret_value()) < 32:
-            raise ValueError("SOCIALTAXI_SECRET_KEY must be at least 32 characters in production")
+        key = self.secret_key.get_secret_value()
+        if self.mode != "development" and (key in _INSECURE_SECRETS or len(key) < 32):
+            raise ValueError(INSECURE_KEY_MESSAGE)
         return self
+
+
+class SettingsError(RuntimeError):
+    """The settings are invalid; the message is one line naming the variable(s)."""
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
-    return Settings()
+    """The process-wide settings, read once.
+
+    Raises
+    ------
+    SettingsError
+        One line per bad variable (no pydantic traceback), e.g. a production start with the
+        development key.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            lines.append(f"SOCIALTAXI_{where.upper()}: {msg}" if where else msg)
+        raise SettingsError("; ".join(lines)) from None

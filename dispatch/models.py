@@ -184,6 +184,19 @@ class PassengerPatch(_PassengerFields):
     notes: Annotated[str, Field(max_length=2000)] | None = None
     benefits: Annotated[list[BenefitIn], Field(max_length=20)] | None = None
 
+    # Left out means "unchanged"; an explicit null for a column that cannot be empty is refused
+    # here, naming the field, instead of reaching the database as a NOT NULL violation (whose
+    # error text quotes the passenger's whole row).
+    @field_validator(
+        "last_name", "first_name", "birth_date", "wheelchair", "walker", "visually_impaired",
+        "needs_companion", mode="after",
+    )  # fmt: skip
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("не может быть пустым")
+        return v
+
 
 class Benefit(_Record):
     id: int

@@ -25,6 +25,15 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
 
+# Failing rows and statements with their parameters stay out of the PostgreSQL log (they quote
+# passengers' personal data): for the application's role, idempotent (docs/security.md).
+# DETAIL ("Failing row contains ...") is dropped by terse; STATEMENT by min_error_statement=panic.
+app_role=$(python3 -c 'import os,urllib.parse as u; print(u.urlparse(os.environ.get("SOCIALTAXI_DATABASE_URL","postgresql://postgres@127.0.0.1:5432/socialtaxi")).username or "postgres")')
+psql -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 \
+  -c "ALTER ROLE \"$app_role\" SET log_error_verbosity = terse" \
+  -c "ALTER ROLE \"$app_role\" SET log_min_error_statement = panic" >/dev/null \
+  || echo "setup: WARNING: could not set log privacy for role $app_role (docs/security.md)" >&2
+
 # Mosquitto on 127.0.0.1:1883
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   echo "setup: starting Mosquitto"

@@ -7,13 +7,14 @@ and maps known errors to one clear line (no traceback) and a non-zero exit code.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 
 import typer
 
 from config.rules import RulesError, load_rules
-from config.settings import get_settings
+from config.settings import SettingsError, get_settings
 from db.connect import DatabaseUnavailable, connect
 
 app = typer.Typer(
@@ -170,8 +171,15 @@ def _mount() -> None:
 
 
 @app.callback()
-def _main() -> None:
-    _setup_logging()
+def _main(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand == "demo":
+        # The demo (and the tests) are the only development processes; everything else runs as
+        # production by default and refuses the published development key.
+        os.environ.setdefault("SOCIALTAXI_MODE", "development")
+    try:
+        _setup_logging()
+    except SettingsError as exc:
+        fail(f"настройки: {exc}")
 
 
 _mount()

@@ -47,7 +47,7 @@ class Route:
     """What a topic addresses: ``kind`` is ``position``, ``event`` or ``owntracks``."""
 
     kind: str
-    device: str  # vehicles.mqtt_id (for OwnTracks: the {device} level)
+    device: str  # vehicles.mqtt_id: always the topic level the broker's ACL binds to the login
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -56,7 +56,12 @@ def parse_topic(topic: str, *, prefix: str, owntracks_prefix: str | None) -> Rou
     thousand topics over and over).
 
     ``{prefix}/vehicles/{mqtt_id}/position``, ``{prefix}/vehicles/{mqtt_id}/event`` and
-    ``{owntracks_prefix}/{user}/{device}`` (device = mqtt_id).
+    ``{owntracks_prefix}/{mqtt_id}/{device}``.
+
+    The vehicle is taken ONLY from the level that the production ACL (``deploy/mosquitto/acl``)
+    binds to the publishing client's login (``%u``): ``vehicles/%u/...`` and ``owntracks/%u/+``.
+    For OwnTracks that is the ``{user}`` level, not ``{device}`` (a free name the app sends, e.g.
+    the phone's): otherwise vehicle A could publish ``owntracks/A/B`` and be stored as B.
     """
     base = prefix.rstrip("/") + "/vehicles/"
     if topic.startswith(base):
@@ -70,7 +75,7 @@ def parse_topic(topic: str, *, prefix: str, owntracks_prefix: str | None) -> Rou
         if topic.startswith(ot):
             parts = topic[len(ot) :].split("/")
             if len(parts) == 2 and parts[0] and parts[1]:
-                return Route("owntracks", parts[1])
+                return Route("owntracks", parts[0])
     return None
 
 

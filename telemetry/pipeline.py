@@ -71,6 +71,7 @@ class Limits:
     max_speed_kmh: float = 200.0  # a jump implying more is implausible (stored, flagged)
     max_reported_speed_kmh: float = 1000.0  # a device-reported speed above this is refused
     max_satellites: int = 255
+    max_payment_kop: int = 5_000_000  # a payment_collected above this is refused
 
     @classmethod
     def from_rules(
@@ -496,9 +497,17 @@ FIX_RULES: tuple[ValueRule, ...] = (
     FUTURE_RULE,
     TOO_OLD_RULE,
 )
+# An event's row carries its payment amount (payment_collected) in column 2, kopecks.
+AMOUNT_RULE = ValueRule(
+    "amount",
+    Reason.OUT_OF_RANGE,
+    lambda v, lim: v.num[:, 2] > lim.max_payment_kop,
+    lambda v, r, lim: f"amount_kop above {lim.max_payment_kop}: {int(v.num[r, 2])}",
+)
 #: The same rules for the position and time of an event (an event at (0, 0) keeps its place
-#: in the trip: it is stored, not refused as a fix without GPS would be).
-EVENT_RULES: tuple[ValueRule, ...] = (COORDINATES_RULE, FUTURE_RULE, TOO_OLD_RULE)
+#: in the trip: it is stored, not refused as a fix without GPS would be), and the amount of a
+#: payment: beyond the rules file's ``max_payment_kop`` it is not plausible for one trip.
+EVENT_RULES: tuple[ValueRule, ...] = (COORDINATES_RULE, AMOUNT_RULE, FUTURE_RULE, TOO_OLD_RULE)
 
 
 def value_problems(
@@ -541,6 +550,7 @@ def validate_values(batch: _Batch) -> None:
     num = np.full((len(events), 8), np.nan)
     num[:, 0] = [np.nan if ev.lat is None else ev.lat for ev in events]
     num[:, 1] = [np.nan if ev.lon is None else ev.lon for ev in events]
+    num[:, 2] = [np.nan if ev.amount_kop is None else ev.amount_kop for ev in events]
     ts_us = np.fromiter((to_epoch_us(ev.ts) for ev in events), np.int64, len(events))
     found = value_problems(_Values(num, ts_us, recv_item[owner]), lim, EVENT_RULES)
     bad = {r: (reason, detail) for r, reason, detail in found}

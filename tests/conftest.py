@@ -12,11 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
-import pytest
+# Production is the default mode (it refuses the development key); the tests run as development,
+# set here before any settings are read. A test of production sets the mode itself.
+os.environ["SOCIALTAXI_MODE"] = "development"
 
-from config.rules import Rules, load_rules
-from config.settings import DEFAULT_RULES_FILE
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+
+from config.rules import Rules, load_rules  # noqa: E402
+from config.settings import DEFAULT_RULES_FILE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -93,3 +97,28 @@ def empty_db_url() -> Iterator[str]:
 def mqtt_prefix() -> str:
     """A topic prefix of this test's own, so tests never see each other's messages."""
     return f"test-{uuid.uuid4().hex[:10]}/socialtaxi/v1"
+
+
+# --- documents that really are what they claim (uploads are parsed, issue 9) ------------------
+def sample_pdf() -> bytes:
+    """A one-page PDF."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def sample_image(fmt: str = "PNG", size: tuple[int, int] = (8, 8)) -> bytes:
+    """A small PNG or JPEG."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt)
+    return out.getvalue()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
@@ -33,6 +34,41 @@ def load_map(settings: Settings) -> Any:
     graph = load_map_source(settings.map_source, cache_dir=settings.map_cache_dir, speeds=speeds)
     # Build the snapping index and load the compiled search now, not on the first request.
     return graph.warm_up()
+
+
+_LOG_PRIVACY = {"log_error_verbosity": "terse", "log_min_error_statement": "panic"}
+
+
+def log_privacy(conn: psycopg.Connection) -> None:
+    """Make this connection's errors reach the PostgreSQL log without the failing row and the
+    statement's parameters (``DETAIL: Failing row contains (...)``, ``STATEMENT: ...``).
+
+    Normally the database or the role already has these (migration 0500, ``scripts/setup.sh``,
+    docs/security.md); then nothing is set. Setting them needs a superuser or ``GRANT SET ON
+    PARAMETER`` (PostgreSQL 15+); without the right the connection is used as it is and a
+    warning says so once.
+    """
+    current = conn.execute(
+        "SELECT current_setting('log_error_verbosity'), current_setting('log_min_error_statement')"
+    ).fetchone()
+    if current == tuple(_LOG_PRIVACY.values()):
+        conn.commit()
+        return
+    try:
+        for name, value in _LOG_PRIVACY.items():
+            conn.execute(f"SET {name} = {value}")
+        conn.commit()
+    except psycopg.errors.InsufficientPrivilege:
+        conn.rollback()
+        if not _warned:
+            _warned.append(True)
+            log.warning(
+                "the database role may not set log_error_verbosity: failing rows may reach the"
+                " PostgreSQL log (see docs/security.md)"
+            )
+
+
+_warned: list[bool] = []
 
 
 def _document_errors(app: FastAPI) -> None:
@@ -84,12 +120,12 @@ def create_app(
         Returns the current UTC-aware time; tests pass a frozen one.
     """
     settings = settings or get_settings()
+    from web import logmask
+
+    logmask.install()  # before the first request can log anything
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from web import logmask
-
-        logmask.install()
         rules = load_rules(settings.rules_file)
         pool = ConnectionPool(
             settings.database_url,
@@ -99,6 +135,7 @@ def create_app(
             # operators read them; instants are unchanged.
             kwargs={"options": f"-c TimeZone={rules.timezone}"},
             open=False,
+            configure=log_privacy,
         )
         pool.open(wait=False)
         app.state.pool = pool
@@ -126,6 +163,16 @@ def create_app(
     from web.routes import api_router
 
     errors.install(app)
+    from web.middleware import BodyLimit, SecurityHeaders
+
+    app.add_middleware(
+        BodyLimit, json_bytes=settings.max_json_bytes, upload_bytes=settings.max_upload_bytes
+    )
+    # The headers wrap the whole stack, Starlette's ServerErrorMiddleware included (user
+    # middleware sits inside it), so that a 500 carries them too.
+    build_stack = app.build_middleware_stack
+    hsts = settings.mode == "production"
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), hsts=hsts)  # type: ignore[method-assign]
     app.include_router(api_router())
     _document_errors(app)
 

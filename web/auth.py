@@ -1,23 +1,21 @@
-"""Authentication: password hashing, signed bearer tokens, and the user/role dependencies.
+"""Authentication: password hashing, server-side sessions, and the user/role dependencies.
 
 Passwords are hashed with Argon2id through ``argon2-cffi`` (the reference implementation's
 binding, maintained by the ``attrs`` author; Argon2id is the OWASP and RFC 9106 recommendation).
 Its default parameters (64 MiB, t=3) are kept, ``check_needs_rehash`` upgrades old hashes on login.
 ``hashlib.scrypt`` would also do, but we would own the parameter encoding and upgrade logic.
 
-Tokens are ``v1.<payload>.<signature>``: a base64url JSON payload ``{"sub": user id, "iat", "exp"}``
-signed with HMAC-SHA256 under ``settings.secret_key``. They expire (``TOKEN_TTL``); the user and
-their roles are re-read on every request, so deactivating a user or changing roles takes effect at
-once. The same token travels as ``Authorization: Bearer`` (API clients) or in an HttpOnly cookie
-(the pages).
+Sessions are server-side (table ``user_sessions``): login hands out a random token (format and
+parsing in :mod:`web.credentials`) and stores its SHA-256. Every request looks the session up
+with its user's current roles and carrier: logout, a password change, deactivation, a change of
+roles, or an administrator end it at once (:mod:`dispatch.services.accounts`); it also lapses after
+``session_absolute_hours`` and ``session_idle_minutes``. The same token travels as
+``Authorization: Bearer`` (API clients) or in an HttpOnly cookie (the pages).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -29,14 +27,30 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from config.settings import Settings
 from dispatch.models import User
 from dispatch.services import PermissionDenied
+from dispatch.store import sessions as sstore
 from dispatch.store import users as ustore
+from web.credentials import (
+    LockoutPolicy,
+    SessionState,
+    SessionTimes,
+    TokenInvalid,
+    locked_for,
+    lockout_after,
+    needs_touch,
+    new_token,
+    parse_token,
+    session_state,
+    token_digest,
+)
 from web.deps import Conn, NowDep, SettingsDep
 
-TOKEN_TTL = timedelta(hours=12)
 COOKIE_NAME = "socialtaxi_session"
 ROLES = ("operator", "dispatcher", "controller", "supervisor", "admin")
+
+__all__ = ["TokenInvalid", "open_session", "current_user", "require_roles", "hash_password"]
 
 
 @lru_cache(maxsize=1)
@@ -69,51 +83,32 @@ def _dummy_hash() -> str:
     return hash_password("not-a-real-password")
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _sign(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode(), f"v1.{payload}".encode(), hashlib.sha256).digest())
-
-
-def issue_token(
-    *, user_id: int, secret: str, now: datetime, ttl: timedelta = TOKEN_TTL
+def open_session(
+    conn: psycopg.Connection,
+    *,
+    user_id: int,
+    now: datetime,
+    lifetime: timedelta,
+    client_addr: str | None = None,
+    user_agent: str | None = None,
 ) -> tuple[str, datetime]:
-    """A signed token for ``user_id`` and its expiry (UTC)."""
-    exp = now + ttl
-    body = json.dumps(
-        {"sub": user_id, "iat": int(now.timestamp()), "exp": int(exp.timestamp())},
-        separators=(",", ":"),
+    """A new session for ``user_id``: its token (shown once, stored hashed) and expiry (UTC)."""
+    token = new_token()
+    expires_at = now + lifetime
+    sstore.open_session(
+        conn,
+        user_id=user_id,
+        token_sha256=token_digest(token),
+        now=now,
+        expires_at=expires_at,
+        client_addr=client_addr,
+        user_agent=user_agent,
     )
-    payload = _b64(body.encode())
-    return f"v1.{payload}.{_sign(secret, payload)}", exp
+    return token, expires_at
 
 
-class TokenInvalid(Exception):
-    """Malformed, forged or expired token."""
-
-
-def read_token(token: str, *, secret: str, now: datetime) -> int:
-    """The user id in a valid, unexpired token; :class:`TokenInvalid` otherwise."""
-    try:
-        version, payload, sig = token.split(".")
-    except ValueError:
-        raise TokenInvalid("malformed") from None
-    if version != "v1" or not hmac.compare_digest(sig, _sign(secret, payload)):
-        raise TokenInvalid("bad signature")
-    try:
-        data = json.loads(_unb64(payload))
-        user_id, exp = int(data["sub"]), int(data["exp"])
-    except (ValueError, KeyError, TypeError):
-        raise TokenInvalid("bad payload") from None
-    if now.timestamp() >= exp:
-        raise TokenInvalid("expired")
-    return user_id
+def session_lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.session_absolute_hours)
 
 
 def authenticate(conn: psycopg.Connection, *, login: str, password: str) -> User | None:
@@ -130,11 +125,111 @@ def authenticate(conn: psycopg.Connection, *, login: str, password: str) -> User
     return user
 
 
+# --- login with the brute-force lockout -------------------------------------------------------
+security_log = logging.getLogger("web.security")
+
+
+class LoginLocked(Exception):
+    """Too many failures for this login or address: refused for ``retry_after`` (HTTP 429)."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("locked")
+        self.retry_after = retry_after
+
+
+def _policies(settings: Settings) -> tuple[LockoutPolicy, LockoutPolicy]:
+    per_login = LockoutPolicy(
+        settings.login_max_failures, settings.login_lockout_base_s, settings.login_lockout_max_s
+    )
+    per_addr = LockoutPolicy(
+        settings.login_max_failures_per_address,
+        settings.login_lockout_base_s,
+        settings.login_lockout_max_s,
+    )
+    return per_login, per_addr
+
+
+def attempt_login(
+    conn: psycopg.Connection,
+    *,
+    login: str,
+    password: str,
+    client_addr: str,
+    user_agent: str | None,
+    now: datetime,
+    settings: Settings,
+) -> tuple[User, str, datetime] | None:
+    """Check a login: the user, a new session token and its expiry; ``None`` for a wrong login
+    or password. The caller commits either way (failures must be counted).
+
+    Raises
+    ------
+    LoginLocked
+        The login or the address is locked; the password is not even checked.
+    """
+    login_key, addr_key = f"login:{login.casefold()}", f"addr:{client_addr}"
+    sstore.serialise_attempts(conn, key=login_key)
+    rows = sstore.failure_rows(conn, keys=[login_key, addr_key])
+    left = [locked_for(r["locked_until"], now) for r in rows.values()]
+    locked = [d for d in left if d is not None]
+    if locked:
+        sstore.record_event(conn, at=now, kind="login_while_locked", login=login,
+                            client_addr=client_addr)  # fmt: skip
+        conn.commit()  # the attempt is on record although the answer is an error
+        raise LoginLocked(max(locked))
+    user = authenticate(conn, login=login, password=password)
+    if user is None:
+        window = now - timedelta(seconds=settings.login_lockout_max_s)
+        sstore.record_event(conn, at=now, kind="login_failed", login=login,
+                            client_addr=client_addr)  # fmt: skip
+        for key, policy in zip((login_key, addr_key), _policies(settings), strict=True):
+            failures = sstore.add_failure(conn, key=key, now=now, reset_before=window)
+            lock = lockout_after(failures, policy)
+            if lock is not None:
+                sstore.lock(conn, key=key, until=now + lock)
+                sstore.record_event(
+                    conn, at=now, kind="login_locked", login=login, client_addr=client_addr,
+                    detail={"key": key.split(":")[0], "failures": failures,
+                            "locked_s": lock.total_seconds()},
+                )  # fmt: skip
+                # (never the password; the login and address are the point of the event)
+                security_log.warning(
+                    "security: login locked for %.0f s after %d failures (%s)",
+                    lock.total_seconds(), failures, key.split(":")[0],
+                )  # fmt: skip
+        return None
+    sstore.clear_failures(conn, key=login_key)
+    token, expires_at = open_session(
+        conn,
+        user_id=user.id,
+        now=now,
+        lifetime=session_lifetime(settings),
+        client_addr=client_addr,
+        user_agent=user_agent,
+    )
+    return user, token, expires_at
+
+
 # --- dependencies ----------------------------------------------------------------------------
 _bearer = HTTPBearer(auto_error=False, description="Токен из POST /api/v1/auth/login")
 _cookie = APIKeyCookie(name=COOKIE_NAME, auto_error=False, description="Сессия страниц (HttpOnly)")
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def _refuse(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers=_UNAUTHORIZED)
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The bearer token of the request, or ``None``; any malformed header is ``TokenInvalid``."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise TokenInvalid("not bearer")
+    return value.strip()
 
 
 def current_user(
@@ -145,26 +240,39 @@ def current_user(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> User:
-    """The user behind the request's bearer token (or session cookie); 401 without a valid one."""
-    token = bearer.credentials if bearer is not None else cookie
-    if not token:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "Требуется вход в систему", headers=_UNAUTHORIZED
-        )
+    """The user behind the request's session (bearer token or cookie); 401 without a live one.
+
+    (``bearer`` and ``cookie`` are declared for the OpenAPI document; the header is re-read
+    here so that a malformed one is refused instead of silently falling back to the cookie.)
+    """
     try:
-        user_id = read_token(token, secret=settings.secret_key.get_secret_value(), now=now)
+        raw = _bearer_token(request)
+        if raw is None:
+            raw = cookie
+        if not raw:
+            raise _refuse("Требуется вход в систему")
+        digest = token_digest(parse_token(raw))
     except TokenInvalid:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Сессия недействительна или истекла: войдите снова",
-            headers=_UNAUTHORIZED,
-        ) from None
-    user = ustore.get_user(conn, user_id=user_id)
-    if user is None or not user.active:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "Пользователь заблокирован", headers=_UNAUTHORIZED
-        )
+        raise _refuse("Сессия недействительна или истекла: войдите снова") from None
+    row = sstore.session_with_user(conn, token_sha256=digest)
+    if row is None:
+        raise _refuse("Сессия недействительна или истекла: войдите снова")
+    times = SessionTimes(row["created_at"], row["last_seen_at"], row["expires_at"], row["ended_at"])
+    state = session_state(
+        times,
+        user_active=row["active"],
+        now=now,
+        idle=timedelta(minutes=settings.session_idle_minutes),
+    )
+    if state is SessionState.USER_INACTIVE:
+        raise _refuse("Пользователь заблокирован")
+    if state is not SessionState.ACTIVE:
+        raise _refuse("Сессия недействительна или истекла: войдите снова")
+    if needs_touch(times.last_seen_at, now):
+        sstore.touch_session(conn, session_id=row["session_id"], now=now)
+    user = User.model_validate(row)
     request.state.user_id = user.id
+    request.state.session_id = row["session_id"]
     return user
 
 

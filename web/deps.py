@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Request
+from psycopg_pool import ConnectionPool
 
 from config.rules import Rules
 from config.settings import Settings
@@ -47,3 +48,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RulesDep = Annotated[Rules, Depends(get_rules)]
 GraphDep = Annotated[Any, Depends(get_graph)]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_pool(request: Request) -> ConnectionPool:
+    """The pool itself, for the few handlers that need a transaction of their own (login)."""
+    return request.app.state.pool
+
+
+PoolDep = Annotated[ConnectionPool, Depends(get_pool)]

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,7 +27,7 @@ from dispatch.services import (
     QuotaExceeded,
     Unavailable,
 )
-from web.validation_ru import error_ru
+from web.validation_ru import FIELD_RU, error_ru
 
 log = logging.getLogger("web.errors")
 
@@ -135,6 +136,35 @@ async def _data_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _integrity_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint the schema did not catch first. The column is named; the error's DETAIL
+    (PostgreSQL quotes the failing row or key: personal data) is never echoed nor logged."""
+    assert isinstance(exc, psycopg.IntegrityError)
+    diag = exc.diag
+    column = diag.column_name
+    log.warning(
+        "integrity error %s (%s) in %s %s",
+        type(exc).__name__, diag.constraint_name or column or "-", request.method,
+        request.url.path,
+    )  # fmt: skip
+    if isinstance(exc, pg_errors.NotNullViolation):
+        field = column or ""
+        label = FIELD_RU.get(field, field)
+        return JSONResponse(
+            _body(f"{label}: не может быть пустым", "required",
+                  errors=[{"field": field, "message": f"{label}: не может быть пустым"}]),
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )  # fmt: skip
+    if isinstance(exc, pg_errors.UniqueViolation):
+        return JSONResponse(
+            _body("Такая запись уже существует", "duplicate"), status_code=status.HTTP_409_CONFLICT
+        )
+    return JSONResponse(
+        _body("Недопустимое значение или ссылка на несуществующую запись", "constraint"),
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "database unavailable: %s in %s %s", type(exc).__name__, request.method, request.url.path
@@ -160,6 +190,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(psycopg.DataError, _data_error_handler)
+    app.add_exception_handler(psycopg.IntegrityError, _integrity_handler)
     app.add_exception_handler(psycopg.OperationalError, _db_unavailable)
     app.add_exception_handler(PoolTimeout, _db_unavailable)
     app.add_exception_handler(Exception, _unhandled)

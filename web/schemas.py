@@ -145,3 +145,39 @@ class AddressOut(BaseModel):
     lat: float
     lon: float
     score: float
+
+
+# --- accounts and sessions (issue 9) ----------------------------------------------------------
+class UserAdminOut(UserOut):
+    active: bool
+
+    @classmethod
+    def of(cls, u: User) -> UserAdminOut:
+        return cls(**UserOut.of(u).model_dump(), active=u.active)
+
+
+class SessionOut(BaseModel):
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    client_addr: str | None
+    user_agent: str | None
+
+
+class PasswordChangeIn(_In):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class RolesIn(_In):
+    roles: Annotated[
+        list[Literal["operator", "dispatcher", "controller", "supervisor", "admin"]],
+        Field(min_length=1, max_length=5),
+    ]
+
+
+class EndedOut(BaseModel):
+    ended: int

@@ -30,7 +30,7 @@ from dispatch.models import (
     Vehicle,
     VehiclePosition,
 )
-from dispatch.services import AssignmentConflicts, Unavailable
+from dispatch.services import AssignmentConflicts, Unavailable, scope
 from dispatch.services.trips import apply_action, get_trip, log_trip_read
 from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
@@ -122,13 +122,22 @@ def _starts(
 
 
 def _fleet(
-    conn: psycopg.Connection, *, graph: Any, rules: Rules, available_from: datetime
+    conn: psycopg.Connection,
+    *,
+    graph: Any,
+    rules: Rules,
+    available_from: datetime,
+    carrier_id: int | None = None,
 ) -> tuple[list[planner.VehicleState], dict[int, Vehicle], dict[int, str]]:
-    """Every active vehicle as a planning state, and the kind of its start (:func:`_starts`)."""
+    """Every active vehicle (of ``carrier_id`` when given) as a planning state, and the kind of
+    its start (:func:`_starts`)."""
     vehicles = {
         v.id: v
-        for v in rstore.list_rows(conn, table="vehicles", active=True, limit=10_000, offset=0)
-    }
+        for v in rstore.list_rows(
+            conn, table="vehicles", active=True, limit=10_000, offset=0,
+            filters={"carrier_id": carrier_id},
+        )
+    }  # fmt: skip
     starts = _starts(conn, graph=graph, rules=rules, vehicles=vehicles)
     states = [
         planner.VehicleState(
@@ -162,9 +171,11 @@ def propose_vehicles(
     graph: Any,
     now: datetime,
     limit: int = 10,
+    actor: Any = None,
 ) -> list[CandidateView]:
-    """The vehicles that can take the trip given their other trips that day, best first."""
-    trip = get_trip(conn, trip_id=trip_id)
+    """The vehicles that can take the trip given their other trips that day, best first
+    (for a carrier's staff: only its own trips, only its own vehicles)."""
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     if trip.status not in ASSIGNABLE:
         raise Conflict(
             "Машину можно подобрать только для забронированной поездки", code="not_plannable"
@@ -172,7 +183,10 @@ def propose_vehicles(
     travel = _travel(graph)
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
-    states, vehicles, kinds = _fleet(conn, graph=graph, rules=rules, available_from=max(now, start))
+    states, vehicles, kinds = _fleet(
+        conn, graph=graph, rules=rules, available_from=max(now, start),
+        carrier_id=scope.carrier_of(actor),
+    )  # fmt: skip
     schedule: dict[int, list[planner.TripJob]] = defaultdict(list)
     for t in tstore.open_trips_between(conn, start=start, end=end):
         if t.vehicle_id is not None and t.id != trip.id:
@@ -228,18 +242,21 @@ def assign_vehicle(
     unreachable pickup) refuse the assignment with 409 unless ``force`` (the dispatcher's manual
     override), in which case it is made and the conflicts are returned and recorded in the event.
     """
-    trip = get_trip(conn, trip_id=trip_id, lock=True)
+    trip = get_trip(conn, trip_id=trip_id, lock=True, actor=actor)
     # Serialise assignments to one vehicle: two dispatchers giving it two overlapping trips at
     # the same moment would each check its day without the other's trip.
     vehicle = rstore.get(conn, table="vehicles", row_id=vehicle_id, lock=True)
     if vehicle is None:
         raise NotFound("Автомобиль не найден", code="not_found")
+    # a carrier's staff: never another carrier's vehicle (nor driver, below)
+    scope.check_row(actor, "vehicles", vehicle, "Автомобиль не найден")
     if not vehicle.active:
         raise Invalid("Автомобиль выведен из эксплуатации", code="vehicle_inactive")
     if driver_id is not None:
         driver = rstore.get(conn, table="drivers", row_id=driver_id)
         if driver is None:
             raise NotFound("Водитель не найден", code="not_found")
+        scope.check_row(actor, "drivers", driver, "Водитель не найден")
         if not driver.active:
             raise Invalid("Водитель не работает", code="driver_inactive")
         if driver.carrier_id != vehicle.carrier_id:
@@ -315,8 +332,9 @@ def plan_fleet_day(
     """Plan the local ``day``: booked trips get vehicles; assigned ones stay with theirs (fixed).
 
     With ``apply`` the new assignments are made (each an ``assign`` event); otherwise the plan is
-    only returned.
+    only returned. The region's job: refused to a carrier's staff.
     """
+    scope.refuse_carrier_staff(actor, "планирование дня по всему парку")
     travel = _travel(graph)
     start, end = _local_day_bounds(day, rules.timezone)
     trips = [
@@ -379,6 +397,12 @@ def plan_fleet_day(
 
 
 def vehicle_positions(
-    conn: psycopg.Connection, *, carrier_id: int | None = None
+    conn: psycopg.Connection, *, carrier_id: int | None = None, actor: Any = None
 ) -> list[VehiclePosition]:
+    """Last positions (of ``carrier_id``'s vehicles); a carrier's staff sees only its own."""
+    own = scope.carrier_of(actor)
+    if own is not None:
+        if carrier_id not in (None, own):
+            return []
+        carrier_id = own
     return rstore.last_positions(conn, carrier_id=carrier_id)

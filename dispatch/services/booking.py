@@ -38,6 +38,7 @@ from dispatch.services import (
     QuotaExceeded,
     Unavailable,
     require_any_role,
+    scope,
 )
 from dispatch.store import passengers as pstore
 from dispatch.store import registry as rstore
@@ -417,6 +418,7 @@ def quote_trip(
     now: datetime,
 ) -> TripQuote:
     """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
@@ -541,6 +543,7 @@ def book_trip(
 ) -> Trip:
     """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
     fare, co-payment and planned route stored, a ``booked`` event written."""
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req, lock=True)
     p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
@@ -630,6 +633,7 @@ def book_recurring(
     horizon are *pending*: :func:`expand_series` (a daily job) books them as they come within it,
     quota-checked then. Refused dates are kept for the operator (:func:`series_refusals`).
     """
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
     if req.return_pickup_at is not None:
         raise Invalid(
             "Для серии поездок обратные поездки бронируются отдельной серией "
@@ -792,6 +796,7 @@ def series_refusals(
     conn: psycopg.Connection, *, recurrence_id: int | None, actor: User, limit: int = 500
 ) -> list[SeriesRefusal]:
     """Dates of a series (or of every series) that could not be booked, latest first."""
+    scope.refuse_carrier_staff(actor, "серии поездок")
     rows = tstore.list_refusals(conn, recurrence_id=recurrence_id, limit=limit)
     if rows:
         pstore.log_access(conn, user_id=actor.id, action="read_series_refusals",
@@ -831,6 +836,7 @@ def passenger_quota(
     passenger = pstore.get_passenger(conn, passenger_id=passenger_id)
     if passenger is None:
         raise NotFound("Пассажир не найден", code="not_found")
+    scope.check_passenger(conn, actor, passenger_id)
     category, local_day = _category_on(passenger, at, rules)
     if object_type is not None:
         # The category a trip to this type of object would be booked under.

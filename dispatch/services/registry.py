@@ -23,6 +23,7 @@ from dispatch.models import (
     User,
 )
 from dispatch.search import NameQuery, parse_query
+from dispatch.services import scope
 from dispatch.store import passengers as pstore
 from dispatch.store import registry as rstore
 
@@ -87,6 +88,7 @@ def create_passenger(
     refused (a second record would be a second quota for one person) with a message naming the
     match; a supervisor may still create a namesake (same ФИО and birth date, no shared phone)
     with ``allow_namesake``. A shared СНИЛС is always refused (store check)."""
+    scope.refuse_carrier_staff(actor, "ведение реестра пассажиров")
     _check_benefits(data.benefits, rules)
     _check_not_duplicate(conn, data=data, actor=actor)
     pid = pstore.insert_passenger(
@@ -150,6 +152,7 @@ def get_passenger(
     conn: psycopg.Connection, *, passenger_id: int, actor: User, purpose: str
 ) -> Passenger:
     p = _must_get_passenger(conn, passenger_id)
+    scope.check_passenger(conn, actor, p.id)
     pstore.log_access(conn, user_id=actor.id, action="read", passenger_ids=[p.id], purpose=purpose)
     return p
 
@@ -157,6 +160,7 @@ def get_passenger(
 def update_passenger(
     conn: psycopg.Connection, *, passenger_id: int, patch: PassengerPatch, rules: Rules, actor: User
 ) -> Passenger:
+    scope.refuse_carrier_staff(actor, "ведение реестра пассажиров")
     current = _must_get_passenger(conn, passenger_id, lock=True)
     _check_benefits(patch.benefits, rules)
     merged_lat = patch.home_lat if "home_lat" in patch.model_fields_set else current.home_lat
@@ -182,6 +186,7 @@ def update_passenger(
 def set_passenger_active(
     conn: psycopg.Connection, *, passenger_id: int, active: bool, actor: User
 ) -> Passenger:
+    scope.refuse_carrier_staff(actor, "ведение реестра пассажиров")
     if not pstore.set_active(conn, table="passengers", row_id=passenger_id, active=active):
         raise NotFound("Пассажир не найден", code="not_found")
     pstore.log_access(
@@ -203,6 +208,7 @@ def list_passengers(
     actor: User,
     purpose: str,
 ) -> list[PassengerHit]:
+    scope.refuse_carrier_staff(actor, "реестр пассажиров")
     hits = pstore.list_passengers(conn, active=active, limit=limit, offset=offset)
     if hits:
         pstore.log_access(
@@ -231,6 +237,7 @@ def search_passengers(
     Each passenger shown is logged (``search``); a search that finds nobody is logged once with
     no passenger, so the attempt is on record too. The query itself is not logged (it is PII).
     """
+    scope.refuse_carrier_staff(actor, "поиск по реестру пассажиров")
     q = parse_query(text, phone=phone, name=name, birth_date=birth_date)
     if isinstance(q, NameQuery):
         hits = pstore.search_by_name(
@@ -273,6 +280,7 @@ def search_passengers(
 def create_entry(
     conn: psycopg.Connection, *, table: str, data: BaseModel, rules: Rules, actor: User
 ) -> Any:
+    scope.refuse_carrier_staff(actor, "ведение реестров")
     values = data.model_dump()
     _check_registry_values(table, values, rules)
     return rstore.insert(conn, table=table, values=values)
@@ -287,6 +295,7 @@ def update_entry(
     rules: Rules,
     actor: User,
 ) -> Any:
+    scope.refuse_carrier_staff(actor, "ведение реестров")
     values = patch.model_dump(exclude_unset=True)
     nullable = {
         "geofence", "middle_name", "model", "phone", "contract_no", "inn",
@@ -305,15 +314,17 @@ def update_entry(
 def set_entry_active(
     conn: psycopg.Connection, *, table: str, row_id: int, active: bool, actor: User
 ) -> Any:
+    scope.refuse_carrier_staff(actor, "ведение реестров")
     if not pstore.set_active(conn, table=table, row_id=row_id, active=active):
         raise NotFound(_NOT_FOUND_RU[table], code="not_found")
     return rstore.get(conn, table=table, row_id=row_id)
 
 
-def get_entry(conn: psycopg.Connection, *, table: str, row_id: int) -> Any:
+def get_entry(conn: psycopg.Connection, *, table: str, row_id: int, actor: Any = None) -> Any:
     row = rstore.get(conn, table=table, row_id=row_id)
     if row is None:
         raise NotFound(_NOT_FOUND_RU[table], code="not_found")
+    scope.check_row(actor, table, row, _NOT_FOUND_RU[table])
     return row
 
 
@@ -325,9 +336,16 @@ def list_entries(
     limit: int,
     offset: int,
     filters: dict[str, Any] | None = None,
+    actor: Any = None,
 ) -> list[Any]:
+    """Rows of a registry (for a carrier's staff: only its own carrier, vehicles, drivers)."""
+    merged = dict(filters or {})
+    for col, own in scope.row_filters(actor, table).items():
+        if merged.get(col) not in (None, own):
+            return []  # asked for another carrier's rows
+        merged[col] = own
     return rstore.list_rows(
-        conn, table=table, active=active, limit=limit, offset=offset, filters=filters
+        conn, table=table, active=active, limit=limit, offset=offset, filters=merged
     )
 
 
@@ -340,6 +358,7 @@ def import_csv(
     Each row is written in its own savepoint, so a row the database refuses (a duplicate СНИЛС,
     an unknown carrier) is reported with its line and does not undo the others.
     """
+    scope.refuse_carrier_staff(actor, "загрузка реестров")
     parsed = parse_csv(content, kind=kind)
     errors = list(parsed.errors)
     created: list[int] = []

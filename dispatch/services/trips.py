@@ -17,14 +17,20 @@ from dispatch.documents import check_document
 from dispatch.errors import Conflict, Invalid, NotFound
 from dispatch.lifecycle import TripAction, TripState, TripStatus, plan_change
 from dispatch.models import Document, Trip, TripEvent, User
+from dispatch.services import scope
 from dispatch.store import passengers as pstore
 from dispatch.store import trips as tstore
 
 
-def get_trip(conn: psycopg.Connection, *, trip_id: int, lock: bool = False) -> Trip:
+def get_trip(
+    conn: psycopg.Connection, *, trip_id: int, lock: bool = False, actor: Any = None
+) -> Trip:
+    """The trip; 404 when there is none — or when ``actor`` is a carrier's staff and the trip
+    is not its carrier's (:mod:`dispatch.services.scope`)."""
     trip = tstore.get_trip(conn, trip_id=trip_id, lock=lock)
     if trip is None:
         raise NotFound("Поездка не найдена", code="not_found")
+    scope.check_trip(actor, trip)
     return trip
 
 
@@ -38,9 +44,11 @@ def list_trips(
     vehicle_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    carrier_id: int | None = None,
 ) -> list[Trip]:
     return tstore.list_trips(
         conn,
+        carrier_id=carrier_id,
         start=start,
         end=end,
         status=status,
@@ -76,7 +84,7 @@ def list_events(
     conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
 ) -> list[TripEvent]:
     """The trip's events (reasons of a cancellation or a no-show included), logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     events = tstore.list_events(conn, trip_id=trip_id)
     log_trip_read(conn, actor=actor, action="read_events", trip=trip, purpose=purpose)
     return events
@@ -184,7 +192,7 @@ def apply_action(
     ``rules.booking.late_cancel_minutes``); a no-show records its reason. ``extra`` are further
     trip columns to set in the same update (the vehicle of an assignment).
     """
-    trip = get_trip(conn, trip_id=trip_id, lock=True)
+    trip = get_trip(conn, trip_id=trip_id, lock=True, actor=actor)
     change = plan_change(
         TripState(trip.id, trip.status, trip.vehicle_id, trip.pickup_at, trip.copay_kop),
         action,
@@ -220,7 +228,7 @@ def attach_document(
     max_bytes: int,
 ) -> Document:
     """Attach a PDF/JPEG/PNG to a trip; the type is read from the content, its SHA-256 stored."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     checked = check_document(content, max_bytes=max_bytes)
     name = (filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200] or "document"
     if not kind or len(kind) > 50:
@@ -246,7 +254,7 @@ def list_documents(
     conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str
 ) -> list[Document]:
     """The trip's documents (kinds and file names), logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     docs = tstore.list_documents(conn, trip_id=trip_id)
     log_trip_read(conn, actor=actor, action="list_documents", trip=trip, purpose=purpose)
     return docs
@@ -261,7 +269,7 @@ def get_document(conn: psycopg.Connection, *, document_id: int) -> tuple[Documen
 
 def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: str) -> Trip:
     """A trip for display; the passenger's data in it (pickup address) is logged as read."""
-    trip = get_trip(conn, trip_id=trip_id)
+    trip = get_trip(conn, trip_id=trip_id, actor=actor)
     log_trip_read(conn, actor=actor, action="read_trip", trip=trip, purpose=purpose)
     return trip
 
@@ -269,7 +277,7 @@ def read_trip(conn: psycopg.Connection, *, trip_id: int, actor: User, purpose: s
 def read_trips(
     conn: psycopg.Connection, *, actor: User, purpose: str, **filters: Any
 ) -> list[Trip]:
-    trips = list_trips(conn, **filters)
+    trips = list_trips(conn, carrier_id=scope.carrier_of(actor), **filters)
     pids = sorted({t.passenger_id for t in trips})
     if pids:
         pstore.log_access(
@@ -282,6 +290,13 @@ def read_document(
     conn: psycopg.Connection, *, document_id: int, actor: User, purpose: str
 ) -> tuple[Document, bytes]:
     doc, content = get_document(conn, document_id=document_id)
+    if scope.carrier_of(actor) is not None:
+        try:
+            if doc.trip_id is None:
+                raise NotFound("not a trip's", code="not_found")
+            get_trip(conn, trip_id=doc.trip_id, actor=actor)
+        except NotFound:
+            raise NotFound("Документ не найден", code="not_found") from None
     pstore.log_access(
         conn,
         user_id=actor.id,

@@ -41,10 +41,12 @@ def list_trips(
     vehicle_id: int | None,
     limit: int,
     offset: int,
+    carrier_id: int | None = None,
 ) -> list[Trip]:
     rows = fetch_all(
         conn,
         "SELECT * FROM trips WHERE (%(s)s::timestamptz IS NULL OR pickup_at >= %(s)s)"
+        " AND (%(c)s::bigint IS NULL OR carrier_id = %(c)s)"
         " AND (%(e)s::timestamptz IS NULL OR pickup_at < %(e)s)"
         " AND (%(st)s::text IS NULL OR status = %(st)s)"
         " AND (%(p)s::bigint IS NULL OR passenger_id = %(p)s)"
@@ -56,6 +58,7 @@ def list_trips(
             "st": None if status is None else status.value,
             "p": passenger_id,
             "v": vehicle_id,
+            "c": carrier_id,
             "l": limit,
             "o": offset,
         },
@@ -367,3 +370,13 @@ def set_fare(
         "UPDATE trips SET fare_kop = %s, copay_share_pct = %s, copay_kop = %s WHERE id = %s",
         (fare_kop, copay_share_pct, copay_kop, trip_id),
     )
+
+
+def passenger_rides_with(conn: psycopg.Connection, *, passenger_id: int, carrier_id: int) -> bool:
+    """Whether the passenger has a trip assigned to the carrier (carrier scoping)."""
+    row = fetch_one(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM trips WHERE passenger_id = %s AND carrier_id = %s) AS yes",
+        (passenger_id, carrier_id),
+    )
+    return bool(row and row["yes"])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import psycopg
 
 from dispatch.models import User
-from dispatch.store._sql import db_errors, fetch_one
+from dispatch.store._sql import db_errors, fetch_all, fetch_one
 
 _SELECT = (
     "SELECT u.id, u.login, u.full_name, u.carrier_id, u.active, u.password_hash,"
@@ -62,3 +62,55 @@ def upsert_user(
     user = get_user(conn, user_id=uid)
     assert user is not None
     return user
+
+
+def create_user(
+    conn: psycopg.Connection,
+    *,
+    login: str,
+    full_name: str,
+    password_hash: str,
+    roles: Sequence[str],
+    carrier_id: int | None = None,
+) -> User:
+    """Create a user; :class:`~dispatch.errors.Conflict` when the login exists (never a reset)."""
+    with db_errors():
+        row = fetch_one(
+            conn,
+            "INSERT INTO users (login, full_name, password_hash, carrier_id)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (login, full_name, password_hash, carrier_id),
+        )
+        assert row is not None
+        uid = int(row["id"])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO user_roles (user_id, role) VALUES (%s, %s)", [(uid, r) for r in roles]
+            )
+    user = get_user(conn, user_id=uid)
+    assert user is not None
+    return user
+
+
+def get_user_by_login(conn: psycopg.Connection, *, login: str) -> User | None:
+    row = fetch_one(conn, _SELECT + " WHERE u.login = %s", (login,))
+    return None if row is None else User.model_validate(row)
+
+
+def list_users(conn: psycopg.Connection) -> list[User]:
+    return [User.model_validate(r) for r in fetch_all(conn, _SELECT + " ORDER BY u.login")]
+
+
+def set_active(conn: psycopg.Connection, *, user_id: int, active: bool) -> bool:
+    cur = conn.execute("UPDATE users SET active = %s WHERE id = %s", (active, user_id))
+    return cur.rowcount == 1
+
+
+def set_roles(conn: psycopg.Connection, *, user_id: int, roles: Sequence[str]) -> None:
+    with db_errors():
+        conn.execute("DELETE FROM user_roles WHERE user_id = %s", (user_id,))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO user_roles (user_id, role) VALUES (%s, %s)",
+                [(user_id, r) for r in roles],
+            )

@@ -44,8 +44,9 @@ def test_database_url_points_at_the_db_service():
 
 
 def test_ports_volumes_and_health_checks():
-    assert "8000:8000" in SERVICES["web"]["ports"]
-    assert "1883:1883" in SERVICES["mqtt"]["ports"]
+    # web and plain MQTT are not published: TLS in front of both (issue 9)
+    assert "ports" not in SERVICES["web"] and SERVICES["web"]["expose"] == ["8000"]
+    assert SERVICES["mqtt"]["ports"] == ["8883:8883"]
     declared = set(COMPOSE["volumes"])
     for svc in SERVICES.values():
         for vol in svc.get("volumes", []):
@@ -54,8 +55,9 @@ def test_ports_volumes_and_health_checks():
                 assert src in declared, vol
             else:
                 assert (REPO / src).exists() or src.endswith("passwd") or src == "./maps", vol
+                assert src != "./deploy/certs" or vol.endswith(":ro"), vol
     assert "db-data:/var/lib/postgresql/data" in SERVICES["db"]["volumes"]
-    for name in ("db", "mqtt", "web", "ingest"):
+    for name in ("db", "mqtt", "web", "proxy", "ingest"):
         assert SERVICES[name].get("healthcheck", {}).get("test"), name
 
 
@@ -123,6 +125,30 @@ def test_mosquitto_requires_passwords_and_vehicle_acl():
     acl = (REPO / "deploy/mosquitto/acl").read_text()
     # Each vehicle may publish only under its own id (%u = its user name).
     assert re.search(r"^pattern write socialtaxi/v1/vehicles/%u/position$", acl, re.M)
+    # OwnTracks: the vehicle is the {user} level (= %u), one free level after it (issue 9)
+    assert re.search(r"^pattern write owntracks/%u/\+$", acl, re.M)
+    assert "owntracks/%u/#" not in acl
     assert not re.search(
         r"^topic write socialtaxi/v1/vehicles/#$", acl.split("user simulator")[0], re.M
     )
+
+
+def test_tls_in_front_of_web_and_mqtt():
+    """The session cookie is Secure: the pages are served over HTTPS by the proxy (Caddy), which
+    alone reaches web; vehicles reach Mosquitto over TLS on 8883 (docs/security.md)."""
+    proxy = SERVICES["proxy"]
+    assert proxy["image"].startswith("caddy:2") and "443:443" in proxy["ports"]
+    assert "./deploy/caddy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["depends_on"]["web"]["condition"] == "service_healthy"
+    caddy = (REPO / "deploy/caddy/Caddyfile").read_text()
+    assert re.search(r"^\s*reverse_proxy web:8000", caddy, re.M)
+    assert re.search(r"^\s*tls /certs/web\.crt /certs/web\.key$", caddy, re.M)
+    assert re.search(r"^http://\{\$SITE_ADDRESS\} \{\n\s*redir https://", caddy, re.M)
+    # web trusts X-Forwarded-For (client address for the lockout) only because it is unpublished
+    assert SERVICES["web"]["environment"]["SOCIALTAXI_FORWARDED_ALLOW_IPS"] == "*"
+    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert re.search(r"^listener 8883$", conf, re.M)
+    assert re.search(r"^certfile /mosquitto/certs/mqtt\.crt$", conf, re.M)
+    assert re.search(r"^keyfile /mosquitto/certs/mqtt\.key$", conf, re.M)
+    assert "./deploy/certs:/mosquitto/certs:ro" in SERVICES["mqtt"]["volumes"]
+    assert (REPO / "deploy/certs/README.md").exists()

@@ -4,13 +4,16 @@ from pydantic import ValidationError
 from config.settings import DEFAULT_SECRET, Settings
 
 
-def test_defaults_are_for_local_development(monkeypatch):
+def test_defaults(monkeypatch):
     for var in ("SOCIALTAXI_DATABASE_URL", "SOCIALTAXI_MODE", "SOCIALTAXI_SECRET_KEY"):
         monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ValidationError, match="SECRET_KEY"):  # production needs a real key
+        Settings(_env_file=None)
+    monkeypatch.setenv("SOCIALTAXI_SECRET_KEY", "k" * 40)
     s = Settings(_env_file=None)
     assert s.database_url == "postgresql://postgres@127.0.0.1:5432/socialtaxi"
     assert s.mqtt_topic_prefix == "socialtaxi/v1"
-    assert s.mode == "development"
+    assert s.mode == "production"  # secure by default (issue 9)
 
 
 def test_environment_overrides(monkeypatch):

@@ -38,8 +38,9 @@ def test_topics():
     assert parse_topic(
         f"{PREFIX}/vehicles/ab-12/event", prefix=PREFIX, owntracks_prefix=None
     ) == Route("event", "ab-12")
+    # the vehicle is the {user} level, the one the ACL binds to the login (issue 9)
     assert parse_topic(
-        "owntracks/ivanov/ab-12", prefix=PREFIX, owntracks_prefix="owntracks"
+        "owntracks/ab-12/phone", prefix=PREFIX, owntracks_prefix="owntracks"
     ) == Route("owntracks", "ab-12")
     for bad in (
         f"{PREFIX}/vehicles/ab-12/other",

@@ -17,6 +17,7 @@ from dispatch.errors import Invalid
 from dispatch.imports import parse_csv
 from dispatch.models import PassengerIn
 from dispatch.search import NameQuery, PhoneQuery, parse_query
+from tests.conftest import sample_image, sample_pdf
 from web.validation_ru import error_ru, row_error_ru
 
 IO_MODULES = (
@@ -105,9 +106,13 @@ def test_document_sniffing_ignores_the_declared_type():
     assert sniff_content_type(b"\xff\xd8\xff\xe0JFIF") == "image/jpeg"
     assert sniff_content_type(b"\x89PNG\r\n\x1a\n....") == "image/png"
     assert sniff_content_type(b"GIF89a") is None
-    assert sniff_content_type(b"<html>%PDF-") == "application/pdf"  # junk before the header
-    doc = check_document(b"%PDF-1.4 x")
-    assert doc.sha256 == hashlib.sha256(b"%PDF-1.4 x").hexdigest() and doc.size_bytes == 10
+    assert sniff_content_type(b"<html>%PDF-") is None  # junk before the header: a polyglot
+    pdf = sample_pdf()
+    doc = check_document(pdf)
+    assert doc.sha256 == hashlib.sha256(pdf).hexdigest() and doc.size_bytes == len(pdf)
+    assert check_document(sample_image("JPEG")).content_type == "image/jpeg"
+    with pytest.raises(Invalid, match="не читается как PDF"):
+        check_document(b"%PDF-1.4 x")
     with pytest.raises(Invalid, match="только файлы PDF"):
         check_document(b"MZ\x90\x00")
     with pytest.raises(Invalid, match="больше"):
@@ -150,20 +155,47 @@ def test_validation_messages_are_russian():
     assert msgs["snils"].startswith("СНИЛС: Неверный СНИЛС")
 
 
-def test_tokens_sign_expire_and_resist_tampering():
-    from web.auth import TokenInvalid, issue_token, read_token
+def test_session_tokens_and_lifetimes():
+    from web.credentials import (
+        SessionState,
+        SessionTimes,
+        TokenInvalid,
+        new_token,
+        parse_token,
+        session_state,
+        token_digest,
+    )
 
+    token = new_token()
+    assert parse_token(token) == token and token != new_token()
+    assert len(token_digest(token)) == 32
+    for bad in ("", "garbage", token[:-1], token + "A", "v1.e30.x", token[:-1] + "ж", None, 5):
+        with pytest.raises(TokenInvalid):
+            parse_token(bad)
+    t0 = datetime(2026, 3, 16, 6, tzinfo=UTC)
+    s = SessionTimes(t0, t0, t0 + timedelta(hours=12), None)
+    idle = timedelta(minutes=30)
+    state = session_state
+    assert state(s, user_active=True, now=t0 + timedelta(minutes=29), idle=idle) == "active"
+    assert state(s, user_active=True, now=t0 + timedelta(minutes=30), idle=idle) == "idle"
+    late = SessionTimes(t0, t0 + timedelta(hours=12), t0 + timedelta(hours=12), None)
+    assert state(late, user_active=True, now=t0 + timedelta(hours=12), idle=idle) == "expired"
+    ended = SessionTimes(t0, t0, t0 + timedelta(hours=12), t0)
+    assert state(ended, user_active=True, now=t0, idle=idle) is SessionState.ENDED
+    assert state(s, user_active=False, now=t0, idle=idle) is SessionState.USER_INACTIVE
+
+
+def test_lockout_backs_off_and_is_capped():
+    from web.credentials import LockoutPolicy, locked_for, lockout_after
+
+    p = LockoutPolicy(max_failures=5, base_s=60, max_s=3600)
+    assert [lockout_after(n, p) for n in range(5)] == [None] * 5
+    assert [lockout_after(n, p).total_seconds() for n in (5, 6, 7, 12, 1000)] == [
+        60, 120, 240, 3600, 3600,
+    ]  # fmt: skip
     now = datetime(2026, 3, 16, 6, tzinfo=UTC)
-    token, exp = issue_token(user_id=7, secret="s" * 40, now=now, ttl=timedelta(hours=1))
-    assert read_token(token, secret="s" * 40, now=now + timedelta(minutes=59)) == 7
-    with pytest.raises(TokenInvalid):
-        read_token(token, secret="s" * 40, now=exp)
-    with pytest.raises(TokenInvalid):
-        read_token(token, secret="t" * 40, now=now)
-    v, payload, sig = token.split(".")
-    forged_payload = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
-    with pytest.raises(TokenInvalid):
-        read_token(f"{v}.{forged_payload}.{sig}", secret="s" * 40, now=now)
+    assert locked_for(None, now) is None and locked_for(now, now) is None
+    assert locked_for(now + timedelta(seconds=5), now) == timedelta(seconds=5)
 
 
 def test_password_hashing_is_argon2id():

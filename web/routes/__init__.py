@@ -8,7 +8,7 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    from web.routes import addresses, assignment, auth, passengers, registry, trips
+    from web.routes import addresses, assignment, auth, passengers, registry, trips, users
     from web.schemas import ERROR_RESPONSES
 
     router = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
@@ -17,5 +17,6 @@ def api_router() -> APIRouter:
     router.include_router(assignment.router)
     router.include_router(registry.router)
     router.include_router(trips.router)
+    router.include_router(users.router)
     router.include_router(addresses.router)
     return router

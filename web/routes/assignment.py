@@ -28,7 +28,7 @@ def propose(
 ) -> list[CandidateView]:
     """The best vehicles for the trip (least added empty driving, then lateness)."""
     return svc.propose_vehicles(
-        conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=limit
+        conn, trip_id=trip_id, rules=rules, graph=graph, now=now, limit=limit, actor=user
     )
 
 
@@ -75,4 +75,4 @@ def positions(
     conn: Conn, user: Monitor, carrier_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None
 ) -> list[VehiclePosition]:
     """Last known position of every active vehicle (for the dispatcher's map)."""
-    return svc.vehicle_positions(conn, carrier_id=carrier_id)
+    return svc.vehicle_positions(conn, carrier_id=carrier_id, actor=user)

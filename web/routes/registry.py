@@ -51,10 +51,12 @@ def _crud(
     def list_plain(
         conn: Conn, user: Anyone, limit: Limit = 100, offset: Offset = 0, active: bool | None = None
     ) -> Any:
-        return svc.list_entries(conn, table=table, active=active, limit=limit, offset=offset)
+        return svc.list_entries(
+            conn, table=table, active=active, limit=limit, offset=offset, actor=user
+        )
 
     def get(row_id: RowId, conn: Conn, user: Anyone) -> Any:
-        return svc.get_entry(conn, table=table, row_id=row_id)
+        return svc.get_entry(conn, table=table, row_id=row_id, actor=user)
 
     def update(row_id: RowId, body: patch, conn: Conn, rules: RulesDep, user: FleetAdmin) -> Any:  # type: ignore[valid-type]
         return svc.update_entry(

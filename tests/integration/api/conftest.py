@@ -102,18 +102,52 @@ def add_users(db_url: str, password_hash: str) -> dict[str, int]:
     return ids
 
 
-def make_api(db_url: str, graph: Any, password_hash: str) -> Iterator[Api]:
+def session_tokens(db_url: str, user_ids: dict[str, int], *, now: datetime = NOW) -> dict[str, str]:
+    """A server-side session per user, opened at ``now`` (the frozen clock) for ten years."""
+    from web.auth import open_session
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return {
+            login: open_session(conn, user_id=uid, now=now, lifetime=timedelta(days=3650))[0]
+            for login, uid in user_ids.items()
+        }
+
+
+def fresh_sessions(db_url: str, *, now: datetime = NOW) -> dict[str, str]:
+    """Undo what fuzzed requests did to the accounts (deactivated users, replaced roles, locked
+    logins; their sessions ended) and open a new session for every user: login → token.
+
+    Roles come back as :func:`add_users` made them, plus any kept in ``user_roles_backup``."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS user_roles_backup AS TABLE user_roles")
+        conn.execute("UPDATE users SET active = true")
+        conn.execute("DELETE FROM user_roles")
+        conn.execute("INSERT INTO user_roles SELECT * FROM user_roles_backup")
+        conn.execute("DELETE FROM login_failures")
+        users = dict(conn.execute("SELECT login, id FROM users").fetchall())
+    return session_tokens(db_url, users, now=now)
+
+
+def api_settings(db_url: str, **over: Any) -> Settings:
+    """Test settings: a year of idle lifetime, so tests that move the clock keep their sessions."""
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "secret_key": SECRET,
+        "db_pool_min": 1,
+        "db_pool_max": 4,
+        "session_idle_minutes": 365 * 24 * 60,
+        **over,
+    }
+    return Settings(**values)
+
+
+def make_api(db_url: str, graph: Any, password_hash: str, **settings_over: Any) -> Iterator[Api]:
     from web.app import create_app
-    from web.auth import issue_token
 
     ids = add_users(db_url, password_hash)
     clock = Clock()
-    settings = Settings(database_url=db_url, secret_key=SECRET, db_pool_min=1, db_pool_max=4)
-    app = create_app(settings, graph=graph, clock=clock)
-    tokens = {
-        login: issue_token(user_id=uid, secret=SECRET, now=NOW, ttl=timedelta(days=3650))[0]
-        for login, uid in ids.items()
-    }
+    app = create_app(api_settings(db_url, **settings_over), graph=graph, clock=clock)
+    tokens = session_tokens(db_url, ids)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, tokens, ids, clock, db_url)
 

@@ -10,7 +10,7 @@ import psycopg
 from fastapi.routing import APIRoute
 
 from tests.integration.api.conftest import NOW, PASSWORD, SECRET, passenger_body, seed_basics
-from web.auth import COOKIE_NAME, current_user, issue_token, read_token
+from web.auth import COOKIE_NAME, current_user
 
 PUBLIC = {("POST", "/api/v1/auth/login")}
 
@@ -94,15 +94,21 @@ def test_login_refusals(api):
     assert api.get("auth/me", role="operator").status_code == 401
 
 
-def test_bad_expired_and_forged_tokens(api):
+def test_bad_expired_and_unknown_tokens(api):
+    from web.auth import open_session
+    from web.credentials import new_token
+
     uid = api.user_ids["admin"]
-    expired, _ = issue_token(user_id=uid, secret=SECRET, now=NOW - timedelta(days=2))
-    forged, _ = issue_token(user_id=uid, secret="another-secret", now=NOW)
-    for token in (expired, forged, "garbage", "v1.e30.x", ""):
+    with psycopg.connect(api.db_url, autocommit=True) as conn:
+        expired, _ = open_session(
+            conn, user_id=uid, now=NOW - timedelta(days=2), lifetime=timedelta(hours=12)
+        )
+        good, exp = open_session(conn, user_id=uid, now=NOW, lifetime=timedelta(hours=12))
+    for token in (expired, new_token(), "garbage", "v1.e30.x", ""):
         r = api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, token
-    good, exp = issue_token(user_id=uid, secret=SECRET, now=NOW)
-    assert read_token(good, secret=SECRET, now=NOW) == uid and exp == NOW + timedelta(hours=12)
+    r = api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {good}"})
+    assert r.status_code == 200 and exp == NOW + timedelta(hours=12)
 
 
 def test_roles_are_enforced(api):
@@ -224,13 +230,13 @@ def test_database_down_is_503_not_500(murino_graph):
 
     from config.settings import Settings
     from web.app import create_app
-    from web.auth import issue_token
+    from web.credentials import new_token
 
     settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/nowhere", secret_key=SECRET)
     app = create_app(settings, graph=murino_graph)
     with TestClient(app, raise_server_exceptions=False) as client:
         app.state.pool.timeout = 1.0
-        token, _ = issue_token(user_id=1, secret=SECRET, now=NOW)
+        token = new_token()
         r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 503 and r.json()["code"] == "db_unavailable"
 
@@ -258,7 +264,9 @@ def test_every_trip_response_is_an_access_log_row(api):
     body = trip_body(ids, local_time="09:00", weekdays=[2], start="2026-03-18", until="2026-03-18")
     body.pop("pickup_at")
     api.ok("POST", "trips/recurring", 201, json=body, role="operator")
-    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    from tests.conftest import sample_pdf
+
+    pdf = sample_pdf()
     api.ok(
         "POST",
         f"trips/{t['id']}/documents",

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from tests.conftest import sample_image, sample_pdf
 from tests.integration.api.conftest import (
     NOW,
     OUTSIDE,
@@ -223,8 +224,8 @@ def test_exempt_category_pays_nothing(api):
     assert t["copay_share_pct"] == 0 and t["copay_kop"] == 0 and t["fare_kop"] > 0
 
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PDF = sample_pdf()
+PNG = sample_image("PNG")
 
 
 def test_documents_checked_by_content(api, ids):

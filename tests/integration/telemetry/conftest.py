@@ -176,6 +176,8 @@ class InProcessIngest:
         owntracks_prefix: str,
         host: str = MQTT_HOST,
         share_group: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
         paho_tunings: frozenset[str] | None = None,
         **limits: float,
     ) -> None:
@@ -202,6 +204,8 @@ class InProcessIngest:
                 topics=subscriptions(prefix, owntracks_prefix),
                 reconnect_min_s=0.2,
                 reconnect_max_s=1,
+                username=username,
+                password=password,
                 **({} if paho_tunings is None else {"paho_tunings": paho_tunings}),
             ),
             self.service.on_inbound,

@@ -170,9 +170,9 @@ def test_owntracks_location_on_its_own_topic_and_on_the_position_topic(
         "vel": 36,
         "cog": 270,
     }
-    pub.publish(f"{mqtt_prefix}/owntracks/driver7/v5", frame)
+    pub.publish(f"{mqtt_prefix}/owntracks/v5/phone7", frame)
     pub.publish(f"{mqtt_prefix}/vehicles/v5/position", {**frame, "tst": tst + 5})
-    pub.publish(f"{mqtt_prefix}/owntracks/driver7/v5", {"_type": "lwt", "tst": tst})
+    pub.publish(f"{mqtt_prefix}/owntracks/v5/phone7", {"_type": "lwt", "tst": tst})
     pub.wait_all()
     wait_for(lambda: ing.counters["messages_acked"] == 3, what="3 messages acknowledged")
     rows = db.execute(
