@@ -35,9 +35,10 @@ def event_topic(prefix: str, mqtt_id: str) -> str:
     return f"{prefix.rstrip('/')}/vehicles/{mqtt_id}/event"
 
 
-def owntracks_topic(mqtt_id: str, *, user: str = "driver", root: str = "owntracks") -> str:
-    """``{root}/{user}/{mqtt_id}`` (the app's Device ID is the vehicle's ``mqtt_id``)."""
-    return f"{root.rstrip('/')}/{user}/{mqtt_id}"
+def owntracks_topic(mqtt_id: str, *, device: str = "phone", root: str = "owntracks") -> str:
+    """``{root}/{mqtt_id}/{device}``: the ``{user}`` level (the login the broker's ACL binds,
+    ``owntracks/%u/+``) is the vehicle's ``mqtt_id``; ``{device}`` is free."""
+    return f"{root.rstrip('/')}/{mqtt_id}/{device}"
 
 
 def format_ts_us(ts_us: int, ts_format: TsFormat = "ms") -> int | str:
