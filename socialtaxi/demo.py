@@ -335,7 +335,9 @@ def register(root: typer.Typer) -> None:
         ]
         worker = audit_worker_command()
         if worker:
-            specs.append(("аудит", [*cmd, *worker]))
+            # the worker matches tracks on the same map (without one it checks the corridor only)
+            worker_map = source if map_path else str(_downloaded(place, s.map_cache_dir))
+            specs.append(("аудит", [*cmd, *worker, "--map", worker_map]))
         if fleet:
             specs.append(
                 (
