@@ -179,6 +179,8 @@ def _main(ctx: typer.Context) -> None:
     try:
         _setup_logging()
     except SettingsError as exc:
+        if ctx.resilient_parsing or "--help" in sys.argv[1:]:
+            return  # help text needs no settings (a production key is checked when work starts)
         fail(f"настройки: {exc}")
 
 
