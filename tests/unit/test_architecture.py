@@ -9,6 +9,7 @@ The pure set is derived from the tree, so a new module is checked without being 
 
 from __future__ import annotations
 
+import logging
 import textwrap
 import tomllib
 from pathlib import Path
@@ -22,6 +23,19 @@ from tests.architecture import PurityContract, find_violations, is_shell
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = REPO / "pyproject.toml"
+
+
+@pytest.fixture(autouse=True)
+def _loggers_stay_enabled():  # type: ignore[no-untyped-def]
+    """import-linter's CLI configures logging with ``dictConfig``, which disables every logger
+    that exists (``disable_existing_loggers`` defaults to true): restore them afterwards, or a
+    later test's ``caplog`` would see nothing from ``web.security`` and the like."""
+    loggers = logging.Logger.manager.loggerDict
+    before = {n: lg.disabled for n, lg in loggers.items() if isinstance(lg, logging.Logger)}
+    yield
+    for name, lg in list(loggers.items()):
+        if isinstance(lg, logging.Logger):
+            lg.disabled = before.get(name, False)
 
 
 @pytest.fixture(scope="module")
