@@ -225,16 +225,23 @@ def audit_worker_command() -> list[str] | None:
 
 
 def _stop_all(children: list[subprocess.Popen]) -> None:
-    """SIGINT to every child still running, then wait; SIGKILL what does not stop in 15 s."""
+    """SIGINT to every child still running; SIGTERM to what still runs after 10 s (a child
+    started from a background shell inherits an ignored SIGINT), SIGKILL after 5 s more."""
     for c in children:
         if c.poll() is None:
             c.send_signal(signal.SIGINT)
+    for sig, grace_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        deadline = time.monotonic() + grace_s
+        for c in children:
+            try:
+                c.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(sig)
     for c in children:
-        try:
-            c.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            c.kill()
-            c.wait(5)
+        c.wait(5)
 
 
 def register(root: typer.Typer) -> None:
