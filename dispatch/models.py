@@ -581,6 +581,30 @@ class RecurringRequest(TripRequest):
     until: SaneDate
 
 
+class ReturnQuote(BaseModel):
+    """The return leg of a there-and-back quote: from the social object back to the pickup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    category: str
+    pickup_at: datetime
+    pickup_address: str
+    pickup_lat: float
+    pickup_lon: float
+    dropoff_address: str
+    dropoff_lat: float
+    dropoff_lon: float
+    quota: QuotaStatus
+    fare_kop: int
+    copay_share_pct: float
+    copay_kop: int
+    distance_km: float
+    planned_route: dict[str, Any]
+    planned_dist_m: float
+    planned_duration_s: float
+    planned_dropoff_at: datetime
+
+
 class TripQuote(BaseModel):
     """What the booking form's confirm step shows, without booking anything."""
 
@@ -606,6 +630,15 @@ class TripQuote(BaseModel):
     planned_dist_m: float
     planned_duration_s: float
     planned_dropoff_at: datetime
+    # A there-and-back booking (``return_pickup_at``): the outward fields above are priced as the
+    # booking charges them (the co-payment band from the pair's total distance), the return here.
+    return_trip: ReturnQuote | None = None
+    band_km: float = Field(description="Расстояние, по которому выбрана доля доплаты, км")
+    total_fare_kop: int = Field(description="Стоимость всех бронируемых поездок (туда и обратно)")
+    total_copay_kop: int = Field(description="Доплата пассажира за все бронируемые поездки")
+    quota_after: QuotaStatus = Field(
+        description="Лимиты после этого бронирования (остаток — для следующей поездки)"
+    )
 
 
 class RefusedDate(BaseModel):

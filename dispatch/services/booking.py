@@ -7,6 +7,7 @@ from routing; :func:`dispatch.eligibility.check_booking`, :func:`dispatch.quota.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from dispatch.models import (
     RecurringRequest,
     RecurringResult,
     RefusedDate,
+    ReturnQuote,
     SeriesRefusal,
     SocialObject,
     Trip,
@@ -63,6 +65,21 @@ class _Leg:
 
     direction: str  # "to_object" | "from_object"
     pair_key: int | None = None
+
+
+#: The pair key of a pair not written yet (real keys are trip ids, positive): the outward leg of a
+#: there-and-back booking is counted under it while its return is checked, before anything is
+#: written — so the quote and the booking check the return the same way.
+_NEW_PAIR = -1
+
+
+@dataclass(frozen=True)
+class _Outward:
+    """The outward leg of a pair being booked, as its return is checked against it."""
+
+    counted: CountedTrip
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -149,23 +166,20 @@ def _quota(
     pickup_at: datetime,
     rules: Rules,
     pair_key: int | None = None,
+    extra: Sequence[CountedTrip] = (),
 ) -> QuotaStatus:
+    """The quota position for one more trip; ``extra``: legs of this booking not written yet."""
     start, end = _year_bounds_utc(pickup_at, rules.timezone)
     rows = tstore.counted_trips(conn, passenger_id=passenger_id, start=start, end=end)
+    trips = [
+        CountedTrip(r["pickup_at"], r["status"], r["object_type"], r["category"], r["pair_id"],
+                    counts=r["counts_for_quota"])
+        for r in rows
+    ]  # fmt: skip
     return quota_status(
         category=rules.category(category),
         object_type=rules.object_type(object_type),
-        trips=[
-            CountedTrip(
-                r["pickup_at"],
-                r["status"],
-                r["object_type"],
-                r["category"],
-                r["pair_id"],
-                counts=r["counts_for_quota"],
-            )
-            for r in rows
-        ],  # fmt: skip
+        trips=[*trips, *extra],
         pickup_at=pickup_at,
         tz=rules.timezone,
         pair_counts_as=rules.return_trips.pair_counts_as,
@@ -243,6 +257,16 @@ def _resolve_address(conn: psycopg.Connection, text: str) -> tuple[str, float, f
     return (top.label, top.lat, top.lon)
 
 
+def find_pickup_address(
+    conn: psycopg.Connection, *, text: str, actor: User
+) -> tuple[str, float, float]:
+    """The label and point (WGS 84) of a pickup address typed without a point — the lookup the
+    booking itself makes, so the wizard's pickup step can refuse it at once, naming the closest
+    candidates (:class:`BookingRefused`, field ``pickup``)."""
+    scope.refuse_carrier_staff(actor, "бронирование поездок")
+    return _resolve_address(conn, text)
+
+
 def _periods(passenger: Passenger) -> list[eligibility.BenefitPeriod]:
     return [
         eligibility.BenefitPeriod(b.category, b.valid_from, b.valid_to) for b in passenger.benefits
@@ -302,9 +326,12 @@ def _prepare(
     now: datetime,
     route: Any = None,
     leg: _Leg | None = None,
+    outward: _Outward | None = None,
 ) -> _Prepared:
     """Every check of one booking of ``passenger`` to ``dest`` at ``pickup_at`` (loaded by the
-    caller, once); the route is planned unless given (a series plans it once for every date)."""
+    caller, once); the route is planned unless given (a series plans it once for every date).
+    ``outward``: this is the return of a pair whose outward leg is not written yet — it counts for
+    the quota and for the overlap as if it were."""
     leg = leg or _Leg(req.direction)
     refusals: list[eligibility.Refusal] = []
     if not passenger.active:
@@ -360,13 +387,18 @@ def _prepare(
         except BookingRefused as exc:
             refusals += exc.refusals
     if route is not None:
-        refusals += _overlaps(
-            conn,
-            passenger_id=passenger.id,
-            start=pickup_at,
-            end=_dropoff(route, pickup_at),
-            rules=rules,
-        )
+        end = _dropoff(route, pickup_at)
+        refusals += _overlaps(conn, passenger_id=passenger.id, start=pickup_at, end=end,
+                              rules=rules)  # fmt: skip
+        if outward is not None and outward.start <= end and outward.end >= pickup_at:
+            eta = outward.end.astimezone(ZoneInfo(rules.timezone))
+            refusals.append(
+                eligibility.Refusal(
+                    "overlapping_trip",
+                    "pickup_at",
+                    f"подача раньше, чем поездка туда прибудет (расчётное прибытие {eta:%H:%M})",
+                )
+            )
     if refusals:
         raise BookingRefused(refusals)
     # The band of the co-payment depends on the distance: choose again with the route's length.
@@ -381,6 +413,7 @@ def _prepare(
         pickup_at=pickup_at,
         rules=rules,
         pair_key=leg.pair_key,
+        extra=(outward.counted,) if outward is not None else (),
     )
     return _Prepared(passenger, dest, category, reason, vehicle_type, pickup, route, fare, q,
                      leg.direction, dropoff, leg.pair_key)  # fmt: skip
@@ -417,12 +450,46 @@ def quote_trip(
     actor: User,
     now: datetime,
 ) -> TripQuote:
-    """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written."""
+    """Quota left, co-payment due, planned route and ETA for ``req`` — nothing is written.
+
+    With ``return_pickup_at`` both legs are quoted by the very checks and prices the booking
+    applies (:func:`_prepare_legs`): the return's route, ETA and fare, the co-payment band of the
+    pair's total distance, and the quota with the pair counted as the rules say.
+    """
     scope.refuse_carrier_staff(actor, "бронирование поездок")
     req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req)
-    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
-                 rules=rules, graph=graph, now=now)  # fmt: skip
+    p, r = _prepare_legs(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph,
+                         now=now)  # fmt: skip
+    legs = [_counted(p, req.pickup_at, pair_key=_NEW_PAIR if r else None)]
+    back = None
+    if r is not None:
+        back_at = in_region(_return_at(req), rules)
+        legs.append(_counted(r, back_at, pair_key=_NEW_PAIR))
+        assert r.dropoff is not None
+        back = ReturnQuote(
+            category=r.category,
+            pickup_at=back_at,
+            pickup_address=r.pickup[0],
+            pickup_lat=r.pickup[1],
+            pickup_lon=r.pickup[2],
+            dropoff_address=r.dropoff[0],
+            dropoff_lat=r.dropoff[1],
+            dropoff_lon=r.dropoff[2],
+            quota=r.quota,
+            fare_kop=r.fare.fare_kop,
+            copay_share_pct=r.fare.copay_share_pct,
+            copay_kop=r.fare.copay_kop,
+            distance_km=r.fare.distance_km,
+            planned_route=r.route.to_geojson(),
+            planned_dist_m=float(r.route.dist_m),
+            planned_duration_s=float(r.route.duration_s),
+            planned_dropoff_at=_dropoff(r.route, back_at),
+        )
+    # What is left after this booking: the position for one more trip with these legs counted.
+    after = _quota(conn, passenger_id=passenger.id, category=p.category,
+                   object_type=dest.object_type, pickup_at=req.pickup_at, rules=rules,
+                   extra=legs)  # fmt: skip
     pstore.log_access(conn, user_id=actor.id, action="quote", passenger_ids=[p.passenger.id],
                       purpose="booking")  # fmt: skip
     return TripQuote(
@@ -436,7 +503,7 @@ def quote_trip(
         pickup_lat=p.pickup[1],
         pickup_lon=p.pickup[2],
         quota=p.quota,
-        override_required=p.quota.over,
+        override_required=p.quota.over or (r is not None and r.quota.over),
         fare_kop=p.fare.fare_kop,
         copay_share_pct=p.fare.copay_share_pct,
         copay_kop=p.fare.copay_kop,
@@ -446,7 +513,75 @@ def quote_trip(
         planned_dist_m=float(p.route.dist_m),
         planned_duration_s=float(p.route.duration_s),
         planned_dropoff_at=_dropoff(p.route, req.pickup_at),
+        return_trip=back,
+        band_km=_band_km(p, r, rules),
+        total_fare_kop=p.fare.fare_kop + (r.fare.fare_kop if r else 0),
+        total_copay_kop=p.fare.copay_kop + (r.fare.copay_kop if r else 0),
+        quota_after=after,
     )
+
+
+def _return_at(req: TripRequest) -> datetime:
+    assert req.return_pickup_at is not None
+    return req.return_pickup_at
+
+
+def _counted(p: _Prepared, pickup_at: datetime, *, pair_key: int | None) -> CountedTrip:
+    """A leg of this booking as the quota counts it once written (status ``booked``)."""
+    return CountedTrip(pickup_at, TripStatus.BOOKED.value, p.dest.object_type, p.category,
+                       pair_key)  # fmt: skip
+
+
+def _band_km(p: _Prepared, r: _Prepared | None, rules: Rules) -> float:
+    """The distance the co-payment band is found from: the pair's total when the rules say so."""
+    if r is not None and rules.return_trips.copay_band == "pair_total":
+        return (float(p.route.dist_m) + float(r.route.dist_m)) / 1000
+    return p.fare.distance_km
+
+
+def _prepare_legs(
+    conn: psycopg.Connection,
+    *,
+    req: TripRequest,
+    passenger: Passenger,
+    dest: SocialObject,
+    rules: Rules,
+    graph: GraphLike | None,
+    now: datetime,
+) -> tuple[_Prepared, _Prepared | None]:
+    """Every check and the price of the booking ``req`` — the outward trip and, with
+    ``return_pickup_at``, its return — nothing written; the quote and the booking both use it.
+
+    The return is checked like any trip (its time, the overlap with the outward leg, the quota —
+    a pair counts as the rules' ``[return_trips] pair_counts_as`` says, the outward leg counted as
+    if written); with ``copay_band = "pair_total"`` both legs' co-payment band is found from the
+    pair's total distance. A refused return refuses both, its refusals named «Обратная поездка».
+    """
+    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
+                 rules=rules, graph=graph, now=now)  # fmt: skip
+    if req.return_pickup_at is None:
+        return p, None
+    back_at = in_region(req.return_pickup_at, rules)
+    back_dir = "from_object" if p.direction == "to_object" else "to_object"
+    outward = _Outward(_counted(p, req.pickup_at, pair_key=_NEW_PAIR), req.pickup_at,
+                       _dropoff(p.route, req.pickup_at))  # fmt: skip
+    try:
+        r = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=back_at,
+                     rules=rules, graph=graph, now=now, leg=_Leg(back_dir, pair_key=_NEW_PAIR),
+                     outward=outward)  # fmt: skip
+    except BookingRefused as exc:
+        raise BookingRefused([
+            eligibility.Refusal(x.code, "return_pickup_at" if x.field == "pickup_at" else x.field,
+                                "Обратная поездка: " + x.message)
+            for x in exc.refusals
+        ]) from None  # fmt: skip
+    if rules.return_trips.copay_band == "pair_total":
+        band = _band_km(p, r, rules)
+        p = replace(p, fare=quote(rules, category=p.category, vehicle_type=p.vehicle_type,
+                                  distance_m=p.route.dist_m, band_km=band))  # fmt: skip
+        r = replace(r, fare=quote(rules, category=r.category, vehicle_type=r.vehicle_type,
+                                  distance_m=r.route.dist_m, band_km=band))  # fmt: skip
+    return p, r
 
 
 def _check_override(p: _Prepared, req: TripRequest, actor: User) -> None:
@@ -541,73 +676,31 @@ def book_trip(
     actor: User,
     now: datetime,
 ) -> Trip:
-    """Book one trip: every rule checked, quota counted (override by a supervisor with a reason),
-    fare, co-payment and planned route stored, a ``booked`` event written."""
+    """Book one trip, or a trip and its return (``return_pickup_at``, linked by ``pair_id``):
+    every rule checked, quota counted (override by a supervisor with a reason), fare, co-payment
+    and planned route stored, a ``booked`` event written per leg — exactly as
+    :func:`quote_trip` priced it (both use :func:`_prepare_legs`)."""
     scope.refuse_carrier_staff(actor, "бронирование поездок")
     req = _region_request(req, rules)
     passenger, dest = _load(conn, req=req, lock=True)
-    p = _prepare(conn, req=req, passenger=passenger, dest=dest, pickup_at=req.pickup_at,
-                 rules=rules, graph=graph, now=now)  # fmt: skip
+    p, r = _prepare_legs(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph,
+                         now=now)  # fmt: skip
     _check_override(p, req, actor)
-    if req.return_pickup_at is None:
-        trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
+    if r is not None:
+        _check_override(r, req, actor)
+    trip = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor, now=now)
+    if r is not None:
+        tstore.set_pair(conn, trip_id=trip.id, pair_id=trip.id)
+        back = _insert(conn, p=replace(r, pair_key=trip.id), req=req,
+                       pickup_at=in_region(_return_at(req), rules), rules=rules, actor=actor,
                        now=now)  # fmt: skip
-    else:
-        trip = _book_pair(conn, p=p, req=req, rules=rules, graph=graph, actor=actor, now=now)
+        tstore.set_return(conn, trip_id=trip.id, return_trip_id=back.id)
+        got = tstore.get_trip(conn, trip_id=trip.id)
+        assert got is not None
+        trip = got
     pstore.log_access(conn, user_id=actor.id, action="book", passenger_ids=[trip.passenger_id],
                       purpose="booking", detail={"trip_id": trip.id})  # fmt: skip
     return trip
-
-
-def _book_pair(
-    conn: psycopg.Connection,
-    *,
-    p: _Prepared,
-    req: TripRequest,
-    rules: Rules,
-    graph: GraphLike | None,
-    actor: User,
-    now: datetime,
-) -> Trip:
-    """The outward trip and its return, linked (``pair_id``): the return is checked like any trip
-    (its time, the overlap with the outward leg, the quota — a pair counts as the rules'
-    ``[return_trips] pair_counts_as`` says); the co-payment band of both legs is found from the
-    pair's total distance when ``copay_band = "pair_total"``. A refused return refuses both."""
-    assert req.return_pickup_at is not None
-    outward = _insert(conn, p=p, req=req, pickup_at=req.pickup_at, rules=rules, actor=actor,
-                      now=now)  # fmt: skip
-    tstore.set_pair(conn, trip_id=outward.id, pair_id=outward.id)
-    back_at = in_region(req.return_pickup_at, rules)
-    back_dir = "from_object" if p.direction == "to_object" else "to_object"
-    try:
-        r = _prepare(conn, req=req, passenger=p.passenger, dest=p.dest, pickup_at=back_at,
-                     rules=rules, graph=graph, now=now,
-                     leg=_Leg(back_dir, pair_key=outward.id))  # fmt: skip
-    except BookingRefused as exc:
-        raise BookingRefused([
-            eligibility.Refusal(x.code, "return_pickup_at" if x.field == "pickup_at" else x.field,
-                                "Обратная поездка: " + x.message)
-            for x in exc.refusals
-        ]) from None  # fmt: skip
-    _check_override(r, req, actor)
-    if rules.return_trips.copay_band == "pair_total":
-        total_km = (float(p.route.dist_m) + float(r.route.dist_m)) / 1000
-        p_fare = quote(rules, category=p.category, vehicle_type=p.vehicle_type,
-                       distance_m=p.route.dist_m, band_km=total_km)  # fmt: skip
-        r = replace(r, fare=quote(rules, category=r.category, vehicle_type=r.vehicle_type,
-                                  distance_m=r.route.dist_m, band_km=total_km))  # fmt: skip
-        tstore.set_fare(
-            conn,
-            trip_id=outward.id,
-            fare_kop=p_fare.fare_kop,
-            copay_share_pct=p_fare.copay_share_pct,
-            copay_kop=p_fare.copay_kop,
-        )
-    back = _insert(conn, p=r, req=req, pickup_at=back_at, rules=rules, actor=actor, now=now)
-    tstore.set_return(conn, trip_id=outward.id, return_trip_id=back.id)
-    got = tstore.get_trip(conn, trip_id=outward.id)
-    assert got is not None
-    return got
 
 
 def _horizon_last(now: datetime, rules: Rules) -> date:
