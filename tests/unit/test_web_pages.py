@@ -17,7 +17,7 @@ from web.pages.auth import _local_path
 from web.pages.basemap import road_lines
 from web.pages.charts import weekly_chart, weekly_counts
 from web.pages.dispatcher import lateness_s
-from web.pages.forms import Errors, find_objects, local_pickup, trip_request
+from web.pages.forms import Errors, default_return, find_objects, local_pickup, trip_request
 from web.pages.live import vehicle_states
 from web.pages.render import rub
 from web.pages.session import csrf_for, login_url
@@ -82,7 +82,7 @@ def test_trip_request_refusals_land_next_to_their_fields():
         passenger_id=5, objects=OBJECTS, tz=TZ, need_destination=True,
     )  # fmt: skip
     assert errors.fields == {
-        "pickup_address": "Введите адрес подачи; Отметьте место подачи на карте",
+        "pickup_address": "Введите адрес подачи",
         "pickup_time": "Укажите дату подачи (ДД.ММ.ГГГГ)",
         "companions": "Число сопровождающих — целое число от 0",
         "destination_id": "Выберите место назначения из реестра",
@@ -101,6 +101,38 @@ def test_trip_request_refusals_land_next_to_their_fields():
     e.add(None, "Что-то общее")
     assert e.fields == {"pickup_time": "Вне часов работы", "destination_id": "Не социальный объект"}
     assert e.general == ["Что-то общее"]
+
+
+def test_a_typed_address_without_a_point_goes_to_the_service_as_typed():
+    req, errors = trip_request(
+        {"pickup_kind": "address", "pickup_address": "Воронцовский б-р, 5",
+         "pickup_date": "2026-03-17", "pickup_time": "10:00", "destination_id": "1"},
+        passenger_id=5, objects=OBJECTS, tz=TZ, need_destination=True,
+    )  # fmt: skip
+    assert not errors and req is not None
+    assert (req.pickup_address, req.pickup_lat, req.pickup_lon) == ("Воронцовский б-р, 5", None,
+                                                                    None)  # fmt: skip
+
+
+def test_the_return_trip_fields_become_the_return_pickup():
+    base = {"pickup_kind": "home", "pickup_date": "2026-03-17", "pickup_time": "10:00",
+            "destination_id": "1", "return_date": "2026-03-17", "return_time": "13:30"}  # fmt: skip
+    req, errors = trip_request(base, passenger_id=5, objects=OBJECTS, tz=TZ, need_destination=True)
+    assert not errors and req is not None and req.return_pickup_at is None  # not ticked
+    req, errors = trip_request({**base, "return_trip": "1"}, passenger_id=5, objects=OBJECTS,
+                               tz=TZ, need_destination=True)  # fmt: skip
+    assert req is not None and req.return_pickup_at == datetime(2026, 3, 17, 10, 30, tzinfo=UTC)
+    _, errors = trip_request({**base, "return_trip": "1", "return_time": ""}, passenger_id=5,
+                             objects=OBJECTS, tz=TZ, need_destination=True)  # fmt: skip
+    assert errors.fields == {"return_time": "Укажите время обратной подачи (ЧЧ:ММ)"}
+    e = Errors()
+    e.add("return_pickup_at", "Обратная поездка: подача раньше, чем поездка туда прибудет")
+    assert list(e.fields) == ["return_time"]
+    # the default: three hours later, the next day after a late pickup; nothing from bad input
+    after = timedelta(hours=3)
+    assert default_return("2026-03-17", "10:00", TZ, after=after) == ("2026-03-17", "13:00")
+    assert default_return("2026-03-17", "22:30", TZ, after=after) == ("2026-03-18", "01:30")
+    assert default_return("2026-03-17", "", TZ, after=after) == ("", "")
 
 
 def test_find_objects_by_words_type_and_ё():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,8 @@ PICKUP_FIELDS = (
     "comment",
     "companions",
 )
+# The return trip offered on the confirmation screen (step 5)
+RETURN_FIELDS = ("return_trip", "return_date", "return_time")
 # Where the service's refusal / validation field names are shown in the wizard
 FIELD_MAP = {
     "pickup_at": "pickup_time",
@@ -46,6 +48,7 @@ FIELD_MAP = {
     "passenger": "passenger",
     "passenger_id": "passenger",
     "override_reason": "override_reason",
+    "return_pickup_at": "return_time",
 }
 
 
@@ -82,20 +85,31 @@ def _float(value: str) -> float | None:
         return None
 
 
-def local_pickup(day: str, at: str, tz: str) -> datetime:
+def local_pickup(day: str, at: str, tz: str, *, what: str = "подачи") -> datetime:
     """``ДД.ММ.ГГГГ`` or ISO date plus ``ЧЧ:ММ`` local time → UTC-aware datetime.
 
-    Raises :class:`ValueError` with a Russian message.
+    Raises :class:`ValueError` with a Russian message naming ``what`` («подачи»).
     """
     try:
         d = date.fromisoformat(day) if "-" in day else datetime.strptime(day, "%d.%m.%Y").date()
     except ValueError:
-        raise ValueError("Укажите дату подачи (ДД.ММ.ГГГГ)") from None
+        raise ValueError(f"Укажите дату {what} (ДД.ММ.ГГГГ)") from None
     try:
         t = time.fromisoformat(at)
     except ValueError:
-        raise ValueError("Укажите время подачи (ЧЧ:ММ)") from None
+        raise ValueError(f"Укажите время {what} (ЧЧ:ММ)") from None
     return datetime.combine(d, t, tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+
+
+def default_return(day: str, at: str, tz: str, *, after: timedelta) -> tuple[str, str]:
+    """The return's local date (ISO) and time (``ЧЧ:ММ``) offered by default: ``after`` the
+    outward pickup; empty strings when the outward date or time cannot be read."""
+    try:
+        start = local_pickup(day, at, tz)
+    except ValueError:
+        return "", ""
+    back = (start + after).astimezone(ZoneInfo(tz))
+    return back.date().isoformat(), back.strftime("%H:%M")
 
 
 def trip_request(
@@ -109,7 +123,10 @@ def trip_request(
     """The booking request of the form so far, or the errors by field.
 
     Step 3 (pickup) is checked with ``need_destination=False``; then only the pickup fields are
-    judged and the request is not built.
+    judged and the request is not built. Another address without a point is sent as typed: the
+    booking service finds it in the address index or refuses it naming the closest candidates.
+    With ``return_trip`` ticked (step 5) the return's local date and time become
+    ``return_pickup_at``.
     """
     errors = Errors()
     by_id = {o.id: o for o in objects}
@@ -133,7 +150,7 @@ def trip_request(
         if not address:
             errors.add("pickup_address", "Введите адрес подачи")
         if lat is None or lon is None:
-            errors.add("pickup_address", "Отметьте место подачи на карте")
+            lat = lon = None  # not chosen from the search nor on the map: the index decides
     elif kind != "home":
         errors.add("pickup_kind", "Выберите, откуда забрать пассажира")
     pickup_at = None
@@ -145,6 +162,14 @@ def trip_request(
     if not companions_text.isdigit():
         errors.add("companions", "Число сопровождающих — целое число от 0")
     dest_id = None
+    return_at = None
+    if need_destination and _text(form, "return_trip"):
+        try:
+            return_at = local_pickup(
+                _text(form, "return_date"), _text(form, "return_time"), tz, what="обратной подачи"
+            )
+        except ValueError as exc:
+            errors.add("return_time", str(exc))
     if need_destination:
         if not _is_int(form, "destination_id"):
             errors.add("destination_id", "Выберите место назначения из реестра")
@@ -159,9 +184,12 @@ def trip_request(
         "companions": int(companions_text),
         "comment": _text(form, "comment") or None,
         "override_reason": _text(form, "override_reason") or None,
+        "return_pickup_at": return_at,
     }
     if lat is not None and lon is not None:
         body.update(pickup_address=address, pickup_lat=lat, pickup_lon=lon)
+    elif kind == "address":
+        body.update(pickup_address=address)
     try:
         return TripRequest.model_validate(body), errors
     except ValidationError as exc:

@@ -1,9 +1,11 @@
 """The operator's pages: the five-step booking wizard and the trip list.
 
-Steps: (1) find the passenger, (2) the passenger's card, (3) pickup, (4) destination + referral,
-(5) confirmation. Steps 4 and 5 share one screen (the quote appears under the destination), so
-the referral file chosen in step 4 is sent with the booking itself. Every step's POST carries the
-earlier steps' fields (hidden inputs) and is validated on the server again.
+Steps: (1) find the passenger, (2) the passenger's card, (3) pickup — home, a social object or
+another address found in the offline address index as the operator types (or a point on the
+map), (4) destination + referral, (5) confirmation, with the return trip offered on it. Steps 4
+and 5 share one screen (the quote appears under the destination), so the referral file chosen in
+step 4 is sent with the booking itself. Every step's POST carries the earlier steps' fields
+(hidden inputs) and is validated on the server again.
 """
 
 from __future__ import annotations
@@ -24,8 +26,17 @@ from dispatch.services import BookingRefused, QuotaExceeded
 from dispatch.services import booking as book_svc
 from dispatch.services import registry as reg_svc
 from dispatch.services import trips as trip_svc
+from routing.address_store import search_addresses
+from routing.errors import AddressError
 from web.deps import Conn, GraphDep, NowDep, RulesDep
-from web.pages.forms import Errors, carried, find_objects, trip_request
+from web.pages.forms import (
+    RETURN_FIELDS,
+    Errors,
+    carried,
+    default_return,
+    find_objects,
+    trip_request,
+)
 from web.pages.render import STATUS_RU, render
 from web.pages.session import Csrf, OperatorPage, page_roles
 
@@ -36,6 +47,9 @@ TripReader = Annotated[User, Depends(page_roles("operator", "dispatcher", "super
 PURPOSE = "booking"
 CANCEL_INITIATORS = {"passenger": "пассажир", "operator": "оператор", "carrier": "перевозчик"}
 STEPS = ("Пассажир", "Карточка", "Подача", "Назначение", "Подтверждение")
+#: The return trip offered by default this long after the outward pickup (the operator changes it)
+RETURN_AFTER = timedelta(hours=3)
+ADDRESS_KINDS = {"house": "дом", "street": "улица", "place": "населённый пункт"}
 
 
 def _objects(conn: Any) -> list[SocialObject]:
@@ -186,12 +200,44 @@ async def book_pickup_submit(
     )
     card = _card(conn, passenger_id=passenger_id, rules=rules, now=now, user=user)
     values = carried(form)
+    if not errors and values["pickup_kind"] == "address" and not values["pickup_lat"]:
+        # Typed, not chosen from the search nor on the map: the booking's own lookup decides now,
+        # and the later steps carry the point it found.
+        try:
+            label, lat, lon = book_svc.find_pickup_address(
+                conn, text=values["pickup_address"], actor=user
+            )
+        except DispatchError as exc:
+            errors = _errors_of(exc)
+        else:
+            values.update(pickup_address=label, pickup_lat=f"{lat:.7f}", pickup_lon=f"{lon:.7f}")
     if errors:
         return _pickup_page(
             request, user=user, card=card, objects=objects, values=values, errors=errors, now=now,
             tz=rules.timezone, status_code=422,
         )  # fmt: skip
     return _dest_page(request, user=user, card=card, objects=objects, values=values, rules=rules)
+
+
+@router.post("/addresses", response_class=HTMLResponse, dependencies=[Csrf])
+async def addresses_fragment(request: Request, conn: Conn, user: OperatorPage) -> HTMLResponse:
+    """Pickup addresses of the offline index as the operator types (an htmx fragment; POST: a
+    passenger's address stays out of URLs and logs)."""
+    form = await _form(request)
+    text = str(form.get("pickup_address", "")).strip()[:300]
+    hits: list[Any] = []
+    message = None
+    if len(text) < 3:
+        message = "Введите не меньше трёх знаков адреса"
+    else:
+        try:
+            hits = search_addresses(conn, query=text, limit=8)
+        except AddressError as exc:
+            message = exc.message
+        if not hits and message is None:
+            message = "В адресах карты ничего похожего нет: отметьте место подачи на карте"
+    return render(request, "_addresses.html", user=user, hits=hits, message=message,
+                  kinds=ADDRESS_KINDS)  # fmt: skip
 
 
 # --- steps 4 and 5 --------------------------------------------------------------------------
@@ -206,6 +252,10 @@ def _dest_page(
     errors: Errors | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    if not values.get("return_date") and not values.get("return_time"):
+        day, at = default_return(values.get("pickup_date", ""), values.get("pickup_time", ""),
+                                 rules.timezone, after=RETURN_AFTER)  # fmt: skip
+        values = {**values, "return_date": day, "return_time": at}
     pickup_name = {
         "home": f"дом: {card['p'].home_address or '—'}",
         "address": values.get("pickup_address", ""),
@@ -278,6 +328,7 @@ async def book_preview(
         dest=dest,
         errors=errors,
         can_override=can_override,
+        pair_counts_one=rules.return_trips.pair_counts_as == "one",
         vehicle_name=_vehicle_name(quote.vehicle_type) if quote else "",
         headers={"HX-Trigger": "quote-ready"} if quote else None,
     )
@@ -324,7 +375,8 @@ async def book_confirm(
     text = {k: v for k, v in values.items() if isinstance(v, str)}
     return _dest_page(
         request, user=user, card=card, objects=objects,
-        values={**carried(text), "destination_id": text.get("destination_id", "")},
+        values={**carried(text), **carried(text, RETURN_FIELDS),
+                "destination_id": text.get("destination_id", "")},
         rules=rules, errors=errors, status_code=422,
     )  # fmt: skip
 
@@ -382,8 +434,13 @@ def _trip_page(
     events = trip_svc.list_events(conn, trip_id=trip_id, actor=user, purpose="view")
     docs = trip_svc.list_documents(conn, trip_id=trip_id, actor=user, purpose="view")
     dest = next((o for o in _objects(conn) if o.id == trip.dest_object_id), None)
+    # the other leg of a there-and-back pair (the pair's co-payment is both legs')
+    other_id = trip.return_trip_id or (trip.pair_id if trip.pair_id != trip.id else None)
+    other = (
+        trip_svc.read_trip(conn, trip_id=other_id, actor=user, purpose="view") if other_id else None
+    )
     return render(
-        request, "trip.html", user=user, t=trip, events=events, docs=docs, dest=dest,
+        request, "trip.html", user=user, t=trip, events=events, docs=docs, dest=dest, other=other,
         initiators=CANCEL_INITIATORS,
         status_code=status_code, errors=extra.pop("errors", Errors()), **extra,
     )  # fmt: skip

@@ -51,7 +51,14 @@
     var marker = null;
     function place(ll) {
       if (marker) marker.setLatLng(ll); else marker = L.marker(ll, { keyboard: true }).addTo(map);
+      var at = L.latLng(ll);
+      el.dataset.point = at.lat.toFixed(6) + "," + at.lng.toFixed(6);
     }
+    // wizard.js: an address chosen from the search puts the point there (null: takes it away)
+    el.addEventListener("pick:set", function (e) {
+      if (e.detail) { place(e.detail); map.setView(e.detail, 16); }
+      else if (marker) { map.removeLayer(marker); marker = null; delete el.dataset.point; }
+    });
     var start = latInput.value && lonInput.value ? [+latInput.value, +lonInput.value] : null;
     if (start) { place(start); map.setView(start, 15); el.dataset.fitted = "1"; }
     else {
@@ -59,6 +66,7 @@
       if (home) { map.setView(home, 15); el.dataset.fitted = "1"; }
     }
     function choose(latlng) {
+      delete latInput.dataset.source;  // a point of the map's own, kept when the text is edited
       latInput.value = latlng.lat.toFixed(6);
       lonInput.value = latlng.lng.toFixed(6);
       place(latlng);
