@@ -37,7 +37,10 @@ DocId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 def quote_trip(
     body: TripRequest, conn: Conn, rules: RulesDep, graph: GraphDep, now: NowDep, user: Operator
 ) -> TripQuote:
-    """Preview without booking: quota left, co-payment due, planned route and ETA."""
+    """Preview without booking: quota left, co-payment due, planned route and ETA. With
+    ``return_pickup_at`` the return is quoted too (``return_trip``) and both legs are priced as
+    the booking charges them: the co-payment band from the pair's total distance (``band_km``),
+    ``total_copay_kop`` and ``quota_after`` with the pair counted as the rules say."""
     return book_svc.quote_trip(conn, req=body, rules=rules, graph=graph, actor=user, now=now)
 
 

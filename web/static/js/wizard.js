@@ -73,4 +73,5 @@
   });
 
   document.addEventListener("DOMContentLoaded", returnFields);
+  window.addEventListener("load", returnFields);  // after app.js restored a draft
 })();
