@@ -466,16 +466,17 @@ def quote_trip(
     if r is not None:
         back_at = in_region(_return_at(req), rules)
         legs.append(_counted(r, back_at, pair_key=_NEW_PAIR))
-        assert r.dropoff is not None
+        # back home from the object, or (an outward ``from_object``) back to the object
+        to = r.dropoff or (dest.address, dest.lat, dest.lon)
         back = ReturnQuote(
             category=r.category,
             pickup_at=back_at,
             pickup_address=r.pickup[0],
             pickup_lat=r.pickup[1],
             pickup_lon=r.pickup[2],
-            dropoff_address=r.dropoff[0],
-            dropoff_lat=r.dropoff[1],
-            dropoff_lon=r.dropoff[2],
+            dropoff_address=to[0],
+            dropoff_lat=to[1],
+            dropoff_lon=to[2],
             quota=r.quota,
             fare_kop=r.fare.fare_kop,
             copay_share_pct=r.fare.copay_share_pct,

@@ -100,3 +100,18 @@ def test_a_return_before_the_outward_arrives_is_refused_by_the_quote_too(api, mu
     assert exc.value.refusals[0].message.startswith(
         "Обратная поездка: подача раньше, чем поездка туда прибудет"
     )
+
+
+def test_from_the_object_and_back_is_quoted_as_booked(api):
+    ids = seed_basics(api)
+    body = trip_body(ids, direction="from_object", pickup_at=pickup(1, 10),
+                     return_pickup_at=pickup(1, 14))  # fmt: skip
+    q = api.ok("POST", "trips/quote", json=body, role="operator")
+    clinic = api.ok("GET", f"social-objects/{ids['clinic']}")
+    back = q["return_trip"]
+    assert (back["dropoff_lat"], back["dropoff_lon"]) == (clinic["lat"], clinic["lon"])
+    out = api.ok("POST", "trips", 201, json=body, role="operator")
+    ret = api.ok("GET", f"trips/{out['return_trip_id']}")
+    assert ret["direction"] == "to_object"
+    assert (ret["dest_lat"], ret["dest_lon"]) == (back["dropoff_lat"], back["dropoff_lon"])
+    assert [ret[n] for n in LEG_FIGURES] == pytest.approx([back[n] for n in LEG_FIGURES])
