@@ -18,6 +18,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture
 def audited(live_app, rules) -> dict[str, int]:
     """A trip with a 1.5 km detour (and a clean one), audited by the real batch run."""
+    from routing.matching import match_track
+
+    # numba compiles the matcher (or loads its cache) on the first call: here, not within the
+    # finding page's first load (the page matches the trip's track)
+    match_track(live_app.app.state.graph, [60.04, 60.041], [30.45, 30.45], [0.0, 10.0])
     url = live_app.api.db_url
     with psycopg.connect(url, autocommit=True) as conn:
         w = make_world(conn)
@@ -48,11 +53,49 @@ def test_open_a_finding_on_its_map_and_confirm_it(pages, audited):
     expect(row).to_have_count(1)
     row.locator("a").click()
     page.wait_for_url(f"**/controller/findings/{audited['finding']}")
-    # planned route, actual track and the off-route stretch, each drawn
-    expect(page.locator("#finding-map")).to_have_attribute("data-roles", "actual,off_route,planned")
-    expect(page.locator("#finding-map")).to_have_attribute("data-events", "2")  # with their times
-    page.click("#replay")
-    expect(page.locator("#replay-state")).to_contain_text("точка")
+    # planned route and the off-route stretch from the finding; the actual track twice: every
+    # fix of the trip (raw) and the audit matcher's road geometry, as two layers
+    fmap = page.locator("#finding-map")
+    expect(fmap).to_have_attribute("data-roles", "off_route,planned")
+    expect(fmap).to_have_attribute("data-events", "2")  # with their times
+    with psycopg.connect(pages.live.api.db_url) as conn:
+        fixes = conn.execute(
+            "SELECT count(*) FROM vehicle_positions p JOIN trips t ON t.vehicle_id = p.vehicle_id"
+            " WHERE t.id = %s AND p.ts BETWEEN t.started_at AND t.completed_at",
+            (audited["trip"],),
+        ).fetchone()[0]
+    assert fixes > 100
+    expect(fmap).to_have_attribute("data-raw-points", str(fixes))
+    matched = int(fmap.get_attribute("data-matched-points") or 0)
+    assert matched >= 2, "no matched track drawn"
+    expect(page.locator("#track-summary")).to_contain_text(f"GPS-отметок: {fixes}")
+    expect(page.locator("#track-summary")).to_contain_text("по дорогам с пассажиром")
+    # two toggles: the raw layer off and on again, the matched one stays
+    raw_toggle = page.locator(".leaflet-control-layers-overlays label", has_text="сырой трек")
+    raw_toggle.locator("input").uncheck()
+    expect(fmap).to_have_attribute("data-raw-visible", "0")
+    expect(fmap).to_have_attribute("data-matched-visible", "1")
+    raw_toggle.locator("input").check()
+    expect(fmap).to_have_attribute("data-raw-visible", "1")
+
+    # replay: the local time (+03:00), speed and time on the way, stepped and played
+    clock = page.locator("#replay-clock")
+    expect(clock).to_contain_text("(+03:00)")
+    first = clock.inner_text()
+    page.click("#replay-next")
+    expect(clock).not_to_have_text(first)
+    expect(page.locator("#replay-index")).to_have_text(f"отметка 2 из {fixes}")
+    expect(page.locator("#replay-speed")).to_contain_text("км/ч")
+    page.locator("#replay-slider").focus()
+    page.keyboard.press("ArrowRight")  # the keyboard steps fix by fix too
+    expect(page.locator("#replay-index")).to_have_text(f"отметка 3 из {fixes}")
+    stepped = clock.inner_text()
+    page.click("#replay-play")
+    expect(page.locator("#replay-play")).to_have_attribute("aria-pressed", "true")
+    expect(clock).not_to_have_text(stepped)
+    expect(page.locator("#replay-elapsed")).to_contain_text("в пути")
+    page.click("#replay-play")
+    expect(page.locator("#replay-play")).to_have_attribute("aria-pressed", "false")
     # a decision needs a comment: the server says so next to the field
     page.locator("#comment").evaluate("el => el.removeAttribute('required')")
     page.click("#confirm")

@@ -1,7 +1,8 @@
 """The controller's pages: findings with filters and paging, a chart of findings per week per
-carrier, one finding on its map (planned route, actual track, off-route stretches, pickup and
-destination geofences, vehicle events with times) with the numbers behind it, confirm / dismiss
-with a comment, track replay, and the monthly report download (the audit API's CSV/XLSX)."""
+carrier, one finding on its map (planned route, the actual track both raw and matched onto the
+roads by the audit's matcher, off-route stretches, pickup and destination geofences, vehicle
+events with times) with the numbers behind it, confirm / dismiss with a comment, track replay
+with times and speeds, and the monthly report download (the audit API's CSV/XLSX)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from audit import service_findings as audit_svc
+from audit import service_track as track_svc
 from audit.facts import RULE_RU
+from audit.service import find_matcher
 from audit.store import FindingFilter
 from dispatch.errors import DispatchError
 from dispatch.services import registry as reg_svc
@@ -24,6 +27,7 @@ from web.pages.charts import weekly_chart, weekly_counts
 from web.pages.forms import Errors
 from web.pages.render import EVENT_RU, render
 from web.pages.session import ControllerPage, Csrf
+from web.pages.trackmap import track_json
 
 router = APIRouter(prefix="/controller", include_in_schema=False)
 FindingId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -39,6 +43,7 @@ ROLE_RU = {
     "closest": "ближайшая точка",
     "dropoff": "высадка",
 }
+PART_RU = {"approach": "подъезд", "passenger": "с пассажиром", "trip": "поездка"}
 
 
 def _day(text: str, tz: str) -> datetime | None:
@@ -151,7 +156,12 @@ def _finding_page(
         ),
         None,
     )
-    zone = ZoneInfo(request.app.state.rules.timezone)
+    state = request.app.state
+    zone = ZoneInfo(state.rules.timezone)
+    track = track_svc.trip_track(
+        conn, user=user, trip_id=trip.id, rules=state.rules, graph=state.graph,
+        matcher=find_matcher(), now=state.clock(),
+    )  # fmt: skip
     marks = [
         {
             "lat": e.lat,
@@ -174,6 +184,9 @@ def _finding_page(
         },
         "events": marks,
         "roles": ROLE_RU,
+        "parts": PART_RU,
+        "track": track_json(track),
+        "tz": state.rules.timezone,
     }
     return render(
         request,
@@ -189,6 +202,8 @@ def _finding_page(
         status_code=status_code,
         notice=notice,
         roles_ru=ROLE_RU,
+        track=map_data["track"],
+        parts_ru=PART_RU,
     )
 
 

@@ -155,75 +155,212 @@
 
   var ROLE_STYLE = {
     planned: { color: "#2e86c1", weight: 4, dashArray: "6 6" },
-    actual: { color: "#1c2833", weight: 3 },
-    approach: { color: "#1c2833", weight: 3 },
-    off_route: { color: "#e74c3c", weight: 6 }
+    actual: { color: "#1c2833", weight: 2 },
+    approach: { color: "#1c2833", weight: 2 },
+    off_route: { color: "#e74c3c", weight: 7, opacity: 0.8 }
   };
+  var RAW_STYLE = { color: "#1c2833", weight: 1.5, opacity: 0.9 };
+  var RAW_DOT = { radius: 2, weight: 0, fillColor: "#1c2833", fillOpacity: 0.8, interactive: false };
+  var MATCHED_STYLE = { color: "#27ae60", weight: 7, opacity: 0.55, lineCap: "round" };
+
+  function swatch(cls, text) { return '<i class="dot ' + cls + '"></i>' + text; }
+
+  // "10:03:15" in the region's zone and its offset ("+03:00"), from epoch milliseconds
+  function clockIn(tz) {
+    var fmt = new Intl.DateTimeFormat("ru-RU", { timeZone: tz, hour: "2-digit", minute: "2-digit",
+                                                  second: "2-digit", hour12: false });
+    var off = "";
+    try {
+      var parts = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "longOffset" })
+        .formatToParts(new Date());
+      var name = parts.filter(function (p) { return p.type === "timeZoneName"; })[0];
+      off = name ? name.value.replace("GMT", "") || "+00:00" : "";
+    } catch (e) { off = ""; }
+    return function (ms) { return fmt.format(new Date(ms)) + (off ? " (" + off + ")" : ""); };
+  }
+
+  function mmss(s) {
+    s = Math.max(0, Math.round(s));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m) : String(m)) + ":" + two(sec);
+  }
 
   function initFinding(el) {
     var data = JSON.parse(document.querySelector(el.dataset.findingFrom).textContent);
     var map = makeMap(el);
+    var renderer = map.options.renderer;
     var bounds = L.latLngBounds([]);
-    var track = null;
-    var gj = L.geoJSON(data.geometry, {
-      style: function (f) { return ROLE_STYLE[f.properties.role] || { color: "#e74c3c", weight: 5 }; },
-      pointToLayer: function (f, ll) {
-        return L.circleMarker(ll, { radius: 7, color: "#d68910", fillOpacity: 0.9 });
-      },
-      onEachFeature: function (f, layer) {
-        var role = f.properties.role;
-        var label = data.roles[role] || role;
-        if (f.properties.at) label += " " + new Date(f.properties.at).toLocaleTimeString("ru-RU");
-        layer.bindTooltip(label);
-        if ((role === "actual" || role === "approach") && f.geometry.type === "LineString" && !track) {
-          track = f.geometry.coordinates;
+    var track = data.track || { raw: { t: [], lat: [], lon: [], speed_kmh: [] }, matched: [] };
+    var raw = track.raw;
+    var hasRaw = raw.t.length >= 2;
+    var overlays = {};
+
+    // the finding's own geometry: planned route, off-route stretches, its points; its copy of
+    // the raw track only when the trip's fixes are not there
+    var planned = L.layerGroup(), off = L.layerGroup(), points = L.layerGroup();
+    var rawLayer = L.layerGroup(), matchedLayer = L.layerGroup();
+    var roles = [];
+    (data.geometry.features || []).forEach(function (f) {
+      var role = f.properties.role;
+      if ((role === "actual" || role === "approach") && hasRaw) return;
+      roles.push(role);
+      var target = role === "planned" ? planned : role === "off_route" ? off
+        : (role === "actual" || role === "approach") ? rawLayer : points;
+      var layer = L.geoJSON(f, {
+        style: function () { return ROLE_STYLE[role] || { color: "#e74c3c", weight: 5 }; },
+        pointToLayer: function (_f, ll) {
+          return L.circleMarker(ll, { radius: 7, color: "#d68910", fillOpacity: 0.9 });
         }
-      }
-    }).addTo(map);
-    if (data.geometry.features.length) bounds.extend(gj.getBounds());
-    var p = [data.pickup.lat, data.pickup.lon];
-    L.circle(p, { radius: data.pickup_radius_m, color: "#8e44ad", weight: 2, fillOpacity: 0.08 })
-      .bindTooltip("Геозона подачи").addTo(map);
-    bounds.extend(p);
+      });
+      var label = data.roles[role] || role;
+      if (f.properties.at) label += " " + new Date(f.properties.at).toLocaleTimeString("ru-RU", { timeZone: data.tz });
+      if (f.properties.length_m) label += ", " + (f.properties.length_m / 1000).toFixed(2).replace(".", ",") + " км";
+      layer.bindTooltip(label);
+      layer.addTo(target);
+      bounds.extend(layer.getBounds());
+    });
+
+    // the raw track: every fix as a dot, joined in time order
+    var rawLL = raw.lat.map(function (la, i) { return [la, raw.lon[i]]; });
+    if (hasRaw) {
+      L.polyline(rawLL, L.extend({ renderer: renderer }, RAW_STYLE))
+        .bindTooltip("GPS-отметки: " + rawLL.length).addTo(rawLayer);
+      rawLL.forEach(function (ll) { L.circleMarker(ll, L.extend({ renderer: renderer }, RAW_DOT)).addTo(rawLayer); });
+      bounds.extend(L.latLngBounds(rawLL));
+    }
+    // the matched track: the audit's matcher, per part (approach, with the passenger)
+    var matchedPoints = 0;
+    track.matched.forEach(function (p) {
+      if (!p.lines.length) return;
+      var line = L.polyline(p.lines, L.extend({ renderer: renderer }, MATCHED_STYLE,
+        p.part === "approach" ? { opacity: 0.35 } : {}));
+      line.bindTooltip("По дорогам (" + (data.parts[p.part] || p.part) + "): " +
+        (p.length_m / 1000).toFixed(2).replace(".", ",") + " км");
+      line.addTo(matchedLayer);
+      matchedPoints += p.points;
+      bounds.extend(line.getBounds());
+    });
+
+    var fences = L.layerGroup();
+    var pk = [data.pickup.lat, data.pickup.lon];
+    L.circle(pk, { radius: data.pickup_radius_m, color: "#8e44ad", weight: 2, fillOpacity: 0.08 })
+      .bindTooltip("Геозона подачи").addTo(fences);
+    bounds.extend(pk);
     var d = [data.dest.lat, data.dest.lon];
     if (data.dest.geofence) {
       var fence = L.geoJSON(data.dest.geofence, { style: { color: "#8e44ad", weight: 2, fillOpacity: 0.08 } })
-        .bindTooltip("Геозона назначения").addTo(map);
+        .bindTooltip("Геозона назначения").addTo(fences);
       bounds.extend(fence.getBounds());
     } else {
       L.circle(d, { radius: data.dest.radius_m || 150, color: "#8e44ad", weight: 2, fillOpacity: 0.08 })
-        .bindTooltip("Геозона назначения").addTo(map);
+        .bindTooltip("Геозона назначения").addTo(fences);
     }
     bounds.extend(d);
+    var events = L.layerGroup();
     data.events.forEach(function (e) {
       L.circleMarker([e.lat, e.lon], { radius: 5, color: "#117a65", fillOpacity: 1 })
-        .bindTooltip(e.label).addTo(map);
+        .bindTooltip(e.label, { permanent: false }).addTo(events);
     });
+
+    // drawing order: matched under raw, off-route over both
+    [fences, matchedLayer, planned, rawLayer, off, points, events].forEach(function (g) { g.addTo(map); });
+    overlays[swatch("dot-planned", "Плановый маршрут")] = planned;
+    overlays[swatch("dot-raw", "GPS-отметки (сырой трек)")] = rawLayer;
+    overlays[swatch("dot-matched", "Трек по дорогам (сопоставлен)")] = matchedLayer;
+    overlays[swatch("dot-off", "Отклонения")] = off;
+    overlays[swatch("dot-fence", "Геозоны")] = fences;
+    overlays[swatch("dot-event", "События")] = events;
+    if (points.getLayers().length) overlays["Точки нарушения"] = points;
+    L.control.layers(null, overlays, { collapsed: false }).addTo(map);
     fit(el, map, bounds);
+
+    // what the browser tests read
     el.dataset.features = String(data.geometry.features.length);
     el.dataset.events = String(data.events.length);
-    el.dataset.roles = data.geometry.features.map(function (f) { return f.properties.role; }).sort().join(",");
+    el.dataset.roles = roles.sort().join(",");
+    el.dataset.rawPoints = String(hasRaw ? rawLL.length : 0);
+    el.dataset.matchedPoints = String(matchedPoints);
+    function visible() {
+      el.dataset.rawVisible = map.hasLayer(rawLayer) ? "1" : "0";
+      el.dataset.matchedVisible = map.hasLayer(matchedLayer) ? "1" : "0";
+    }
+    map.on("overlayadd overlayremove", visible);
+    visible();
 
-    var button = document.getElementById("replay");
-    var state = document.getElementById("replay-state");
-    if (!button) return;
-    if (!track || track.length < 2) { button.disabled = true; state.textContent = "трека нет"; return; }
-    var car = null, timer = null;
-    button.addEventListener("click", function () {
+    initReplay(el, map, raw, track, data.tz);
+  }
+
+  // Track replay: a slider over the trip's time (seconds after the first fix), play/pause at a
+  // chosen rate, step fix by fix; shows the current fix's local time, speed and elapsed time.
+  function initReplay(el, map, raw, track, tz) {
+    var play = document.getElementById("replay-play");
+    var slider = document.getElementById("replay-slider");
+    if (!play || !slider) return;
+    var prev = document.getElementById("replay-prev"), next = document.getElementById("replay-next");
+    var rate = document.getElementById("replay-rate");
+    var clockEl = document.getElementById("replay-clock"), speedEl = document.getElementById("replay-speed");
+    var elapsedEl = document.getElementById("replay-elapsed"), indexEl = document.getElementById("replay-index");
+    var n = raw.t.length;
+    if (n < 2) {
+      [play, prev, next, slider, rate].forEach(function (c) { c.disabled = true; });
+      clockEl.textContent = "трека нет";
+      return;
+    }
+    var clock = clockIn(tz);
+    var car = L.circleMarker([raw.lat[0], raw.lon[0]], { radius: 8, color: "#c0392b", weight: 3,
+                                                        fillColor: "#fff", fillOpacity: 1 }).addTo(map);
+    var start = track.start != null ? Math.max(0, track.start) : 0;
+    var timer = null, current = -1, pos = 0;
+
+    function indexAt(sec) {  // the last fix at or before sec
+      var lo = 0, hi = n - 1;
+      if (sec <= raw.t[0]) return 0;
+      while (lo < hi) { var mid = (lo + hi + 1) >> 1; if (raw.t[mid] <= sec) lo = mid; else hi = mid - 1; }
+      return lo;
+    }
+    function show(sec) {
+      pos = Math.max(0, Math.min(raw.t[n - 1], sec));
+      slider.value = String(Math.round(pos));
+      var i = indexAt(pos);
+      if (i === current) return;
+      current = i;
+      car.setLatLng([raw.lat[i], raw.lon[i]]);
+      var when = clock((track.t0 + raw.t[i]) * 1000);
+      var v = raw.speed_kmh[i];
+      clockEl.textContent = when;
+      speedEl.textContent = v == null ? "скорость —" : v + " км/ч";
+      elapsedEl.textContent = "в пути " + mmss(raw.t[i] - start);
+      indexEl.textContent = "отметка " + (i + 1) + " из " + n;
+      slider.setAttribute("aria-valuetext", when + ", " + speedEl.textContent + ", " + elapsedEl.textContent);
+      el.dataset.replay = String(i + 1);
+      el.dataset.replayTime = when;
+    }
+    function stop() {
       if (timer) { clearInterval(timer); timer = null; }
-      var i = 0;
-      var ll = [track[0][1], track[0][0]];
-      if (!car) car = L.circleMarker(ll, { radius: 8, color: "#c0392b", fillOpacity: 1 }).addTo(map);
-      car.setLatLng(ll);
-      var step = Math.max(1, Math.floor(track.length / 200));  // about 200 frames
+      play.textContent = "▶ Воспроизвести"; play.setAttribute("aria-pressed", "false");
+    }
+    function go() {
+      if (pos >= raw.t[n - 1]) show(0);
+      play.textContent = "⏸ Пауза"; play.setAttribute("aria-pressed", "true");
+      var last = Date.now();
       timer = setInterval(function () {
-        i = Math.min(track.length - 1, i + step);
-        car.setLatLng([track[i][1], track[i][0]]);
-        state.textContent = "точка " + (i + 1) + " из " + track.length;
-        el.dataset.replay = String(i + 1);
-        if (i >= track.length - 1) { clearInterval(timer); timer = null; }
-      }, 50);
+        var now = Date.now();
+        show(pos + (now - last) / 1000 * (parseFloat(rate.value) || 30));
+        last = now;
+        if (pos >= raw.t[n - 1]) stop();
+      }, 100);
+    }
+    function step(k) { stop(); show(raw.t[Math.max(0, Math.min(n - 1, indexAt(pos) + k))]); }
+    play.addEventListener("click", function () { if (timer) stop(); else go(); });
+    prev.addEventListener("click", function () { step(-1); });
+    next.addEventListener("click", function () { step(1); });
+    slider.addEventListener("input", function () { stop(); show(parseFloat(slider.value)); });
+    slider.addEventListener("keydown", function (e) {  // arrows step fix by fix, not second by second
+      if (e.key === "ArrowLeft" || e.key === "ArrowDown") { e.preventDefault(); step(-1); }
+      else if (e.key === "ArrowRight" || e.key === "ArrowUp") { e.preventDefault(); step(1); }
     });
+    show(0);
   }
 
   window.socialtaxiMaps = { makeMap: makeMap };
