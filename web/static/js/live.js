@@ -36,27 +36,39 @@
       return div;
     }
 
-    function upsert(v) {
+    // A bench-only hook: bench/web.py defines window.socialtaxiLiveProbe before the page loads
+    // (Playwright's add_init_script); pages never do. For every batch of fixes shown it records
+    // the vehicles, their fix times, when the markers were moved and when the next frame (the
+    // canvas redraw Leaflet queued) ran — Date.now(), the machine's clock.
+    var probe = window.socialtaxiLiveProbe || null;
+
+    function upsert(v) {  // true when the marker now shows a newer fix
       var m = markers[v.id];
       var ll = [v.lat, v.lon];
+      var fresh = true;
       if (!m) {
         m = L.circleMarker(ll, { radius: 7, weight: 1, color: "#17202a", fillOpacity: 0.95 }).addTo(map);
         m.on("click", function () { m.bindPopup(popup(m.vehicle)).openPopup(); });
+        m.bindTooltip(v.plate);
         markers[v.id] = m;
       } else {
-        m.setLatLng(ll);
-        moves += 1;
+        var was = m.vehicle;
+        fresh = was.ts !== v.ts;
+        if (was.lat !== v.lat || was.lon !== v.lon) { m.setLatLng(ll); moves += 1; }
+        if (was.plate !== v.plate) m.setTooltipContent(v.plate);
       }
       m.vehicle = v;
-      m.setStyle({ fillColor: colourOf(v) });
-      m.bindTooltip(v.plate);
-      el.dataset.moves = String(moves);
+      var fill = colourOf(v);
+      if (fill !== m.fill) { m.fill = fill; m.setStyle({ fillColor: fill }); }  // a redraw only on change
+      return fresh;
     }
 
     var source = new EventSource(el.dataset.live);
     function handle(evt) {
       var body = JSON.parse(evt.data);
-      body.vehicles.forEach(upsert);
+      var shown = probe ? [] : null;
+      body.vehicles.forEach(function (v) { if (upsert(v) && shown) shown.push([v.id, v.ts]); });
+      el.dataset.moves = String(moves);
       if (evt.type === "snapshot" && body.vehicles.length && !el.dataset.fleetFitted) {
         el.dataset.fitted = "1";
         el.dataset.fleetFitted = "1";
@@ -64,11 +76,21 @@
       }
       stateEl.textContent = "на связи: " + Object.keys(markers).length + " машин, обновлено " +
         new Date().toLocaleTimeString("ru-RU");
+      if (shown && evt.type === "update") {
+        var rec = { kind: evt.type, fixes: shown, moved: Date.now(), frame: null };
+        probe.batches.push(rec);
+        requestAnimationFrame(function () { rec.frame = Date.now(); });
+      }
     }
     source.addEventListener("snapshot", handle);
     source.addEventListener("update", handle);
     source.onerror = function () { stateEl.textContent = "нет связи с сервером, переподключение…"; };
     // stale colours change with time even without new fixes
-    setInterval(function () { Object.keys(markers).forEach(function (id) { var m = markers[id]; m.setStyle({ fillColor: colourOf(m.vehicle) }); }); }, 30000);
+    setInterval(function () {
+      Object.keys(markers).forEach(function (id) {
+        var m = markers[id], fill = colourOf(m.vehicle);
+        if (fill !== m.fill) { m.fill = fill; m.setStyle({ fillColor: fill }); }
+      });
+    }, 30000);
   });
 })();
