@@ -65,6 +65,7 @@
 
     var source = new EventSource(el.dataset.live);
     function handle(evt) {
+      var t0 = probe ? performance.now() : 0;
       var body = JSON.parse(evt.data);
       var shown = probe ? [] : null;
       body.vehicles.forEach(function (v) { if (upsert(v) && shown) shown.push([v.id, v.ts]); });
@@ -77,7 +78,8 @@
       stateEl.textContent = "на связи: " + Object.keys(markers).length + " машин, обновлено " +
         new Date().toLocaleTimeString("ru-RU");
       if (shown && evt.type === "update") {
-        var rec = { kind: evt.type, fixes: shown, moved: Date.now(), frame: null };
+        var rec = { kind: evt.type, fixes: shown, moved: Date.now(), frame: null,
+                    took: performance.now() - t0 };
         probe.batches.push(rec);
         requestAnimationFrame(function () { rec.frame = Date.now(); });
       }
