@@ -51,7 +51,8 @@ def test_add_and_edit_a_passenger(pages, live_app):
     expect(page.locator("#entry-notice")).to_have_text("Запись добавлена")
     expect(page.locator("#entry-title")).to_contain_text("<script>alert(1)</script> Анна")
     pid = int(page.url.split("/admin/passengers/")[1].split("?")[0])
-    assert page.input_value("#f-phones") == "+79211234567, +78137000001"
+    assert page.input_value("#f-phones") == "+7 (921) 123-45-67, +7 (813) 700-00-01"
+    assert page.input_value("#f-snils") == "112-233-445 95"
     assert page.input_value("select[name=benefit_category_0]") == "disabled_1"
 
     # edit: a bad birth date is refused next to it, then a good change is saved
@@ -254,3 +255,52 @@ def test_edit_a_seeded_object_and_vehicle(pages, live_app):
     page.fill("#f-seats", "4")
     page.click("#save")
     expect(page.locator("#entry-notice")).to_have_text("Изменения сохранены")
+
+
+def test_geofence_drawn_with_the_keyboard(pages, live_app):
+    pages.login("admin")
+    page = pages.page
+    pages.goto("/admin/objects/new")
+    page.wait_for_load_state("networkidle")
+    page.fill("#f-name", "Библиотека")
+    page.select_option("#f-object_type", "culture_sport")
+    page.fill("#f-address", "Мурино, пр. Авиаторов Балтики, 5")
+    page.focus("#geofence-map")
+    page.keyboard.press("Enter")  # the object's point at the map's centre
+    assert page.input_value("#f-lat")
+    # arrows move the map (Leaflet pans 80 px a press), Enter puts a vertex at its centre
+    for keys in (("ArrowUp", "ArrowLeft"), ("ArrowRight", "ArrowRight"),
+                 ("ArrowDown", "ArrowDown"), ("ArrowLeft", "ArrowLeft")):  # fmt: skip
+        for k in keys:
+            page.keyboard.press(k)
+            page.wait_for_timeout(350)  # the pan's animation (a press during it is dropped)
+        page.keyboard.press("Enter")
+    expect(page.locator("#geofence-map")).to_have_attribute("data-vertices", "4")
+    page.focus("#save")
+    page.keyboard.press("Enter")
+    expect(page.locator("#entry-notice")).to_have_text("Запись добавлена")
+    ring = [tuple(map(float, ln.split(","))) for ln in page.input_value("#f-geofence").splitlines()]
+    lat, lon = float(page.input_value("#f-lat")), float(page.input_value("#f-lon"))
+    assert len(ring) == 4 and len({r[0] for r in ring}) == 2 and len({r[1] for r in ring}) == 2
+    # the outline went round the point: two vertices north of it, two south, two east, two west
+    assert sorted(r[0] > lat for r in ring) == [False, False, True, True]
+    assert sorted(r[1] > lon for r in ring) == [False, False, True, True]
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (768, 1024)])
+def test_registry_forms_fit_the_screen(pages, live_app, size):
+    ids = seed_basics(live_app.api)
+    pages.page.set_viewport_size({"width": size[0], "height": size[1]})
+    pages.login("admin")
+    paths = [
+        f"/admin/{k}/new" for k in ("passengers", "objects", "carriers", "vehicles", "drivers")
+    ]
+    paths += [f"/admin/passengers/{ids['passenger']}", f"/admin/objects/{ids['clinic']}",
+              "/admin?kind=passengers"]  # fmt: skip
+    for path in paths:
+        pages.goto(path)
+        pages.page.wait_for_load_state("networkidle")
+        overflow = pages.page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, (path, size, overflow)

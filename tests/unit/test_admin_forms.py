@@ -109,3 +109,33 @@ def test_vehicle_form_and_values_round_trip():
     assert values["model"] == "" and values["seats"] == "3"
     again, errors = parse("vehicles", values, editing=True)
     assert not errors and again is not None and again.model_dump()["plate"] == "К777ММ47"
+
+
+def test_every_registry_page_needs_the_role_and_every_form_the_csrf_token():
+    from fastapi.routing import APIRoute
+
+    from web.pages import admin
+    from web.pages.session import check_csrf
+
+    def deps(dependant):
+        for d in dependant.dependencies:
+            yield d.call
+            yield from deps(d)
+
+    def walk(routes):  # FastAPI keeps an included router as one entry (original_router)
+        for r in routes:
+            if isinstance(r, APIRoute):
+                yield r
+            elif hasattr(r, "original_router"):
+                yield from walk(r.original_router.routes)
+
+    routes = list(walk(admin.router.routes))
+    kinds = ("passengers", "objects", "carriers", "vehicles", "drivers")
+    # the included router's paths are kept without the /admin prefix
+    registry = [r for r in routes if (r.path.removeprefix("/admin") + "/").split("/")[1] in kinds]
+    assert len(registry) == 5 * 6 + 1  # new, edit (GET, POST), deactivate, activate; search
+    for r in registry:
+        calls = set(deps(r.dependant))
+        roles = {getattr(c, "required_roles", None) for c in calls} - {None}
+        assert roles == {("supervisor", "admin")}, r.path
+        assert (check_csrf in calls) == ("POST" in r.methods), (r.path, r.methods)

@@ -31,6 +31,7 @@ from dispatch.models import (
     VehiclePatch,
 )
 from web.pages.forms import Errors
+from web.pages.render import phone
 from web.validation_ru import FIELD_RU, error_ru
 
 Kind = Literal["text", "opt", "int", "float", "opt_float", "bool", "date", "id"]
@@ -309,7 +310,10 @@ def values_of(kind: str, record: Any) -> dict[str, str]:
         else:
             out[name] = str(v)
     if kind == "passengers":
-        out["phones"] = ", ".join(f"+{p}" for p in data["phones"])
+        out["phones"] = ", ".join(phone(p) for p in data["phones"])
+        snils = data["snils"] or ""
+        if len(snils) == 11:
+            out["snils"] = f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}"
         for i, b in enumerate(data["benefits"][:MAX_BENEFITS]):
             out[f"benefit_category_{i}"] = b["category"]
             out[f"benefit_from_{i}"] = b["valid_from"].isoformat()

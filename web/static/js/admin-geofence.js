@@ -14,7 +14,8 @@
       .then(function (data) {
         if (data.lines.length) {
           var segs = data.lines.map(function (s) { return [[s[0], s[1]], [s[2], s[3]]]; });
-          L.polyline(segs, { color: "#9aa3ad", weight: 1.5, interactive: false }).addTo(map);
+          L.polyline(segs, { color: "#9aa3ad", weight: 1.5, interactive: false,
+                             renderer: L.canvas({ padding: 0.3 }) }).addTo(map);
         }
         if (!el.dataset.fitted && data.bounds) map.fitBounds(data.bounds);
         el.dataset.roads = "1";
