@@ -139,3 +139,9 @@ def test_every_registry_page_needs_the_role_and_every_form_the_csrf_token():
         roles = {getattr(c, "required_roles", None) for c in calls} - {None}
         assert roles == {("supervisor", "admin")}, r.path
         assert (check_csrf in calls) == ("POST" in r.methods), (r.path, r.methods)
+
+
+def test_a_nul_character_is_refused_next_to_its_field():
+    model, errors = parse("drivers", {"carrier_id": "1", "full_name": "Иванов\x00",
+                                      "license_no": "47 00 1"}, editing=False)  # fmt: skip
+    assert model is None and errors.fields == {"full_name": "ФИО: недопустимые символы"}

@@ -243,6 +243,12 @@ def parse(kind: str, form: Mapping[str, Any], *, editing: bool) -> tuple[BaseMod
     cleared optional field is cleared), or the errors by form field."""
     spec = FORMS[kind]
     errors = Errors()
+    control = sorted(k for k, v in form.items() if isinstance(v, str) and "\x00" in v)
+    for name in control:  # PostgreSQL refuses NUL in text
+        field = re.sub(r"^benefit_(category|from|to|doc)_", "benefit_", name)
+        errors.add(field, f"{_label(field)}: недопустимые символы")
+    if control:
+        return None, errors
     body = _read(form, spec, errors)
     if kind == "passengers":
         body["phones"] = _phones(form)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -131,6 +132,8 @@ def _create(kind: str) -> Callable[..., Any]:
                 return RedirectResponse(f"/admin/{kind}/{row.id}?done=created", status_code=303)
             except DispatchError as exc:
                 _refusal(errors, exc)
+            except psycopg.DataError:  # a value beyond a column's range the models let through
+                errors.add(None, "Недопустимое значение или символы в данных")
         return _form_page(request, conn, rules, user=user, kind=kind,
                           values=af.form_values(form), errors=errors, status_code=422)  # fmt: skip
 
@@ -174,6 +177,8 @@ def _update(kind: str) -> Callable[..., Any]:
                 return RedirectResponse(f"/admin/{kind}/{row_id}?done=saved", status_code=303)
             except DispatchError as exc:
                 _refusal(errors, exc)
+            except psycopg.DataError:  # a value beyond a column's range the models let through
+                errors.add(None, "Недопустимое значение или символы в данных")
         return _form_page(request, conn, rules, user=user, kind=kind, record=record,
                           values=af.form_values(form), errors=errors, status_code=422)  # fmt: skip
 
