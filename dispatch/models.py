@@ -28,6 +28,7 @@ from pydantic import (
 
 from dispatch import identity
 from dispatch.errors import Invalid
+from dispatch.geofence import geofence_problem
 from dispatch.lifecycle import TripStatus
 from dispatch.quota import QuotaStatus
 
@@ -279,6 +280,14 @@ class SocialObjectIn(_Frozen):
     @classmethod
     def _geofence(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
         return _check_polygon(v)
+
+    @model_validator(mode="after")
+    def _geofence_fits_point(self) -> SocialObjectIn:
+        if self.geofence is not None:
+            problem = geofence_problem(self.geofence, lat=self.lat, lon=self.lon)
+            if problem:
+                raise ValueError(problem)
+        return self
 
 
 class SocialObjectPatch(_Frozen):

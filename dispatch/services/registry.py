@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from config.rules import Rules
 from dispatch.errors import Conflict, DispatchError, Invalid, NotFound
+from dispatch.geofence import geofence_problem
 from dispatch.identity import normalize_name
 from dispatch.imports import RowError, parse_csv
 from dispatch.models import (
@@ -305,10 +306,24 @@ def update_entry(
         if v is None and k not in nullable:
             raise Invalid("Обязательное поле не может быть пустым", code="required")
     _check_registry_values(table, values, rules)
+    if table == "social_objects" and values.keys() & {"geofence", "lat", "lon"}:
+        _check_geofence_fits(conn, row_id=row_id, values=values)
     row = rstore.update(conn, table=table, row_id=row_id, values=values)
     if row is None:
         raise NotFound(_NOT_FOUND_RU[table], code="not_found")
     return row
+
+
+def _check_geofence_fits(conn: psycopg.Connection, *, row_id: int, values: dict[str, Any]) -> None:
+    """A changed point or polygon: the polygon (new or kept) must still fit the point."""
+    current = rstore.get(conn, table="social_objects", row_id=row_id, lock=True)
+    if current is None:
+        return  # update answers "not found"
+    merged = {**current.model_dump(), **values}
+    if merged["geofence"] is not None:
+        problem = geofence_problem(merged["geofence"], lat=merged["lat"], lon=merged["lon"])
+        if problem:
+            raise Invalid(problem, code="bad_geofence")
 
 
 def set_entry_active(

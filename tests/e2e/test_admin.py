@@ -56,7 +56,7 @@ def test_registries_geofence_and_rules(pages, live_app):
     pages.goto("/admin?kind=objects")
     page.click("#registry a:text-is('Муринская поликлиника')")
     page.wait_for_url(f"**/admin/objects/{ids['clinic']}")
-    expect(page.locator("main dl")).to_contain_text("круг радиусом 120 м")
+    assert page.is_checked("#zone-circle") and page.input_value("#f-radius_m") == "120"
     expect(page.locator("#geofence-map .leaflet-pane")).not_to_have_count(0)
     pages.goto("/admin/rules")
     expect(page.locator("#rules-version")).to_have_text("2026.1")

@@ -1,8 +1,8 @@
 """Registries (passengers, social objects with their geofence, carriers, vehicles, drivers) and
 the rules in force (read-only, with their file and version).
 
-Changes to the registries go through the JSON API for now (``/api/v1/docs``, CSV import);
-users are managed here with the security issue's account services.
+The lists are here; adding, editing and deactivating entries is :mod:`web.pages.admin_registry`
+(included below). Users are managed here with the security issue's account services.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from dispatch.errors import DispatchError, NotFound
+from dispatch.errors import DispatchError, Invalid
 from dispatch.models import User
 from dispatch.services import accounts
 from dispatch.services import registry as reg_svc
 from dispatch.store import users as ustore
 from web.auth import hash_password
 from web.deps import Conn, NowDep, RulesDep, SettingsDep
+from web.pages import admin_registry
 from web.pages.forms import Errors
 from web.pages.render import render
 from web.pages.session import AdminPage, Csrf, page_roles
@@ -54,17 +55,57 @@ def registry(
 ) -> HTMLResponse:
     if kind not in REGISTRIES:
         kind = "objects"
-    table, title = REGISTRIES[kind]
+    table, _title = REGISTRIES[kind]
     offset = (page - 1) * PER_PAGE
     rows: list[Any]
     if kind == "passengers":
         rows = reg_svc.list_passengers(
-            conn, active=None, limit=PER_PAGE + 1, offset=offset, actor=user, purpose="registry"
-        )
+            conn, active=None, limit=PER_PAGE + 1, offset=offset, actor=user,
+            purpose=admin_registry.PURPOSE,
+        )  # fmt: skip
     else:
         rows = reg_svc.list_entries(
             conn, table=table, active=None, limit=PER_PAGE + 1, offset=offset, actor=user
         )
+    return _registry_page(request, conn, user=user, kind=kind, rows=rows, page=page)
+
+
+@router.post("/passengers/search", response_class=HTMLResponse, dependencies=[Csrf])
+async def search_passengers(request: Request, conn: Conn, user: AdminPage) -> HTMLResponse:
+    """The passenger list narrowed by phone (any format, partial) or ФИО (+ birth date), as the
+    operator's search; the best PER_PAGE matches. POST: personal data stays out of URLs (and so
+    out of the server's access log)."""
+    form = await request.form()
+    q = str(form.get("q", "")).strip()[:200]
+    rows: list[Any] = []
+    error = None
+    if len(q) < 3:
+        error = "Введите не меньше трёх знаков: телефон или фамилию (можно с датой рождения)"
+    else:
+        try:
+            rows = reg_svc.search_passengers(
+                conn, text=q, limit=PER_PAGE, actor=user, purpose=admin_registry.PURPOSE
+            )
+        except Invalid as exc:
+            error = exc.message
+        if not rows and error is None:
+            error = "Никого не найдено. Проверьте написание или ищите по телефону."
+    return _registry_page(request, conn, user=user, kind="passengers", rows=rows, page=1, q=q,
+                          search_error=error, searched=True)  # fmt: skip
+
+
+def _registry_page(
+    request: Request,
+    conn: Any,
+    *,
+    user: User,
+    kind: str,
+    rows: list[Any],
+    page: int,
+    q: str = "",
+    search_error: str | None = None,
+    searched: bool = False,
+) -> HTMLResponse:
     carriers = {
         c.id: c.name
         for c in reg_svc.list_entries(
@@ -76,28 +117,16 @@ def registry(
         "admin.html",
         user=user,
         kind=kind,
-        title=title,
+        title=REGISTRIES[kind][1],
         registries=REGISTRIES,
         rows=rows[:PER_PAGE],
-        more=len(rows) > PER_PAGE,
+        more=len(rows) > PER_PAGE and not searched,
         page=page,
+        q=q,
+        search_error=search_error,
+        searched=searched,
         carriers=carriers,
     )
-
-
-@router.get("/objects/{object_id}", response_class=HTMLResponse)
-def social_object(
-    request: Request,
-    object_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-    conn: Conn,
-    rules: RulesDep,
-    user: AdminPage,
-) -> HTMLResponse:
-    obj = reg_svc.get_entry(conn, table="social_objects", row_id=object_id, actor=user)
-    if obj is None:
-        raise NotFound("Социальный объект не найден", code="not_found")
-    types = {t.code: t.name for t in rules.social_object_types}
-    return render(request, "admin_object.html", user=user, o=obj, types=types)
 
 
 @router.get("/rules", response_class=HTMLResponse)
@@ -234,3 +263,7 @@ async def user_action(
         return _users_page(request, conn, user=user, errors=errors, status_code=422)
     done = {"deactivate": "deactivated", "activate": "activated"}.get(action, action)
     return RedirectResponse(f"/admin/users?done={done}", status_code=303)
+
+
+# after this module's own routes: /admin/users/… is matched before /admin/{registry}/…
+router.include_router(admin_registry.router)
