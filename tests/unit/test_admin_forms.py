@@ -145,3 +145,17 @@ def test_a_nul_character_is_refused_next_to_its_field():
     model, errors = parse("drivers", {"carrier_id": "1", "full_name": "Иванов\x00",
                                       "license_no": "47 00 1"}, editing=False)  # fmt: skip
     assert model is None and errors.fields == {"full_name": "ФИО: недопустимые символы"}
+
+
+def test_an_edit_keeps_every_stored_benefit():
+    """A passenger with more benefits than the form's default rows loses none on an edit."""
+    from web.pages.admin_forms import benefit_rows
+
+    seven = {f"benefit_category_{i}": "disabled_1" for i in range(7)}
+    seven |= {f"benefit_from_{i}": f"2026-0{i + 1}-01" for i in range(7)}
+    rows = benefit_rows(seven)
+    assert len(rows) == 9  # the seven stored rows and two blank ones
+    assert len(benefit_rows({})) == 5
+    model, errors = parse("passengers", {**PASSENGER, **seven}, editing=True)
+    assert not errors and model is not None
+    assert len(model.model_dump()["benefits"]) == 7

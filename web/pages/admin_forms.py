@@ -35,7 +35,15 @@ from web.pages.render import phone
 from web.validation_ru import FIELD_RU, error_ru
 
 Kind = Literal["text", "opt", "int", "float", "opt_float", "bool", "date", "id"]
-MAX_BENEFITS = 5  # rows of the passenger form (the model allows 20; the API takes more)
+MAX_BENEFITS = 20  # the model's limit: every stored benefit gets a row, so an edit never drops one
+BLANK_BENEFIT_ROWS = 2  # empty rows offered after the stored ones (at least 5 rows in all)
+
+
+def benefit_rows(values: Mapping[str, Any]) -> range:
+    """Rows of the passenger form: every filled row, then blanks, within the model's limit."""
+    filled = [i for i in range(MAX_BENEFITS) if values.get(f"benefit_category_{i}")]
+    shown = max(5, (max(filled) + 1 if filled else 0) + BLANK_BENEFIT_ROWS)
+    return range(min(MAX_BENEFITS, shown))
 MAX_VERTICES = 500
 
 
@@ -320,7 +328,7 @@ def values_of(kind: str, record: Any) -> dict[str, str]:
         snils = data["snils"] or ""
         if len(snils) == 11:
             out["snils"] = f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}"
-        for i, b in enumerate(data["benefits"][:MAX_BENEFITS]):
+        for i, b in enumerate(data["benefits"]):
             out[f"benefit_category_{i}"] = b["category"]
             out[f"benefit_from_{i}"] = b["valid_from"].isoformat()
             out[f"benefit_to_{i}"] = b["valid_to"].isoformat() if b["valid_to"] else ""

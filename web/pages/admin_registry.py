@@ -76,7 +76,7 @@ def _form_page(
         vehicle_types={t.vehicle_type: t.name for t in rules.tariffs},
         categories={c.code: c.name for c in rules.benefit_categories},
         carrier_options=[(c.id, c.name + ("" if c.active else " (не работает)")) for c in carriers],
-        benefit_rows=range(af.MAX_BENEFITS),
+        benefit_rows=af.benefit_rows(values),
         heading=_heading(kind, record),
         registry_title=REGISTRY_TITLES[kind],
     )
