@@ -44,6 +44,8 @@ def benefit_rows(values: Mapping[str, Any]) -> range:
     filled = [i for i in range(MAX_BENEFITS) if values.get(f"benefit_category_{i}")]
     shown = max(5, (max(filled) + 1 if filled else 0) + BLANK_BENEFIT_ROWS)
     return range(min(MAX_BENEFITS, shown))
+
+
 MAX_VERTICES = 500
 
 
