@@ -116,6 +116,7 @@ class Fleet:
         self.db_url = db_url
         self.echo = echo
         self.roads = Roads(graph)
+        self._routing: Any = None  # the bot books on the active speed profile, as the web does
         self.rng = np.random.default_rng(opts.seed)
         self.vehicles: dict[str, Vehicle] = {}
         self.queue: list[Message] = []
@@ -325,12 +326,17 @@ class Fleet:
             pickup_at=pickup,
             companions=0,
         )
+        if self._routing is None:
+            from routing.profile_store import ActiveGraphs
+
+            self._routing = ActiveGraphs(self.graph, timezone=self.rules.timezone)
         try:
+            graph = self._routing.current(conn)
             trip = booking.book_trip(
-                conn, req=req, rules=self.rules, graph=self.graph, actor=operator, now=now
+                conn, req=req, rules=self.rules, graph=graph, actor=operator, now=now
             )
             cands = assignment.propose_vehicles(
-                conn, trip_id=trip.id, rules=self.rules, graph=self.graph, now=now
+                conn, trip_id=trip.id, rules=self.rules, graph=graph, now=now
             )
             ours = {v.db_id for v in self.vehicles.values()}
             cand = next((c for c in cands if c.vehicle_id in ours), None)
@@ -345,7 +351,7 @@ class Fleet:
                 driver_id=None,
                 force=False,
                 rules=self.rules,
-                graph=self.graph,
+                graph=graph,
                 actor=dispatcher,
                 now=now,
             )
