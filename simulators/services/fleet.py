@@ -1,7 +1,8 @@
 """The live simulated fleet (shell): vehicles take their assigned trips from the database through
 dispatch's services, as a driver app would, or replay a scenario file; drive them (pure
-:mod:`simulators.scenarios` / :mod:`simulators.gps`); publish fixes and events through
-:class:`telemetry.publish.Publisher` on a simulated clock (:class:`simulators.schedule.SimClock`).
+:mod:`simulators.scenarios` / :mod:`simulators.gps`); publish fixes and events — each vehicle
+on its own MQTT login (:class:`simulators.publish.VehiclePublishers`) — on a simulated clock
+(:class:`simulators.schedule.SimClock`).
 
 Optionally it also plays the operator and the dispatcher (``book_every_s``): books trips for
 random passengers through the real booking checks (``dispatch.services.booking.book_trip``, with
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -38,7 +39,6 @@ from simulators.schedule import Message, SimClock, messages_of_run, parked_fixes
 from telemetry.decode import parse_time
 from telemetry.encode import encode_fix, event_topic, position_topic
 from telemetry.model import EventType, to_epoch_us
-from telemetry.publish import Publisher
 
 log = logging.getLogger("socialtaxi.simulate")
 
@@ -51,6 +51,13 @@ RESUMED = (
     TripStatus.AT_PICKUP,
     TripStatus.ON_BOARD,
 )
+
+
+class Sink(Protocol):
+    """Where the fleet's messages go: :class:`simulators.publish.VehiclePublishers` (each
+    vehicle on its own login) or a single :class:`telemetry.publish.Publisher`."""
+
+    def publish(self, topic: str, payload: bytes | str) -> int: ...
 
 
 class ScenarioFileError(ValueError):
@@ -100,7 +107,7 @@ class Fleet:
         *,
         graph: Any,
         rules: Rules,
-        publisher: Publisher,
+        publisher: Sink,
         clock: SimClock,
         opts: FleetOptions,
         db_url: str | None = None,
@@ -450,7 +457,11 @@ class Fleet:
                     if conn is not None and now >= next_poll and real >= next_poll_real:
                         self._take_trips(conn, users, now)
                         next_poll = now + timedelta(seconds=self.opts.poll_s)
-                        next_poll_real = real + 1.0  # at most once a real second
+                        # at most once a real second; 5 times while an accelerated clock
+                        # catches up (vehicles look for their next trip within minutes of
+                        # simulated time, as they do in real time)
+                        behind = now < datetime.now(UTC) - timedelta(minutes=1)
+                        next_poll_real = real + (0.2 if behind else 1.0)
                 except Exception as exc:  # noqa: BLE001 (database gone: say so once, drive on)
                     if not _is_db_error(exc):
                         raise
