@@ -71,6 +71,8 @@ class Vehicle:
     node: int = 0
     busy_until_us: int = 0  # simulated time its current trip's last message goes out
     next_parked_us: int = 0
+    run_from_us: int = 0  # simulated time its current trip's first message goes out
+    wait_node: int = 0  # where it waits (parked, reporting) until then
     trip_id: int | None = None
     said_no_trip: bool = False
     done: set[int] = field(default_factory=set)  # trips taken (or refused) by this run
@@ -296,7 +298,9 @@ class Fleet:
         )
         self._push(msgs)
         v.busy_until_us = max(m.at_us for m in msgs) + 1_000_000
-        v.next_parked_us = v.busy_until_us
+        # until it sets off (a trip taken hours ahead) it stays where it is, reporting as parked
+        v.run_from_us = min(m.at_us for m in msgs)
+        v.wait_node = v.node
         v.trip_id = trip.id
         v.done.add(trip.id)
         v.node = legs[-1]
@@ -500,10 +504,12 @@ class Fleet:
             return
         step = int(self.opts.interval_s * 1e6)
         for v in self.vehicles.values():
-            if v.busy_until_us > now_us or v.next_parked_us > now_us:
+            driving = v.run_from_us <= now_us < v.busy_until_us
+            if driving or v.next_parked_us > now_us:
                 continue
+            node = v.wait_node if now_us < v.run_from_us else v.node
             at = datetime.fromtimestamp(now_us / 1e6, UTC)
-            x, y = float(self.roads.nx[v.node]), float(self.roads.ny[v.node])
+            x, y = float(self.roads.nx[node]), float(self.roads.ny[node])
             fixes = parked_fixes(
                 x,
                 y,
