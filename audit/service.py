@@ -54,6 +54,10 @@ def enrich(
     if graph is None:
         return facts, notes
     from routing import RoutingError
+    from routing.profiled import graph_at
+
+    # the active speed profile's graph of the hour the passenger was picked up
+    graph = graph_at(graph, facts.picked_up_at or facts.pickup_at)
 
     ctx, _ = prepare(facts, rules.audit, now=now)
     ends = actual_endpoints(ctx)
@@ -183,9 +187,16 @@ class Auditor:
         matcher: Matcher | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        from routing.profile_store import ActiveGraphs
+
         self.conn = conn
         self.rules = rules
-        self.graph = graph
+        # the graph follows the database's active speed profile (looked up per trip)
+        self.graph = (
+            ActiveGraphs(graph, timezone=rules.timezone)
+            if graph is not None and not isinstance(graph, ActiveGraphs)
+            else graph
+        )
         self.matcher = matcher
         self.clock = clock
         self._objects = store.load_objects(conn)
@@ -193,6 +204,8 @@ class Auditor:
     def audit(self, trip_id: int, tally: RunTally) -> TripAudit | None:
         """Audit one trip and persist the result (within a savepoint: a failing trip is
         counted and logged, the rest of the run goes on)."""
+        from routing.profile_store import graphs_now
+
         try:
             with self.conn.transaction():
                 row = self.conn.execute("SELECT clock_timestamp()").fetchone()
@@ -210,7 +223,7 @@ class Auditor:
                 result = audit_facts(
                     loaded.facts,
                     rules=self.rules,
-                    graph=self.graph,
+                    graph=graphs_now(self.graph, self.conn),
                     matcher=self.matcher,
                     now=self.clock(),
                     notes=loaded.notes,

@@ -38,13 +38,10 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -55,49 +52,19 @@ from pathlib import Path
 # bench/ holds other scripts named like packages (bench/dispatch.py): never import from it
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # for bench._mqtt (bench/ itself stays off the path)
+
 import psycopg  # noqa: E402
 
+from bench._mqtt import broker, free_port, simulate_load  # noqa: E402
 from telemetry import encode  # noqa: E402
 from telemetry.model import Fix  # noqa: E402
 from telemetry.publish import FastPublisher  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("SOCIALTAXI_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 LAT0, LON0 = 59.94, 30.31  # St Petersburg
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def broker():
-    """Our own Mosquitto on a free port (never the shared one on 1883)."""
-    d = Path(tempfile.mkdtemp(prefix="bench-mosq-"))
-    port = free_port()
-    conf = d / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n"
-    )
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @contextmanager
@@ -196,29 +163,8 @@ def simulator_load(port, prefix, n_vehicles, seconds, rate_hz=1.0):
     """The simulator's load mode (``socialtaxi simulate load``, its own process): vehicles
     ``veh00000``... at ``rate_hz``, each fix stamped with its publish time; returns its JSON
     summary, whose ``acknowledged`` is the exact count the loss check uses."""
-    cmd = [
-        str(REPO / ".venv" / "bin" / "socialtaxi"),
-        "simulate",
-        "load",
-        "--vehicles",
-        str(n_vehicles),
-        "--rate",
-        str(rate_hz),
-        "--duration",
-        str(seconds),
-        "--port",
-        str(port),
-        "--prefix",
-        prefix,
-        "--id-format",
-        "veh{:05d}",
-        "--json",
-    ]
-    env = dict(os.environ, SOCIALTAXI_LOG_LEVEL="WARNING")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds * 10 + 120)
-    if out.returncode != 0:
-        raise SystemExit(f"simulate load failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return simulate_load(port, prefix=prefix, vehicles=n_vehicles, seconds=seconds,
+                         rate_hz=rate_hz, id_format="veh{:05d}")  # fmt: skip
 
 
 def offered(pub: dict, fixes_per_msg: int) -> float:

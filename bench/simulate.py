@@ -17,78 +17,23 @@ once; ``bench/ingest.py`` measures the chain with ingest behind it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def broker():
-    d = Path(tempfile.mkdtemp(prefix="bench-sim-mosq-"))
-    port = free_port()
-    conf = d / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\n"
-    )
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
+from bench._mqtt import broker, simulate_load  # noqa: E402
 
 
 def load(port: int, vehicles: int, rate: float, seconds: float, paho: bool) -> dict:
-    cmd = [
-        str(REPO / ".venv" / "bin" / "socialtaxi"),
-        "simulate",
-        "load",
-        "--vehicles",
-        str(vehicles),
-        "--rate",
-        str(rate),
-        "--duration",
-        str(seconds),
-        "--port",
-        str(port),
-        "--prefix",
-        f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1",
-        "--json",
-    ]
-    if paho:
-        cmd.append("--paho")
-    env = {**os.environ, "SOCIALTAXI_LOG_LEVEL": "WARNING"}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds * 10 + 120)
-    if out.returncode != 0:
-        raise SystemExit(f"simulate load failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    prefix = f"bench-{uuid.uuid4().hex[:8]}/socialtaxi/v1"
+    return simulate_load(
+        port, prefix=prefix, vehicles=vehicles, seconds=seconds, rate_hz=rate, paho=paho
+    )
 
 
 def main() -> None:
@@ -105,7 +50,7 @@ def main() -> None:
         f"bench/simulate: {a.vehicles:,} vehicles at {a.rate:g} Hz for {a.seconds:g} s from one"
         f" process (target {target:,.0f} fixes/s); {os.cpu_count()} cores shared with the broker"
     )
-    with broker() as port:
+    with broker("bench-sim") as port:
         fast = load(port, a.vehicles, a.rate, a.seconds, paho=False)
         paho = load(port, a.vehicles, a.rate, a.seconds, paho=True)
     for name, r in (("fast path (load mode)", fast), ("paho publisher", paho)):

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="Speed defaults overriding routing.SpeedDefaults, km/h, e.g. "
         '{"urban_kmh": 50, "residential": 25} (JSON in SOCIALTAXI_MAP_SPEEDS).',
     )
+    map_profile_graphs: int = Field(
+        24,
+        ge=1,
+        description="Hour-of-week graphs of the active speed profile kept per process (LRU; "
+        "each is one contracted graph: ~45 MB and ~10 s to build for a 55k-node map).",
+    )
 
     # The service's time zone is the rules file's ``timezone`` (service hours, local days, quota
     # months are rules), not a process setting.

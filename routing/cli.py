@@ -27,6 +27,15 @@ CacheOpt = Annotated[
 ]
 
 
+profile_app = typer.Typer(
+    help="Профили скоростей (map calibrate): список, включение, выключение.",
+    no_args_is_help=True,
+)
+app.add_typer(profile_app, name="profile")
+
+DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="По умолчанию из настроек")]
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="map")
 
@@ -321,3 +330,69 @@ def calibrate_cmd(
     for name, h, n, sp, bs in profile.class_table():
         if h == cal.ALL_HOURS:
             typer.echo(f"  {name:<16} {sp:6.1f} км/ч (модель {bs:5.1f}), проездов {n:,}")
+
+
+def _profile_conn(database_url: str | None):  # type: ignore[no-untyped-def]
+    from config.settings import get_settings
+    from db.connect import DatabaseUnavailable, connect
+
+    try:
+        return connect(database_url or get_settings().database_url)
+    except DatabaseUnavailable as exc:
+        _fail(f"база данных недоступна: {exc}")
+
+
+@profile_app.command("list")
+def profile_list_cmd(database_url: DatabaseOpt = None) -> None:
+    """Stored speed profiles, newest first; the active one is marked with who and when."""
+    from routing.profile_store import list_profiles
+
+    with _profile_conn(database_url) as conn:
+        rows = list_profiles(conn)
+    if not rows:
+        typer.echo("Профилей скоростей нет (создаются командой «socialtaxi map calibrate»).")
+        return
+    for p in rows:
+        mark = "*" if p.active else " "
+        typer.echo(
+            f"{mark} № {p.version}: {p.period_from:%Y-%m-%d}…{p.period_to:%Y-%m-%d}, "
+            f"поездок {p.trips}, проездов рёбер {p.traversals:,}, минимум {p.min_count}; "
+            f"карта {Path(p.map_source).name}; создан {p.created_at:%Y-%m-%d %H:%M} "
+            f"({p.created_by or '—'})"
+        )
+        if p.active and p.activated_at is not None:
+            typer.echo(f"    включён {p.activated_at:%Y-%m-%d %H:%M} ({p.activated_by})")
+    if not any(p.active for p in rows):
+        typer.echo("Включённого профиля нет: маршруты по скоростям модели.")
+
+
+@profile_app.command("activate")
+def profile_activate_cmd(
+    version: Annotated[int, typer.Argument(help="Номер профиля (map profile list)")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Route on profile VERSION from now on (web, planner and audit pick it up at their next
+    request); the change is recorded with who and when."""
+    from routing.profile_store import UnknownProfile, activate_profile
+
+    with _profile_conn(database_url) as conn:
+        try:
+            activate_profile(conn, version)
+        except UnknownProfile:
+            _fail(f"профиля скоростей № {version} нет (см. «socialtaxi map profile list»)")
+        conn.commit()
+    typer.echo(f"Профиль скоростей № {version} включён: маршруты по его скоростям часа недели.")
+
+
+@profile_app.command("deactivate")
+def profile_deactivate_cmd(database_url: DatabaseOpt = None) -> None:
+    """Route on the model's speeds again (recorded with who and when)."""
+    from routing.profile_store import deactivate_profile
+
+    with _profile_conn(database_url) as conn:
+        changed = deactivate_profile(conn)
+        conn.commit()
+    if changed:
+        typer.echo("Профиль скоростей выключен: маршруты по скоростям модели.")
+    else:
+        typer.echo("Включённого профиля не было: маршруты и так по скоростям модели.")

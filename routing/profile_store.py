@@ -2,22 +2,45 @@
 
 Reads the fixes of completed trips (``vehicle_positions`` between a trip's pickup and its
 completion, implausible fixes left out), writes a calibrated :class:`SpeedProfile` as a new
-version (``speed_profiles`` + its class and edge rows, migration 0110) and reads one back.
+version (``speed_profiles`` + its class and edge rows, migration 0110) and reads one back;
+records which profile is active (``speed_profile_activations``, migration 0130: every change a
+new row, with who and when) and keeps the routing graphs of the processes on it
+(:class:`ActiveGraphs`).
 """
 
 from __future__ import annotations
 
 import getpass
+import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 
 from routing.calibration import ALL_HOURS, SpeedProfile
+from routing.graph import RoadGraph
+from routing.profiled import HourlyGraphs, Loader
 
-__all__ = ["TripTrack", "completed_trip_tracks", "save_profile", "load_profile"]
+__all__ = [
+    "TripTrack",
+    "completed_trip_tracks",
+    "save_profile",
+    "load_profile",
+    "ProfileInfo",
+    "list_profiles",
+    "active_version",
+    "activate_profile",
+    "deactivate_profile",
+    "ActiveGraphs",
+    "graphs_now",
+]
+
+log = logging.getLogger("routing.profiles")
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,3 +198,162 @@ def load_profile(
             "traversals": head[8],
         },
     )
+
+
+# ---- activation --------------------------------------------------------------------------
+
+
+class UnknownProfile(LookupError):
+    """No stored profile has the version asked for."""
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """One stored profile as ``map profile list`` shows it (with its activation, if active)."""
+
+    version: int
+    map_source: str
+    map_digest: str
+    period_from: datetime
+    period_to: datetime
+    min_count: int
+    trips: int
+    traversals: int
+    created_at: datetime
+    created_by: str | None
+    active: bool
+    activated_at: datetime | None = None
+    activated_by: str | None = None
+
+
+_ACTIVE = "SELECT profile_id, changed_at, changed_by FROM speed_profile_activations"
+_ACTIVE += " ORDER BY id DESC LIMIT 1"
+
+
+def active_version(conn: psycopg.Connection) -> int | None:
+    """The active profile's version, or ``None`` (none ever activated, or deactivated)."""
+    row = conn.execute(_ACTIVE).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def list_profiles(conn: psycopg.Connection) -> list[ProfileInfo]:
+    """Every stored profile, newest first; the active one says who activated it and when."""
+    act = conn.execute(_ACTIVE).fetchone()
+    active = None if act is None else act[0]
+    rows = conn.execute(
+        "SELECT id, map_source, map_digest, period_from, period_to, min_count, trips,"
+        " traversals, created_at, created_by FROM speed_profiles ORDER BY id DESC"
+    ).fetchall()
+    out = []
+    for r in rows:
+        on = act is not None and r[0] == active
+        out.append(
+            ProfileInfo(
+                version=int(r[0]),
+                map_source=r[1],
+                map_digest=r[2],
+                period_from=r[3],
+                period_to=r[4],
+                min_count=int(r[5]),
+                trips=int(r[6]),
+                traversals=int(r[7]),
+                created_at=r[8],
+                created_by=r[9],
+                active=on,
+                activated_at=act[1] if on and act else None,
+                activated_by=act[2] if on and act else None,
+            )
+        )
+    return out
+
+
+def activate_profile(conn: psycopg.Connection, version: int, *, actor: str | None = None) -> None:
+    """Make ``version`` the active profile (a new activation row; the caller commits).
+
+    Raises
+    ------
+    UnknownProfile
+        No profile has that version.
+    """
+    if conn.execute("SELECT 1 FROM speed_profiles WHERE id = %s", (version,)).fetchone() is None:
+        raise UnknownProfile(version)
+    conn.execute(
+        "INSERT INTO speed_profile_activations (profile_id, changed_by) VALUES (%s, %s)",
+        (version, actor or getpass.getuser()),
+    )
+
+
+def deactivate_profile(conn: psycopg.Connection, *, actor: str | None = None) -> bool:
+    """Route on the model's speeds again; ``False`` when no profile was active (nothing
+    written). The caller commits."""
+    if active_version(conn) is None:
+        return False
+    conn.execute(
+        "INSERT INTO speed_profile_activations (profile_id, changed_by) VALUES (NULL, %s)",
+        (actor or getpass.getuser(),),
+    )
+    return True
+
+
+def _cache_loader(base: RoadGraph) -> Loader | None:
+    """Hour graphs through :func:`routing.store.load_graph` from the base graph's own cache
+    file (the loader's ``profile=``/``profile_hour=``); ``None`` for a graph built in memory."""
+    cache = base.meta.get("cache_path")
+    if not cache:
+        return None
+    from routing.store import load_graph
+
+    path = Path(str(cache))
+
+    def load(profile: SpeedProfile, hour: int | None) -> RoadGraph:
+        return load_graph(path, profile=profile, profile_hour=hour)
+
+    return load
+
+
+class ActiveGraphs:
+    """A process's routing graphs, following the database's active profile.
+
+    :meth:`current` looks up the active version (one one-row query) and returns the
+    :class:`HourlyGraphs` of that profile — the same object, with its cached hourly graphs,
+    until another profile is activated (or the active one deactivated), so a running web app,
+    planner or audit worker picks up an activation at its next request without a restart.
+    """
+
+    def __init__(self, base: RoadGraph, *, timezone: str, max_graphs: int = 24) -> None:
+        self.base = base
+        self.timezone = timezone
+        self.max_graphs = max_graphs
+        self._lock = threading.Lock()
+        self._graphs = HourlyGraphs(base, timezone=timezone, max_graphs=max_graphs)
+
+    def current(self, conn: psycopg.Connection) -> HourlyGraphs:
+        version = active_version(conn)
+        with self._lock:
+            if version == self._graphs.version:
+                return self._graphs
+        profile = None if version is None else load_profile(conn, version=version)
+        digest = self.base.meta.get("source_digest")
+        if profile is not None and digest and profile.meta.get("map_digest") != digest:
+            # edges are keyed by OSM ids and classes by name, so it still applies where the
+            # maps agree; say so, the operator may want to calibrate on this map
+            log.warning("speed profile %s was calibrated on another map version", version)
+        graphs = HourlyGraphs(
+            self.base,
+            profile,
+            timezone=self.timezone,
+            load=_cache_loader(self.base),
+            max_graphs=self.max_graphs,
+        )
+        with self._lock:
+            if graphs.version != self._graphs.version:
+                self._graphs = graphs
+                log.info("routing on speed profile %s", version or "none (model speeds)")
+            return self._graphs
+
+
+def graphs_now(graph: Any, conn: psycopg.Connection) -> Any:
+    """``graph.current(conn)`` for :class:`ActiveGraphs`; any other graph as it is."""
+    if isinstance(graph, ActiveGraphs):
+        return graph.current(conn)
+    return graph

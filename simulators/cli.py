@@ -212,6 +212,12 @@ def simulate(
         0, "--book-every", help="Бронировать и назначать поездку каждые N минут модели (0 — нет)"
     ),
     violations: float = typer.Option(0.15, "--violations", min=0, max=1, help="Доля нарушений"),
+    credentials: Path = typer.Option(
+        None,
+        "--credentials",
+        help="Пароли MQTT машин: строки «mqtt_id пароль» (как для deploy/mosquitto/make-passwd.sh);"
+        " без файла — логин машины без пароля (локальный анонимный брокер)",
+    ),
 ) -> None:
     """Run a live simulated fleet: vehicles drive their assigned trips (or a scenario file) and
     publish fixes and events over MQTT until Ctrl-C."""
@@ -224,9 +230,9 @@ def simulate(
     from config.rules import RulesError, load_rules
     from config.settings import get_settings
     from db import DatabaseUnavailable
+    from simulators.publish import CredentialsError, VehiclePublishers, read_credentials
     from simulators.schedule import SimClock
     from simulators.services.fleet import Fleet, FleetOptions, ScenarioFileError
-    from telemetry.publish import Publisher
 
     s = get_settings()
     try:
@@ -237,19 +243,14 @@ def simulate(
     real = datetime.now(UTC)
     start = default_start(real, speed, lookback_min, rules)
     clock = SimClock(sim_start=start, real_start=real, speed=speed)
-    pub = Publisher(
-        s.mqtt_host,
-        s.mqtt_port,
-        username=s.mqtt_username or None,
-        password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
-        client_id=f"simulator-{seed}-{real.strftime('%H%M%S')}",
+    try:
+        secrets = read_credentials(credentials) if credentials else None
+    except CredentialsError as exc:
+        _fail(str(exc))
+    # each vehicle on its own login and client id, as the production ACL (%u) expects
+    pub = VehiclePublishers(
+        s.mqtt_host, s.mqtt_port, prefix=s.mqtt_topic_prefix, credentials=secrets
     )
-    if not pub.wait_connected(3):
-        typer.echo(
-            f"Брокер {s.mqtt_host}:{s.mqtt_port} недоступен: точки копятся и уйдут после"
-            " подключения",
-            err=True,
-        )
     opts = FleetOptions(
         prefix=s.mqtt_topic_prefix,
         interval_s=interval_s,
@@ -281,9 +282,18 @@ def simulate(
                     fleet.load_vehicles(conn, ids or None)
             if not fleet.vehicles:
                 _fail("нет машин для имитации (нужны активные машины с MQTT id)")
+        pub.open(fleet.vehicles)
+        if not pub.wait_connected(3):
+            typer.echo(
+                f"Брокер {s.mqtt_host}:{s.mqtt_port} недоступен или отказал машинам в"
+                " подключении: точки копятся и уйдут после подключения",
+                err=True,
+            )
+        if not scenario:
             typer.echo(
                 f"Имитация: машин {len(fleet.vehicles)}, точки каждые {interval_s:g} с,"
-                f" ускорение ×{speed:g}, модельное время с {start.isoformat(timespec='seconds')}"
+                f" ускорение ×{speed:g}, модельное время с {start.isoformat(timespec='seconds')};"
+                " каждая машина под своим логином MQTT (её mqtt_id)"
             )
     except ScenarioFileError as exc:
         pub.close(flush_s=0)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -209,6 +210,48 @@ def _wait_http(url: str, timeout_s: float) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Live:
+    """What the dispatcher sees when the demo says it is ready."""
+
+    fleet: int  # vehicles with an MQTT id
+    vehicles: int  # of them reporting live (a fix within the live map's STALE_S)
+    today: int  # trips with a pickup today (local)
+    completed: int  # of them completed
+
+
+def _wait_live(url: str, *, tz: str, timeout_s: float) -> Live:
+    """Wait (up to ``timeout_s``) until the fleet has replayed its history: every simulated
+    vehicle reports live, as the live map counts it (``web.pages.live.STALE_S``)."""
+    import psycopg
+
+    from web.pages.live import STALE_S
+
+    deadline = time.monotonic() + timeout_s
+    live = Live(0, 0, 0, 0)
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT (SELECT count(*) FROM vehicles WHERE active AND mqtt_id IS NOT NULL),"
+                    " (SELECT count(*) FROM vehicle_last_position"
+                    "   WHERE ts > now() - make_interval(secs => %s)),"
+                    " (SELECT count(*) FROM trips WHERE (pickup_at AT TIME ZONE r.tz)::date"
+                    "   = (now() AT TIME ZONE r.tz)::date),"
+                    " (SELECT count(*) FROM trips WHERE status = 'completed'"
+                    "   AND (pickup_at AT TIME ZONE r.tz)::date = (now() AT TIME ZONE r.tz)::date)"
+                    " FROM (SELECT %s::text AS tz) r",
+                    (STALE_S, tz),
+                ).fetchone()
+            if row is not None:
+                live = Live(*(int(v) for v in row))
+        except psycopg.Error:
+            pass
+        if (live.fleet and live.vehicles >= live.fleet) or time.monotonic() >= deadline:
+            return live
+        time.sleep(1.0)
+
+
 def audit_worker_command() -> list[str] | None:
     """``["audit", "worker"]`` when the audit package registers a ``worker`` command (the hook:
     the demo starts it as soon as it exists, with the demo's map through the settings);
@@ -259,12 +302,15 @@ def register(root: typer.Typer) -> None:
             True, "--serve/--no-serve", help="Запустить веб, приём телеметрии и автопарк"
         ),
         fleet: bool = typer.Option(True, "--fleet/--no-fleet", help="Запустить имитацию автопарка"),
-        speed: float = typer.Option(30.0, "--speed", min=1, help="Ускорение времени автопарка"),
         interval_s: float = typer.Option(5.0, "--interval", min=1, max=30, help="Период точек, с"),
-        lookback_min: float = typer.Option(
-            720,
-            "--lookback",
-            help="Модельное время автопарка начинается на N минут раньше и догоняет настоящее",
+        history_min: float = typer.Option(
+            360,
+            "--history",
+            min=0,
+            help="Автопарк сначала проигрывает последние N минут (поездки, нарушения для аудита)",
+        ),
+        catch_up_s: float = typer.Option(
+            15, "--catch-up", min=1, help="За сколько секунд проиграть историю (--history)"
         ),
         book_every_min: float = typer.Option(
             10.0, "--book-every", help="Новая поездка каждые N минут модельного времени"
@@ -274,7 +320,12 @@ def register(root: typer.Typer) -> None:
         ),
     ) -> None:
         """The whole system on one machine: schema, map, demo data, web, ingest, audit worker
-        and a simulated fleet, until Ctrl-C."""
+        and a simulated fleet, until Ctrl-C.
+
+        The fleet starts at *now*: it first replays the last ``--history`` minutes within
+        ``--catch-up`` seconds (trips booked, assigned, driven and completed then, a share with
+        violations, so the audit has findings at once), then runs in real time. The demo says
+        it is ready when the vehicles report live positions (``_wait_live``)."""
         from config.rules import load_rules
         from config.settings import get_settings
         from db import DatabaseUnavailable, connect, migrate
@@ -355,11 +406,11 @@ def register(root: typer.Typer) -> None:
                         "--map",
                         source if map_path else str(_downloaded(place, s.map_cache_dir)),
                         "--speed",
-                        f"{speed:g}",
+                        f"{max(1.0, history_min * 60 / catch_up_s):g}",
                         "--interval",
                         f"{interval_s:g}",
                         "--lookback",
-                        f"{lookback_min:g}",
+                        f"{history_min:g}",
                         "--book-every",
                         f"{book_every_min:g}",
                         "--seed",
@@ -388,8 +439,11 @@ def register(root: typer.Typer) -> None:
                     f" {s.mqtt_topic_prefix}/vehicles/demo-001/position"
                 )
                 if fleet:
+                    live = _wait_live(s.database_url, tz=rules.timezone, timeout_s=catch_up_s + 60)
                     typer.echo(
-                        f"Автопарк: ускорение ×{speed:g}, поездка каждые {book_every_min:g} мин"
+                        f"Автопарк: на линии машин {live.vehicles} из {live.fleet}; поездок"
+                        f" сегодня {live.today} (завершено {live.completed}); новая поездка"
+                        f" каждые {book_every_min:g} мин"
                     )
                 typer.echo("Остановить: Ctrl-C\n")
             else:

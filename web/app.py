@@ -36,6 +36,16 @@ def load_map(settings: Settings) -> Any:
     return graph.warm_up()
 
 
+def active_graphs(graph: Any, *, rules: Any, settings: Settings) -> Any:
+    """The routing graphs that follow the database's active speed profile (``None`` without a
+    map)."""
+    if graph is None:
+        return None
+    from routing.profile_store import ActiveGraphs
+
+    return ActiveGraphs(graph, timezone=rules.timezone, max_graphs=settings.map_profile_graphs)
+
+
 _LOG_PRIVACY = {"log_error_verbosity": "terse", "log_min_error_statement": "panic"}
 
 
@@ -142,6 +152,9 @@ def create_app(
         app.state.settings = settings
         app.state.rules = rules
         app.state.graph = graph if graph is not None else load_map(settings)
+        # routes follow the active speed profile (``socialtaxi map profile activate``), per
+        # hour of the week; the base graph above stays for what does not depend on speeds
+        app.state.graphs = active_graphs(app.state.graph, rules=rules, settings=settings)
         app.state.clock = clock or _utcnow
         try:
             yield

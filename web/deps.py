@@ -30,11 +30,6 @@ def get_rules(request: Request) -> Rules:
     return request.app.state.rules
 
 
-def get_graph(request: Request) -> Any:
-    """The road graph loaded at start (``None`` when no map is configured)."""
-    return request.app.state.graph
-
-
 def get_now(request: Request) -> datetime:
     """The current time, UTC-aware (tests may freeze it with ``create_app(clock=...)``)."""
     return request.app.state.clock()
@@ -46,8 +41,19 @@ def get_now(request: Request) -> datetime:
 Conn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RulesDep = Annotated[Rules, Depends(get_rules)]
-GraphDep = Annotated[Any, Depends(get_graph)]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_graph(request: Request, conn: Conn) -> Any:
+    """The road graphs to route on (``routing.profiled.HourlyGraphs``: the model's speeds, or
+    the active speed profile's by hour of the week — services pick the hour with
+    ``routing.profiled.graph_at``); ``None`` when no map is configured. Looks up the active
+    profile on the request's own connection (one one-row query)."""
+    graphs = request.app.state.graphs
+    return None if graphs is None else graphs.current(conn)
+
+
+GraphDep = Annotated[Any, Depends(get_graph)]
 
 
 def get_pool(request: Request) -> ConnectionPool:

@@ -39,9 +39,14 @@ from dispatch.store import registry as rstore
 from dispatch.store import trips as tstore
 
 
-def _travel(graph: Any) -> planner.TravelFn:
+def _travel(graph: Any, when: datetime | None) -> planner.TravelFn:
+    """Travel times on the graph of ``when``'s hour of the week under the active speed profile
+    (``routing.profiled.graph_at``; ``None``: its all-hours speeds, for a whole day's plan)."""
     if graph is None:
         raise Unavailable("Дорожный граф не загружен: подбор машин недоступен", code="no_graph")
+    from routing.profiled import graph_at
+
+    graph = graph_at(graph, when)
 
     def travel(orig: np.ndarray, dest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = graph.matrix(orig[:, 0], orig[:, 1], dest[:, 0], dest[:, 1])
@@ -245,7 +250,7 @@ def propose_vehicles(
         raise Conflict(
             "Машину можно подобрать только для забронированной поездки", code="not_plannable"
         )
-    travel = _travel(graph)
+    travel = _travel(graph, trip.pickup_at)
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
     day_trips = [
@@ -327,7 +332,7 @@ def assign_vehicle(
             raise Invalid(
                 "Водитель и автомобиль принадлежат разным перевозчикам", code="carrier_mismatch"
             )
-    travel = _travel(graph)
+    travel = _travel(graph, trip.pickup_at)
     day = trip.pickup_at.astimezone(ZoneInfo(rules.timezone)).date()
     start, end = _local_day_bounds(day, rules.timezone)
     day_trips = [
@@ -403,7 +408,7 @@ def plan_fleet_day(
     only returned. The region's job: refused to a carrier's staff.
     """
     scope.refuse_carrier_staff(actor, "планирование дня по всему парку")
-    travel = _travel(graph)
+    travel = _travel(graph, None)  # a day spans many hours: the all-hours speeds
     start, end = _local_day_bounds(day, rules.timezone)
     open_trips = tstore.open_trips_between(conn, start=start, end=end)
     trips = [t for t in open_trips if t.status in ASSIGNABLE]

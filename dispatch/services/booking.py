@@ -382,8 +382,12 @@ def _prepare(
             )
         )
     if route is None and not any(r.code == "pickup_address_unknown" for r in refusals):
+        from routing.profiled import graph_at  # the active speed profile's hour of the pickup
+
         try:
-            route = _plan_route(graph, (pickup[1], pickup[2]), (to_lat, to_lon), rules)
+            route = _plan_route(
+                graph_at(graph, pickup_at), (pickup[1], pickup[2]), (to_lat, to_lon), rules
+            )
         except BookingRefused as exc:
             refusals += exc.refusals
     if route is not None:
@@ -744,7 +748,8 @@ def book_recurring(
     # The passenger and destination are read once (the passenger locked, as for one booking) and
     # the route, the same for every date, planned once (refusals here refuse the whole series).
     passenger, dest = _load(conn, req=req, lock=True)
-    route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph)
+    route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules, graph=graph,
+                          first=times[0] if times else None)  # fmt: skip
     rec_id = tstore.insert_recurrence(
         conn,
         passenger_id=req.passenger_id,
@@ -858,7 +863,7 @@ def expand_series(
         try:
             passenger, dest = _load(conn, req=req, lock=True)
             route = _series_route(conn, req=req, passenger=passenger, dest=dest, rules=rules,
-                                  graph=graph)  # fmt: skip
+                                  graph=graph, first=times[0] if times else None)  # fmt: skip
         except DispatchError as exc:  # the map changed: no route any more
             msgs = (
                 [r.message for r in exc.refusals]
@@ -907,8 +912,13 @@ def _series_route(
     dest: SocialObject,
     rules: Rules,
     graph: GraphLike | None,
+    first: datetime | None,
 ) -> Any:
-    """The planned route of a series (pickup and destination do not change between dates)."""
+    """The planned route of a series (pickup and destination do not change between dates), at
+    the hour of the week of its first date ``first`` (the active speed profile's)."""
+    from routing.profiled import graph_at
+
+    graph = graph_at(graph, first)
     _, lat, lon = _pickup(conn, req, passenger)
     if req.direction == "from_object":
         return _plan_route(graph, (dest.lat, dest.lon), (lat, lon), rules)

@@ -42,26 +42,8 @@ def upsert_user(
     carrier_id: int | None = None,
 ) -> User:
     """Create the user, or reset the password, name and roles of an existing one."""
-    with db_errors():
-        row = fetch_one(
-            conn,
-            "INSERT INTO users (login, full_name, password_hash, carrier_id)"
-            " VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (login) DO UPDATE SET full_name = EXCLUDED.full_name,"
-            " password_hash = EXCLUDED.password_hash, carrier_id = EXCLUDED.carrier_id,"
-            " active = true RETURNING id",
-            (login, full_name, password_hash, carrier_id),
-        )
-        assert row is not None
-        uid = int(row["id"])
-        conn.execute("DELETE FROM user_roles WHERE user_id = %s", (uid,))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO user_roles (user_id, role) VALUES (%s, %s)", [(uid, r) for r in roles]
-            )
-    user = get_user(conn, user_id=uid)
-    assert user is not None
-    return user
+    return _insert_user(conn, login=login, full_name=full_name, password_hash=password_hash,
+                        roles=roles, carrier_id=carrier_id, reset=True)  # fmt: skip
 
 
 def create_user(
@@ -74,20 +56,38 @@ def create_user(
     carrier_id: int | None = None,
 ) -> User:
     """Create a user; :class:`~dispatch.errors.Conflict` when the login exists (never a reset)."""
+    return _insert_user(conn, login=login, full_name=full_name, password_hash=password_hash,
+                        roles=roles, carrier_id=carrier_id, reset=False)  # fmt: skip
+
+
+_ON_LOGIN = {
+    True: " ON CONFLICT (login) DO UPDATE SET full_name = EXCLUDED.full_name,"
+    " password_hash = EXCLUDED.password_hash, carrier_id = EXCLUDED.carrier_id, active = true",
+    False: "",  # the unique login raises; db_errors() makes it a Conflict
+}
+
+
+def _insert_user(
+    conn: psycopg.Connection,
+    *,
+    login: str,
+    full_name: str,
+    password_hash: str,
+    roles: Sequence[str],
+    carrier_id: int | None,
+    reset: bool,
+) -> User:
+    """Insert the user (``reset``: or reset the existing one of that login) with ``roles``."""
     with db_errors():
         row = fetch_one(
             conn,
             "INSERT INTO users (login, full_name, password_hash, carrier_id)"
-            " VALUES (%s, %s, %s, %s) RETURNING id",
+            " VALUES (%s, %s, %s, %s)" + _ON_LOGIN[reset] + " RETURNING id",
             (login, full_name, password_hash, carrier_id),
         )
         assert row is not None
-        uid = int(row["id"])
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO user_roles (user_id, role) VALUES (%s, %s)", [(uid, r) for r in roles]
-            )
-    user = get_user(conn, user_id=uid)
+        set_roles(conn, user_id=int(row["id"]), roles=roles)
+    user = get_user(conn, user_id=int(row["id"]))
     assert user is not None
     return user
 

@@ -1,7 +1,8 @@
 """The live simulated fleet (shell): vehicles take their assigned trips from the database through
 dispatch's services, as a driver app would, or replay a scenario file; drive them (pure
-:mod:`simulators.scenarios` / :mod:`simulators.gps`); publish fixes and events through
-:class:`telemetry.publish.Publisher` on a simulated clock (:class:`simulators.schedule.SimClock`).
+:mod:`simulators.scenarios` / :mod:`simulators.gps`); publish fixes and events — each vehicle
+on its own MQTT login (:class:`simulators.publish.VehiclePublishers`) — on a simulated clock
+(:class:`simulators.schedule.SimClock`).
 
 Optionally it also plays the operator and the dispatcher (``book_every_s``): books trips for
 random passengers through the real booking checks (``dispatch.services.booking.book_trip``, with
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -38,7 +39,6 @@ from simulators.schedule import Message, SimClock, messages_of_run, parked_fixes
 from telemetry.decode import parse_time
 from telemetry.encode import encode_fix, event_topic, position_topic
 from telemetry.model import EventType, to_epoch_us
-from telemetry.publish import Publisher
 
 log = logging.getLogger("socialtaxi.simulate")
 
@@ -53,6 +53,13 @@ RESUMED = (
 )
 
 
+class Sink(Protocol):
+    """Where the fleet's messages go: :class:`simulators.publish.VehiclePublishers` (each
+    vehicle on its own login) or a single :class:`telemetry.publish.Publisher`."""
+
+    def publish(self, topic: str, payload: bytes | str) -> int: ...
+
+
 class ScenarioFileError(ValueError):
     """A scenario file that cannot be read or is not a scenario."""
 
@@ -64,6 +71,8 @@ class Vehicle:
     node: int = 0
     busy_until_us: int = 0  # simulated time its current trip's last message goes out
     next_parked_us: int = 0
+    run_from_us: int = 0  # simulated time its current trip's first message goes out
+    wait_node: int = 0  # where it waits (parked, reporting) until then
     trip_id: int | None = None
     said_no_trip: bool = False
     done: set[int] = field(default_factory=set)  # trips taken (or refused) by this run
@@ -100,7 +109,7 @@ class Fleet:
         *,
         graph: Any,
         rules: Rules,
-        publisher: Publisher,
+        publisher: Sink,
         clock: SimClock,
         opts: FleetOptions,
         db_url: str | None = None,
@@ -116,6 +125,7 @@ class Fleet:
         self.db_url = db_url
         self.echo = echo
         self.roads = Roads(graph)
+        self._routing: Any = None  # the bot books on the active speed profile, as the web does
         self.rng = np.random.default_rng(opts.seed)
         self.vehicles: dict[str, Vehicle] = {}
         self.queue: list[Message] = []
@@ -288,7 +298,9 @@ class Fleet:
         )
         self._push(msgs)
         v.busy_until_us = max(m.at_us for m in msgs) + 1_000_000
-        v.next_parked_us = v.busy_until_us
+        # until it sets off (a trip taken hours ahead) it stays where it is, reporting as parked
+        v.run_from_us = min(m.at_us for m in msgs)
+        v.wait_node = v.node
         v.trip_id = trip.id
         v.done.add(trip.id)
         v.node = legs[-1]
@@ -325,12 +337,17 @@ class Fleet:
             pickup_at=pickup,
             companions=0,
         )
+        if self._routing is None:
+            from routing.profile_store import ActiveGraphs
+
+            self._routing = ActiveGraphs(self.graph, timezone=self.rules.timezone)
         try:
+            graph = self._routing.current(conn)
             trip = booking.book_trip(
-                conn, req=req, rules=self.rules, graph=self.graph, actor=operator, now=now
+                conn, req=req, rules=self.rules, graph=graph, actor=operator, now=now
             )
             cands = assignment.propose_vehicles(
-                conn, trip_id=trip.id, rules=self.rules, graph=self.graph, now=now
+                conn, trip_id=trip.id, rules=self.rules, graph=graph, now=now
             )
             ours = {v.db_id for v in self.vehicles.values()}
             cand = next((c for c in cands if c.vehicle_id in ours), None)
@@ -345,7 +362,7 @@ class Fleet:
                 driver_id=None,
                 force=False,
                 rules=self.rules,
-                graph=self.graph,
+                graph=graph,
                 actor=dispatcher,
                 now=now,
             )
@@ -444,7 +461,11 @@ class Fleet:
                     if conn is not None and now >= next_poll and real >= next_poll_real:
                         self._take_trips(conn, users, now)
                         next_poll = now + timedelta(seconds=self.opts.poll_s)
-                        next_poll_real = real + 1.0  # at most once a real second
+                        # at most once a real second; 5 times while an accelerated clock
+                        # catches up (vehicles look for their next trip within minutes of
+                        # simulated time, as they do in real time)
+                        behind = now < datetime.now(UTC) - timedelta(minutes=1)
+                        next_poll_real = real + (0.2 if behind else 1.0)
                 except Exception as exc:  # noqa: BLE001 (database gone: say so once, drive on)
                     if not _is_db_error(exc):
                         raise
@@ -483,10 +504,12 @@ class Fleet:
             return
         step = int(self.opts.interval_s * 1e6)
         for v in self.vehicles.values():
-            if v.busy_until_us > now_us or v.next_parked_us > now_us:
+            driving = v.run_from_us <= now_us < v.busy_until_us
+            if driving or v.next_parked_us > now_us:
                 continue
+            node = v.wait_node if now_us < v.run_from_us else v.node
             at = datetime.fromtimestamp(now_us / 1e6, UTC)
-            x, y = float(self.roads.nx[v.node]), float(self.roads.ny[v.node])
+            x, y = float(self.roads.nx[node]), float(self.roads.ny[node])
             fixes = parked_fixes(
                 x,
                 y,

@@ -78,8 +78,9 @@ def _alive(pid: int) -> bool:
 def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everything(
     empty_db_url, tmp_path
 ):
-    """The README's run command: no argument (the shipped map), accelerated; trips reach
-    ``completed`` and positions are stored; Ctrl-C (SIGINT) leaves no process behind."""
+    """The README's run command: no argument (the shipped map); the fleet replays its recent
+    history first, so trips reach ``completed`` within seconds, and is live when the demo says
+    it is ready; Ctrl-C (SIGINT) leaves no process behind."""
     import signal
     import socket
     import time
@@ -96,7 +97,7 @@ def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everyt
     }
     log = open(tmp_path / "demo.log", "w+")  # noqa: SIM115 (read back below)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "socialtaxi", "demo", "--port", str(port), "--speed", "300"],
+        [sys.executable, "-m", "socialtaxi", "demo", "--port", str(port), "--catch-up", "10"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -115,7 +116,9 @@ def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everyt
                     positions = conn.execute("SELECT count(*) FROM vehicle_positions").fetchone()[0]
             except psycopg.Error:
                 pass  # not created yet
-            if done >= 2 and positions > 0:
+            # read through a file object of our own: the children write through ``log``'s
+            ready = "Остановить: Ctrl-C" in (tmp_path / "demo.log").read_text()
+            if done >= 2 and positions > 0 and ready:
                 break
             time.sleep(1)
         kids |= _children(proc.pid)
@@ -132,6 +135,13 @@ def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everyt
     assert [k for k in kids if _alive(k)] == []
     out = open(tmp_path / "demo.log").read()
     assert "Логины:" in out and "Остановить: Ctrl-C" in out
+    # it starts at now: when it says it is ready, every vehicle is live on the map and today's
+    # trips are there (the replayed history: some completed already)
+    import re
+
+    live = re.search(r"на линии машин (\d+) из (\d+); поездок сегодня (\d+)", out)
+    assert live is not None, out[-3000:]
+    assert int(live[1]) == int(live[2]) == 12 and int(live[3]) > 0, live[0]
     with psycopg.connect(empty_db_url) as conn:
         events = conn.execute(
             "SELECT count(*) FROM trip_events WHERE source = 'vehicle'"

@@ -30,12 +30,12 @@ def api(db_url, graph):
     yield from make_api(db_url, graph, hash_password("correct horse battery staple"))
 
 
-def _store_drives(api, graph) -> list[int]:
+def _store_drives(api, graph, ids: dict[str, int] | None = None) -> list[int]:
     """Three completed trips of one car, with their fixes stored (plus fixes to be ignored)."""
     from db.timeseries import positions_spec, store_for
     from routing.tracks import drive, random_route
 
-    ids = seed_basics(api)
+    ids = ids or seed_basics(api)
     rng = np.random.default_rng(7)
     truth = SimpleNamespace(
         _snapper=graph._snapper,
@@ -132,3 +132,58 @@ def test_calibrate_stores_a_versioned_profile_the_loader_applies(api, graph, sha
     res = CliRunner().invoke(app, [*args[:2], "--from", "2026-03-18", "--to", "2026-03-17",
                                    *args[6:]])  # fmt: skip
     assert res.exit_code == 1 and "позже начала" in res.output
+
+
+def test_an_activated_profile_moves_quotes_until_deactivated(api, graph, shared_data):
+    """Calibrate on drives at 20 km/h, activate: the running app's quote takes longer at once
+    (no restart); deactivate: the model's ETA again. Who switched, and when, is recorded."""
+    from socialtaxi.cli import app
+
+    ids = seed_basics(api)
+    _store_drives(api, graph, ids)
+    db = ["--database-url", api.db_url]
+    cli = CliRunner()
+
+    # Tuesday 10:40 Moscow: an hour of the week the drives were in (class × hour buckets);
+    # Wednesday 03:00 and 04:00: hours without data (the classes' all-hours speeds)
+    when = {"tue10": pickup(1, 10, 40), "wed03": pickup(2, 3, 0), "wed04": pickup(2, 4, 0)}
+
+    def quote(key: str) -> float:
+        body = trip_body(ids, pickup_at=when[key])
+        return float(api.ok("POST", "trips/quote", json=body)["planned_duration_s"])
+
+    model = {k: quote(k) for k in when}
+    res = cli.invoke(app, ["map", "profile", "list", *db])
+    assert res.exit_code == 0 and "Профилей скоростей нет" in res.output, res.output
+    res = cli.invoke(app, ["map", "calibrate", "--from", "2026-03-17", "--to", "2026-03-18",
+                           "--map", str(shared_data / "osm" / MURINO), "--min-count", "5",
+                           "--cache-dir", str(Settings().map_cache_dir), *db])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert quote("tue10") == model["tue10"]  # stored, not active: nothing changes
+
+    res = cli.invoke(app, ["map", "profile", "activate", "7", *db])
+    assert res.exit_code == 1 and "№ 7 нет" in res.output
+    res = cli.invoke(app, ["map", "profile", "activate", "1", *db])
+    assert res.exit_code == 0 and "№ 1 включён" in res.output, res.output
+    res = cli.invoke(app, ["map", "profile", "list", *db])
+    assert "* № 1:" in res.output and "включён " in res.output, res.output
+    # the fleet's 20 km/h, well below the model's 20–60 km/h
+    slow = {k: quote(k) for k in when}
+    assert all(slow[k] > 1.3 * model[k] for k in when), (slow, model)
+    state = api.client.app.state.graphs  # type: ignore[attr-defined]
+    with psycopg.connect(api.db_url) as conn:
+        graphs = state.current(conn)
+    # one graph for Tuesday 10:00, one shared by the hours without data of their own
+    assert graphs.version == 1 and graphs.builds == 2
+    assert slow["wed03"] == slow["wed04"] != slow["tue10"]
+
+    res = cli.invoke(app, ["map", "profile", "deactivate", *db])
+    assert res.exit_code == 0 and "выключен" in res.output, res.output
+    assert {k: quote(k) for k in when} == model
+    res = cli.invoke(app, ["map", "profile", "deactivate", *db])
+    assert "не было" in res.output
+    with psycopg.connect(api.db_url) as conn:
+        rows = conn.execute(
+            "SELECT profile_id, changed_by IS NOT NULL FROM speed_profile_activations ORDER BY id"
+        ).fetchall()
+    assert rows == [(1, True), (None, True)]

@@ -138,3 +138,47 @@ def test_a_profile_applied_to_the_graph_moves_its_routes(murino, routing_cache, 
     assert np.allclose(loaded.edge_time_s, slow.edge_time_s)
     plain = load_graph(src, cache_dir=routing_cache)
     assert np.array_equal(plain.edge_time_s, g.edge_time_s) and "speed_profile" not in plain.meta
+
+
+def test_hourly_graphs_build_each_distinct_hour_once_and_forget_the_oldest(murino) -> None:
+    from routing.profiled import HourlyGraphs, graph_at, week_hour
+
+    g = murino
+    every = np.arange(g.edge_count)
+    # Monday 09:00 twice as slow as modelled, Monday 20:00 as modelled; other hours: all-hours
+    p = cal.calibrate(
+        g,
+        cal.concat([_obs(every, np.full(every.size, 9), 2.0, g),
+                    _obs(every, np.full(every.size, 20), 1.0, g)]),
+        min_count=1,
+    )  # fmt: skip
+    assert HourlyGraphs(g, None, timezone="Europe/Moscow").at(datetime.now(UTC)) is g
+    built: list[int | None] = []
+
+    class Built(SimpleNamespace):
+        def warm_up(self):  # type: ignore[no-untyped-def]
+            return self
+
+    def load(profile, hour):  # type: ignore[no-untyped-def]
+        built.append(hour)
+        return Built(hour=hour)
+
+    hg = HourlyGraphs(g, p, timezone="Europe/Moscow", load=load, max_graphs=2)
+    mon = datetime(2026, 3, 16, 6, 30, tzinfo=UTC)  # Monday 09:30 Moscow
+    assert week_hour(mon, hg.zone) == 9
+    assert hg.at(mon).hour == 9 and hg.at(mon + timedelta(minutes=20)).hour == 9
+    assert hg.at(mon + timedelta(hours=11)).hour == 20
+    # hours without buckets of their own share the all-hours edge times: one graph for all
+    night = hg.at(mon + timedelta(hours=18))  # Tuesday 03:30
+    assert night is hg.at(mon + timedelta(days=3)) is hg.at(None)
+    assert built == [9, 20, 27]
+    assert hg.at(mon).hour == 9 and built == [9, 20, 27, 9]  # 9 was the oldest: rebuilt
+    assert graph_at(hg, mon).hour == 9 and graph_at(g, mon) is g and graph_at(None, mon) is None
+
+    # the default loader: the profile applied to the graph, the hierarchy contracted on it
+    real = HourlyGraphs(g, p, timezone="Europe/Moscow")
+    a, b = (60.0490, 30.4430), (60.0600, 30.4700)
+    assert real.at(mon).route(a, b).duration_s == pytest.approx(
+        2 * g.route(a, b).duration_s, rel=1e-3
+    )
+    assert real.snap([a[0]], [a[1]]).index[0] == g.snap([a[0]], [a[1]]).index[0]
