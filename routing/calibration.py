@@ -219,7 +219,8 @@ def _pool(
     sum_l = np.bincount(inv, weights=length_m)
     sum_t = np.bincount(inv, weights=time_s)
     sum_b = np.bincount(inv, weights=base_s)
-    ok = (n >= min_count) & (sum_t > 0) & (sum_b > 0)
+    # A bucket of zero-length edges has no speed to learn (0 km/h would break the profile).
+    ok = (n >= min_count) & (sum_t > 0) & (sum_b > 0) & (sum_l > 0)
     return (
         uniq[ok],
         n[ok],

@@ -182,3 +182,15 @@ def test_hourly_graphs_build_each_distinct_hour_once_and_forget_the_oldest(murin
         2 * g.route(a, b).duration_s, rel=1e-3
     )
     assert real.snap([a[0]], [a[1]]).index[0] == g.snap([a[0]], [a[1]]).index[0]
+
+
+def test_a_bucket_of_zero_length_edges_learns_no_speed() -> None:
+    """Two zero-length edges (real on Porto) would pool to 0 km/h and break the profile."""
+    from routing.calibration import _pool
+
+    key = np.array([1, 1, 2, 2])
+    length = np.array([0.0, 0.0, 50.0, 50.0])
+    time_s = np.array([1.0, 1.0, 5.0, 5.0])
+    keys, n, speed, _ = _pool(key, length, time_s, time_s, min_count=2)
+    assert keys.tolist() == [2] and n.tolist() == [2]
+    assert speed[0] == pytest.approx(36.0)
