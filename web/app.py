@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -33,7 +34,21 @@ def load_map(settings: Settings) -> Any:
     speeds = SpeedDefaults.from_mapping(settings.map_speeds) if settings.map_speeds else None
     graph = load_map_source(settings.map_source, cache_dir=settings.map_cache_dir, speeds=speeds)
     # Build the snapping index and load the compiled search now, not on the first request.
-    return graph.warm_up()
+    graph = graph.warm_up()
+    # The map matcher's compiled code takes seconds to load on its first call (the controller's
+    # finding map matches the trip per view): load it beside the start-up, not in a request.
+    threading.Thread(target=_warm_matcher, args=(graph,), name="warm-matcher", daemon=True).start()
+    return graph
+
+
+def _warm_matcher(graph: Any) -> None:
+    from routing.matching import match_track
+
+    try:
+        lat, lon = float(graph.node_lat[0]), float(graph.node_lon[0])
+        match_track(graph, [lat, lat + 0.001], [lon, lon], [0.0, 10.0])
+    except Exception:  # a warm-up must never take the app down; the first view just waits
+        log.warning("map matcher warm-up failed", exc_info=True)
 
 
 def active_graphs(graph: Any, *, rules: Any, settings: Settings) -> Any:
