@@ -117,6 +117,8 @@ EXPECTED = {
     "late_pickup": {"late_pickup"},
     "false_no_show": {"false_no_show"},
     "non_social_destination": {"non_social_destination"},
+    "wrong_object_type": {"non_social_destination"},
+    "over_quota": {"over_quota"},
     "phantom_trip": {"phantom_trip"},
     "gps_gap": {"poor_gps_coverage"},
     "overcharge": {"improper_copayment"},
