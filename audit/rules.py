@@ -41,6 +41,7 @@ from config.rules import AuditThresholds, Rules
 from dispatch.errors import Invalid
 from dispatch.quota import quota_status
 from dispatch.tariff import quote
+from telemetry.plausibility import implausible_jumps
 
 __all__ = ["RULES", "Context", "TripAudit", "audit_trip", "clean_track", "prepare"]
 
@@ -126,10 +127,19 @@ def _iso(t_s: float | None) -> str | None:
 
 
 def clean_track(
-    track: Track, *, trip_id: int, now_s: float, future_fix_s: float
+    track: Track,
+    *,
+    trip_id: int,
+    now_s: float,
+    future_fix_s: float,
+    max_speed_kmh: float | None = None,
 ) -> tuple[Track, list[Note]]:
-    """Sort fixes by time, drop duplicates (same time), impossible coordinates and fixes dated
-    more than ``future_fix_s`` after ``now_s``; one note per kind of problem found."""
+    """Sort fixes by time, drop duplicates (same time), impossible coordinates, fixes dated
+    more than ``future_fix_s`` after ``now_s`` and — given ``max_speed_kmh`` (the rules file's
+    ``[telemetry]`` limit) — fixes reached by an implausible jump (ingest's own test,
+    :func:`telemetry.plausibility.implausible_jumps`: fixes from the database come flagged and
+    are left out when loaded; a file's fixes never went through ingest); one note per kind of
+    problem found."""
     notes: list[Note] = []
     t, la, lo = track.t_s, track.lat, track.lon
     if t.shape[0] == 0:
@@ -174,6 +184,19 @@ def clean_track(
             Note(trip_id, "duplicate_fixes", f"Повторные GPS-отметки отброшены: {int(dup.sum())}")
         )
         t, la, lo = t[~dup], la[~dup], lo[~dup]
+    if max_speed_kmh is not None and t.shape[0] > 1:
+        jump = implausible_jumps(
+            np.zeros(t.shape[0], np.int64), t, la, lo, max_speed_kmh=max_speed_kmh
+        )
+        if jump.any():
+            notes.append(
+                Note(
+                    trip_id,
+                    "implausible_fixes",
+                    f"Не учтены неправдоподобные GPS-отметки: {int(jump.sum())}",
+                )
+            )
+            t, la, lo = t[~jump], la[~jump], lo[~jump]
     if t.shape[0] == 0:
         notes.append(Note(trip_id, "no_fixes", "Не осталось ни одной пригодной GPS-отметки"))
     return Track(t, la, lo), notes
@@ -184,10 +207,17 @@ def _first_event(events: Sequence[TripEvent], *types: str) -> TripEvent | None:
     return min(hits, key=lambda e: e.at) if hits else None
 
 
-def prepare(facts: TripFacts, th: AuditThresholds, *, now: datetime) -> tuple[Context, list[Note]]:
-    """Clean the track and find the trip's moments (see :class:`Context`)."""
+def prepare(
+    facts: TripFacts, th: AuditThresholds, *, now: datetime, max_speed_kmh: float | None = None
+) -> tuple[Context, list[Note]]:
+    """Clean the track (:func:`clean_track`) and find the trip's moments (see
+    :class:`Context`)."""
     track, notes = clean_track(
-        facts.fixes, trip_id=facts.trip_id, now_s=now.timestamp(), future_fix_s=th.future_fix_s
+        facts.fixes,
+        trip_id=facts.trip_id,
+        now_s=now.timestamp(),
+        future_fix_s=th.future_fix_s,
+        max_speed_kmh=max_speed_kmh,
     )
     ev = facts.events
     start = facts.started_at or getattr(_first_event(ev, "en_route"), "at", None)
@@ -1121,7 +1151,9 @@ def audit_trip(
     on; the note is in the run log), never swallowed silently.
     """
     if context is None:
-        context, prep_notes = prepare(facts, thresholds, now=now)
+        context, prep_notes = prepare(
+            facts, thresholds, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh
+        )
         notes = [*notes, *prep_notes]
     findings: list[Finding] = []
     out_notes: list[Note] = list(notes)

@@ -55,7 +55,7 @@ def enrich(
         return facts, notes
     from routing import RoutingError
 
-    ctx, _ = prepare(facts, rules.audit, now=now)
+    ctx, _ = prepare(facts, rules.audit, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh)
     ends = actual_endpoints(ctx)
     if ends is None:
         return facts, notes

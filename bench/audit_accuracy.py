@@ -611,7 +611,9 @@ def meili_deviation(
     with Meili(osm) as meili:
         for ct in parsed.trips:
             facts, _ = enrich(ct.facts, rules=rules, graph=graph, matcher=None, now=now)
-            ctx, _ = prepare(facts, rules.audit, now=now)
+            ctx, _ = prepare(
+                facts, rules.audit, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh
+            )
             leg = ctx.leg(ctx.board_s, ctx.end_s)
             tr = ctx.track
             matched = None

@@ -361,6 +361,18 @@ def test_dropoff_at_object_is_fine_elsewhere_is_flagged(rules):
     assert f.evidence["nearest_dist_m"] > 400
 
 
+def test_an_implausible_jump_at_the_end_is_not_the_dropoff(rules):
+    # the last fix before completion jumps 400 m away (5 s later: 290 km/h) — a GPS outlier,
+    # which ingest would flag and the file's reader now leaves out as ingest's own test does
+    track, moments, _ = drive()
+    last = int(np.flatnonzero(track.t_s <= moments["end"])[-1])
+    lat = track.lat.copy()
+    lat[last] -= 400 * M_LAT
+    audit = run(trip(Track(track.t_s, lat, track.lon), moments), rules)
+    assert [f for f in audit.findings if f.rule is RuleId.NON_SOCIAL_DESTINATION] == []
+    assert "implausible_fixes" in [n.code for n in audit.notes]
+
+
 def test_object_type_not_allowed_for_category(rules):
     track, moments, _ = drive()
     # the same drive, but the clinic is registered as a theatre: age_80_plus may not go there
