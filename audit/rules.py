@@ -307,6 +307,17 @@ def hysteresis(dist_m: np.ndarray, *, enter_m: float, leave_m: float) -> np.ndar
     return np.where(last >= 0, enter[np.maximum(last, 0)], False)
 
 
+def _gaps(
+    t_s: np.ndarray, start_s: float, end_s: float, max_gap_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The moments ``start_s, fixes…, end_s``, the time between consecutive ones and the indices
+    of the gaps longer than ``max_gap_s`` (uncovered time, shared by the coverage and phantom
+    rules)."""
+    edges = np.concatenate(([start_s], t_s, [end_s]))
+    gaps = np.diff(edges)
+    return edges, gaps, np.flatnonzero(gaps > max_gap_s)
+
+
 def _path_m(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.hypot(np.diff(x), np.diff(y)).sum()) if x.size > 1 else 0.0
 
@@ -927,9 +938,8 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     t = ctx.track.t_s[mask]
     lo = ctx.board_s if ctx.board_s is not None else ctx.start_s
     if lo is not None and ctx.end_s is not None:
-        edges = np.concatenate(([lo], t, [ctx.end_s]))
-        gaps = np.diff(edges)
-        uncovered = float(gaps[gaps > th.max_gps_gap_s].sum())
+        _, gaps, big = _gaps(t, lo, ctx.end_s, th.max_gps_gap_s)
+        uncovered = float(gaps[big].sum())
         if ctx.end_s > lo and 1 - uncovered / (ctx.end_s - lo) < th.gps_coverage_min:
             # too little of the ride has fixes to say the vehicle stood still
             return [
@@ -1004,9 +1014,7 @@ def poor_gps_coverage(ctx: Context, th: AuditThresholds, rules: Rules) -> list[O
         ]
     t = ctx.track.t_s[ctx.leg(ctx.start_s, ctx.end_s)]
     total = ctx.end_s - ctx.start_s
-    edges = np.concatenate(([ctx.start_s], t, [ctx.end_s]))
-    gaps = np.diff(edges)
-    big = np.flatnonzero(gaps > th.max_gps_gap_s)
+    edges, gaps, big = _gaps(t, ctx.start_s, ctx.end_s, th.max_gps_gap_s)
     uncovered = float(gaps[big].sum())
     coverage = max(0.0, 1.0 - uncovered / total)
     if coverage >= th.gps_coverage_min:

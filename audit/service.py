@@ -273,27 +273,30 @@ def run_period(
             for trip_id in it:
                 auditor.audit(trip_id, tally)
         except BaseException as exc:
-            store.update_run(
-                conn,
-                run_id,
-                trips=tally.trips,
-                failed=tally.failed,
-                counts=tally.counts,
-                notes=tally.notes,
-                status="failed",
-                error=type(exc).__name__,
-            )
+            _record(conn, tally, status="failed", error=type(exc).__name__)
             raise
-        store.update_run(
-            conn,
-            run_id,
-            trips=tally.trips,
-            failed=tally.failed,
-            counts=tally.counts,
-            notes=tally.notes,
-            status="done",
-        )
+        _record(conn, tally, status="done")
     return tally
+
+
+def _record(
+    conn: psycopg.Connection,
+    tally: RunTally,
+    *,
+    status: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Write the run's counts so far (and ``status``/``error`` when given) to its record."""
+    store.update_run(
+        conn,
+        tally.run_id,
+        trips=tally.trips,
+        failed=tally.failed,
+        counts=tally.counts,
+        notes=tally.notes,
+        status=status,
+        error=error,
+    )
 
 
 def work(
@@ -323,14 +326,7 @@ def work(
             while not stop():
                 did = _one_job(conn, auditor, tally, settle, max_attempts, backoff)
                 if did:
-                    store.update_run(
-                        conn,
-                        run_id,
-                        trips=tally.trips,
-                        failed=tally.failed,
-                        counts=tally.counts,
-                        notes=tally.notes,
-                    )
+                    _record(conn, tally)
                     continue
                 if once:
                     break
@@ -342,16 +338,7 @@ def work(
             else:
                 raise
         finally:
-            store.update_run(
-                conn,
-                run_id,
-                trips=tally.trips,
-                failed=tally.failed,
-                counts=tally.counts,
-                notes=tally.notes,
-                status=status,
-                error=error,
-            )
+            _record(conn, tally, status=status, error=error)
     return tally
 
 
