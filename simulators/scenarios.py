@@ -436,6 +436,7 @@ class _Generator:
         self.trips: list[dict[str, Any]] = []
         self.history: dict[int, list[CountedTrip]] = {}  # per passenger, as the trips ended
         self.quota_groups = 0
+        self.dropped_at: set[int] = set()  # objects a wrong-type drop-off ended at
         self.dropoffs: dict[int, tuple[float, float]] = {}  # completed trips: true drop-off
 
     # ---- helpers -------------------------------------------------------------------------
@@ -665,7 +666,10 @@ class _Generator:
                     continue
                 run = self.honest(b, legs=[other.node])
                 recipe = {"dropoff_object_id": other.id, "dropoff_type": other.type}
+                self.dropped_at.add(other.id)
             elif kind == "shared_site":
+                if b.obj is not None and b.obj.id in self.dropped_at:
+                    continue  # a wrong-type drop-off there would become an allowed one
                 other = self.beside(b)
                 run = self.honest(b)
                 recipe = {"beside_object_id": other.id, "beside_type": other.type}
