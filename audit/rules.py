@@ -938,7 +938,12 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     t = ctx.track.t_s[mask]
     lo = ctx.board_s if ctx.board_s is not None else ctx.start_s
     if lo is not None and ctx.end_s is not None:
-        _, gaps, big = _gaps(t, lo, ctx.end_s, th.max_gps_gap_s)
+        # Standing still must be seen: a gap of three sampling intervals (at least 30 s, at
+        # most max_gps_gap_s) could hide a short drive, so it counts as unseen here (a
+        # 700 m ride behind a 100 s dropout is no phantom: its few fixes span 190 m).
+        step = float(np.median(np.diff(t))) if t.size > 1 else th.max_gps_gap_s
+        hide_s = min(th.max_gps_gap_s, max(3.0 * step, 30.0))
+        _, gaps, big = _gaps(t, lo, ctx.end_s, hide_s)
         uncovered = float(gaps[big].sum())
         if ctx.end_s > lo and 1 - uncovered / (ctx.end_s - lo) < th.gps_coverage_min:
             # too little of the ride has fixes to say the vehicle stood still

@@ -432,6 +432,18 @@ def test_phantom_trip_stationary_jitter(rules):
     assert flagged(trip(track, moments), rules, RuleId.PHANTOM_TRIP) == []
 
 
+def test_a_drive_hidden_by_a_dropout_is_not_a_phantom(rules):
+    # fixes every 5 s for the first 20 s of the ride (≈ 200 m), then 110 s without any before
+    # completion: shorter than max_gps_gap_s, yet long enough to hide the drive
+    track, moments, _ = drive()
+    end = moments["board"] + 130
+    keep = track.t_s <= moments["board"] + 20
+    cut = Track(track.t_s[keep], track.lat[keep], track.lon[keep])
+    audit = run(trip(cut, {**moments, "end": end}), rules, RuleId.PHANTOM_TRIP)
+    assert [f for f in audit.findings if f.rule is RuleId.PHANTOM_TRIP] == []
+    assert "phantom_unknown" in [n.code for n in audit.notes]
+
+
 def test_poor_coverage_gap(rules):
     track, moments, leg = drive()
     gap = (track.t_s > moments["start"] + 30) & (track.t_s < moments["end"] - 30)
