@@ -671,6 +671,8 @@ class _Generator:
                 if b.obj is not None and b.obj.id in self.dropped_at:
                     continue  # a wrong-type drop-off there would become an allowed one
                 other = self.beside(b)
+                if other is None:
+                    continue
                 run = self.honest(b)
                 recipe = {"beside_object_id": other.id, "beside_type": other.type}
             elif kind == "phantom_trip":
@@ -779,25 +781,40 @@ class _Generator:
         obj = self.invented_object(
             int(picks[int(self.rng.integers(picks.size))]), "другой тип", type_=type_
         )
-        self.objects.append(obj)
-        return obj
+        return obj if self.register(obj) else None
 
-    def beside(self, b: Booked) -> SocialObject:
+    def beside(self, b: Booked) -> SocialObject | None:
         """Register an object of a type ``b``'s category may not travel to on the same site as
-        ``b``'s destination (20–60 m from it, inside its geofence)."""
+        ``b``'s destination (20–60 m from it, inside its geofence); ``None`` when no place
+        keeps the earlier drop-offs' margins."""
         assert b.obj is not None
         types = self._not_allowed(b.category)
         if not types:
             raise ScenarioError(f"категории «{b.category}» разрешены все типы объектов")
         type_ = types[int(self.rng.integers(len(types)))]
-        obj = self.invented_object(
-            b.obj.node,
-            f"рядом с № {b.obj.id}",
-            type_=type_,
-            offset_m=float(self.rng.uniform(20, 60)),
-        )
+        for _ in range(10):
+            obj = self.invented_object(
+                b.obj.node,
+                f"рядом с № {b.obj.id}",
+                type_=type_,
+                offset_m=float(self.rng.uniform(20, 60)),
+            )
+            if self.register(obj):
+                return obj
+        return None
+
+    def register(self, obj: SocialObject) -> bool:
+        """Add an invented object to the registry unless its geofence edge passes within
+        ``GEOFENCE_MARGIN_M`` of a drop-off already made (the registry every trip is audited
+        against only grows, and must not move an earlier trip next to a threshold)."""
+        if self.dropoffs:
+            xy = np.array(list(self.dropoffs.values()))
+            ox, oy = self.kit.proj.to_xy(np.array([obj.lat]), np.array([obj.lon]))
+            edge = np.hypot(xy[:, 0] - ox[0], xy[:, 1] - oy[0]) - obj.geofence_m
+            if np.any(np.abs(edge) < GEOFENCE_MARGIN_M):
+                return False
         self.objects.append(obj)
-        return obj
+        return True
 
     def quota_group(self) -> None:
         """One passenger's trips that reach a limit and go past it: ``limit − 1`` trips
@@ -819,8 +836,10 @@ class _Generator:
         year = self.opts.day.year
         if yearly and capped:
             category, type_, limit = capped[int(rng.integers(len(capped)))]
-            if not any(o.type == type_ for o in self.objects):
-                self.objects.append(self.invented_object(self.node(), "лимит на год", type_=type_))
+            for _ in range(50):
+                if any(o.type == type_ for o in self.objects):
+                    break
+                self.register(self.invented_object(self.node(), "лимит на год", type_=type_))
             months = np.sort(rng.choice(12, size=limit + 2, replace=False)) + 1
             days = [date(year, int(mo), int(rng.integers(1, 29))) for mo in months]
             objs = [o for o in self.objects if o.type == type_]
@@ -873,10 +892,8 @@ class _Generator:
             obj = self.invented_object(self.node(), "объезд") if attempt >= 20 else None
             b = self.book("alternative_route", obj=obj)
             alt = self.alternative(b)
-            if alt is None:
+            if alt is None or (obj is not None and not self.register(obj)):
                 continue
-            if obj is not None:
-                self.objects.append(obj)
             legs, sh = alt
             run = self.honest(b, legs=legs)
             via = "penalty" if isinstance(legs[0], np.ndarray) else int(self.g.node_id[legs[0]])
@@ -903,7 +920,8 @@ class _Generator:
                 obj = self.objects[j]
             else:
                 obj = self.invented_object(int(targets[j]), "за односторонним движением")
-                self.objects.append(obj)
+                if not self.register(obj):
+                    continue
             b = self.book("one_way_detour", home=int(homes[i]), obj=obj)
             run = self.honest(b)
             return (
