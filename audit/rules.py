@@ -41,6 +41,7 @@ from config.rules import AuditThresholds, Rules
 from dispatch.errors import Invalid
 from dispatch.quota import quota_status
 from dispatch.tariff import quote
+from telemetry.plausibility import implausible_jumps
 
 __all__ = ["RULES", "Context", "TripAudit", "audit_trip", "clean_track", "prepare"]
 
@@ -126,10 +127,19 @@ def _iso(t_s: float | None) -> str | None:
 
 
 def clean_track(
-    track: Track, *, trip_id: int, now_s: float, future_fix_s: float
+    track: Track,
+    *,
+    trip_id: int,
+    now_s: float,
+    future_fix_s: float,
+    max_speed_kmh: float | None = None,
 ) -> tuple[Track, list[Note]]:
-    """Sort fixes by time, drop duplicates (same time), impossible coordinates and fixes dated
-    more than ``future_fix_s`` after ``now_s``; one note per kind of problem found."""
+    """Sort fixes by time, drop duplicates (same time), impossible coordinates, fixes dated
+    more than ``future_fix_s`` after ``now_s`` and — given ``max_speed_kmh`` (the rules file's
+    ``[telemetry]`` limit) — fixes reached by an implausible jump (ingest's own test,
+    :func:`telemetry.plausibility.implausible_jumps`: fixes from the database come flagged and
+    are left out when loaded; a file's fixes never went through ingest); one note per kind of
+    problem found."""
     notes: list[Note] = []
     t, la, lo = track.t_s, track.lat, track.lon
     if t.shape[0] == 0:
@@ -174,6 +184,19 @@ def clean_track(
             Note(trip_id, "duplicate_fixes", f"Повторные GPS-отметки отброшены: {int(dup.sum())}")
         )
         t, la, lo = t[~dup], la[~dup], lo[~dup]
+    if max_speed_kmh is not None and t.shape[0] > 1:
+        jump = implausible_jumps(
+            np.zeros(t.shape[0], np.int64), t, la, lo, max_speed_kmh=max_speed_kmh
+        )
+        if jump.any():
+            notes.append(
+                Note(
+                    trip_id,
+                    "implausible_fixes",
+                    f"Не учтены неправдоподобные GPS-отметки: {int(jump.sum())}",
+                )
+            )
+            t, la, lo = t[~jump], la[~jump], lo[~jump]
     if t.shape[0] == 0:
         notes.append(Note(trip_id, "no_fixes", "Не осталось ни одной пригодной GPS-отметки"))
     return Track(t, la, lo), notes
@@ -184,10 +207,17 @@ def _first_event(events: Sequence[TripEvent], *types: str) -> TripEvent | None:
     return min(hits, key=lambda e: e.at) if hits else None
 
 
-def prepare(facts: TripFacts, th: AuditThresholds, *, now: datetime) -> tuple[Context, list[Note]]:
-    """Clean the track and find the trip's moments (see :class:`Context`)."""
+def prepare(
+    facts: TripFacts, th: AuditThresholds, *, now: datetime, max_speed_kmh: float | None = None
+) -> tuple[Context, list[Note]]:
+    """Clean the track (:func:`clean_track`) and find the trip's moments (see
+    :class:`Context`)."""
     track, notes = clean_track(
-        facts.fixes, trip_id=facts.trip_id, now_s=now.timestamp(), future_fix_s=th.future_fix_s
+        facts.fixes,
+        trip_id=facts.trip_id,
+        now_s=now.timestamp(),
+        future_fix_s=th.future_fix_s,
+        max_speed_kmh=max_speed_kmh,
     )
     ev = facts.events
     start = facts.started_at or getattr(_first_event(ev, "en_route"), "at", None)
@@ -275,6 +305,17 @@ def hysteresis(dist_m: np.ndarray, *, enter_m: float, leave_m: float) -> np.ndar
     idx = np.where(enter | leave, np.arange(dist_m.size), -1)
     last = np.maximum.accumulate(idx) if idx.size else idx
     return np.where(last >= 0, enter[np.maximum(last, 0)], False)
+
+
+def _gaps(
+    t_s: np.ndarray, start_s: float, end_s: float, max_gap_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The moments ``start_s, fixes…, end_s``, the time between consecutive ones and the indices
+    of the gaps longer than ``max_gap_s`` (uncovered time, shared by the coverage and phantom
+    rules)."""
+    edges = np.concatenate(([start_s], t_s, [end_s]))
+    gaps = np.diff(edges)
+    return edges, gaps, np.flatnonzero(gaps > max_gap_s)
 
 
 def _path_m(x: np.ndarray, y: np.ndarray) -> float:
@@ -897,9 +938,13 @@ def phantom_trip(ctx: Context, th: AuditThresholds, rules: Rules) -> list[Outcom
     t = ctx.track.t_s[mask]
     lo = ctx.board_s if ctx.board_s is not None else ctx.start_s
     if lo is not None and ctx.end_s is not None:
-        edges = np.concatenate(([lo], t, [ctx.end_s]))
-        gaps = np.diff(edges)
-        uncovered = float(gaps[gaps > th.max_gps_gap_s].sum())
+        # Standing still must be seen: a gap of three sampling intervals (at least 30 s, at
+        # most max_gps_gap_s) could hide a short drive, so it counts as unseen here (a
+        # 700 m ride behind a 100 s dropout is no phantom: its few fixes span 190 m).
+        step = float(np.median(np.diff(t))) if t.size > 1 else th.max_gps_gap_s
+        hide_s = min(th.max_gps_gap_s, max(3.0 * step, 30.0))
+        _, gaps, big = _gaps(t, lo, ctx.end_s, hide_s)
+        uncovered = float(gaps[big].sum())
         if ctx.end_s > lo and 1 - uncovered / (ctx.end_s - lo) < th.gps_coverage_min:
             # too little of the ride has fixes to say the vehicle stood still
             return [
@@ -974,9 +1019,7 @@ def poor_gps_coverage(ctx: Context, th: AuditThresholds, rules: Rules) -> list[O
         ]
     t = ctx.track.t_s[ctx.leg(ctx.start_s, ctx.end_s)]
     total = ctx.end_s - ctx.start_s
-    edges = np.concatenate(([ctx.start_s], t, [ctx.end_s]))
-    gaps = np.diff(edges)
-    big = np.flatnonzero(gaps > th.max_gps_gap_s)
+    edges, gaps, big = _gaps(t, ctx.start_s, ctx.end_s, th.max_gps_gap_s)
     uncovered = float(gaps[big].sum())
     coverage = max(0.0, 1.0 - uncovered / total)
     if coverage >= th.gps_coverage_min:
@@ -1121,7 +1164,9 @@ def audit_trip(
     on; the note is in the run log), never swallowed silently.
     """
     if context is None:
-        context, prep_notes = prepare(facts, thresholds, now=now)
+        context, prep_notes = prepare(
+            facts, thresholds, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh
+        )
         notes = [*notes, *prep_notes]
     findings: list[Finding] = []
     out_notes: list[Note] = list(notes)

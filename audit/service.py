@@ -59,7 +59,7 @@ def enrich(
     # the active speed profile's graph of the hour the passenger was picked up
     graph = graph_at(graph, facts.picked_up_at or facts.pickup_at)
 
-    ctx, _ = prepare(facts, rules.audit, now=now)
+    ctx, _ = prepare(facts, rules.audit, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh)
     ends = actual_endpoints(ctx)
     if ends is None:
         return facts, notes
@@ -286,27 +286,30 @@ def run_period(
             for trip_id in it:
                 auditor.audit(trip_id, tally)
         except BaseException as exc:
-            store.update_run(
-                conn,
-                run_id,
-                trips=tally.trips,
-                failed=tally.failed,
-                counts=tally.counts,
-                notes=tally.notes,
-                status="failed",
-                error=type(exc).__name__,
-            )
+            _record(conn, tally, status="failed", error=type(exc).__name__)
             raise
-        store.update_run(
-            conn,
-            run_id,
-            trips=tally.trips,
-            failed=tally.failed,
-            counts=tally.counts,
-            notes=tally.notes,
-            status="done",
-        )
+        _record(conn, tally, status="done")
     return tally
+
+
+def _record(
+    conn: psycopg.Connection,
+    tally: RunTally,
+    *,
+    status: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Write the run's counts so far (and ``status``/``error`` when given) to its record."""
+    store.update_run(
+        conn,
+        tally.run_id,
+        trips=tally.trips,
+        failed=tally.failed,
+        counts=tally.counts,
+        notes=tally.notes,
+        status=status,
+        error=error,
+    )
 
 
 def work(
@@ -336,14 +339,7 @@ def work(
             while not stop():
                 did = _one_job(conn, auditor, tally, settle, max_attempts, backoff)
                 if did:
-                    store.update_run(
-                        conn,
-                        run_id,
-                        trips=tally.trips,
-                        failed=tally.failed,
-                        counts=tally.counts,
-                        notes=tally.notes,
-                    )
+                    _record(conn, tally)
                     continue
                 if once:
                     break
@@ -355,16 +351,7 @@ def work(
             else:
                 raise
         finally:
-            store.update_run(
-                conn,
-                run_id,
-                trips=tally.trips,
-                failed=tally.failed,
-                counts=tally.counts,
-                notes=tally.notes,
-                status=status,
-                error=error,
-            )
+            _record(conn, tally, status=status, error=error)
     return tally
 
 

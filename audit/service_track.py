@@ -82,7 +82,9 @@ def trip_track(
     own = getattr(user, "carrier_id", None)
     if loaded is None or (own is not None and loaded.facts.carrier_id != own):
         raise NotFound("Поездка не найдена", code="trip_not_found")
-    ctx, _ = prepare(loaded.facts, rules.audit, now=now)
+    ctx, _ = prepare(
+        loaded.facts, rules.audit, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh
+    )
     span = ctx.leg(ctx.start_s, ctx.end_s)
     tr = ctx.track
     notes: list[str] = []

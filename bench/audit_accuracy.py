@@ -2,10 +2,13 @@
 table per trip kind, and the deviation rule fed by Valhalla's Meili matcher on the same tracks.
 
     SOCIALTAXI_SHARED_DATA=/work/shared/data .venv/bin/python bench/audit_accuracy.py \
-        [--trips 240] [--seed 11] [--maps murino heidelberg] [--scenarios FILE ...] [--no-meili]
+        [--trips 240] [--seed 11] [--maps murino heidelberg] [--scenarios FILE ... | --simulator]
+        [--no-meili]
 
 The labelled set is scenario files (``docs/scenarios.md``). ``--scenarios`` reads files written
-by the simulator (``socialtaxi simulate scenarios``); without it this script writes its own, per
+by the simulator (``socialtaxi simulate scenarios``); ``--simulator`` makes the simulator's sets
+in the same process (``simulators.scenarios.generate``, ``--trips`` per map, ``--seed``: the
+trips the command writes); without either this script writes its own, per
 map, with :func:`labelled_set`: vehicles drive real roads of the map (fastest paths of the road
 graph, speeds a share of each road's free-flow speed, Gaussian GPS error σ 5–20 m, a fix every
 1–30 s), with the events and payments a vehicle publishes, every violation kind and every hard
@@ -611,7 +614,9 @@ def meili_deviation(
     with Meili(osm) as meili:
         for ct in parsed.trips:
             facts, _ = enrich(ct.facts, rules=rules, graph=graph, matcher=None, now=now)
-            ctx, _ = prepare(facts, rules.audit, now=now)
+            ctx, _ = prepare(
+                facts, rules.audit, now=now, max_speed_kmh=rules.telemetry.max_speed_kmh
+            )
             leg = ctx.leg(ctx.board_s, ctx.end_s)
             tr = ctx.track
             matched = None
@@ -659,6 +664,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenarios", nargs="*", type=Path, help="simulator scenario files (map in generator.map)"
     )
+    ap.add_argument(
+        "--simulator",
+        action="store_true",
+        help="the simulator's labelled sets (simulators.scenarios, as `socialtaxi simulate"
+        " scenarios` writes them), --trips per map and --seed, instead of this script's own",
+    )
     ap.add_argument("--no-meili", action="store_true", help="skip the Meili-fed deviation rule")
     ap.add_argument("--save", type=Path, help="write the generated scenario files to this folder")
     args = ap.parse_args(argv)
@@ -688,9 +699,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for key in args.maps:
             graphs[key] = load_graph(shared / MAPS[key], cache_dir=Settings().map_cache_dir)
-            doc = labelled_set(
-                graphs[key], rules, trips=args.trips, seed=args.seed, map_name=Path(MAPS[key]).name
-            )
+            if args.simulator:
+                from simulators.scenarios import ScenarioOptions, generate
+
+                opts = ScenarioOptions(
+                    trips=args.trips, seed=args.seed, map_name=Path(MAPS[key]).name
+                )
+                doc = generate(graphs[key], rules, opts)
+            else:
+                doc = labelled_set(
+                    graphs[key],
+                    rules,
+                    trips=args.trips,
+                    seed=args.seed,
+                    map_name=Path(MAPS[key]).name,
+                )
             sets.append((key, doc))
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)

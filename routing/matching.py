@@ -702,6 +702,28 @@ def _index(graph: RoadGraph) -> _Index:
 # --------------------------------------------------------------------------------------------
 
 
+def _spikes(
+    fx: np.ndarray, fy: np.ndarray, ts: np.ndarray, vi: np.ndarray, max_speed: float, slack: float
+) -> np.ndarray:
+    """Input indices of lone outliers among the valid fixes ``vi``: a fix that is farther from
+    both its neighbours than the vehicle could drive in between (``max_speed`` × Δt +
+    ``slack``) while the neighbours are close together — a jump and straight back. The
+    Viterbi step alone may accept such a jump when the state before it is a group with an
+    earlier mean time, and then drives to it and back (a loop of hundreds of metres)."""
+    if vi.size < 3:
+        return np.empty(0, np.int64)
+    a, b, c = vi[:-2], vi[1:-1], vi[2:]
+    d_ab = np.hypot(fx[b] - fx[a], fy[b] - fy[a])
+    d_bc = np.hypot(fx[c] - fx[b], fy[c] - fy[b])
+    d_ac = np.hypot(fx[c] - fx[a], fy[c] - fy[a])
+    spike = (
+        (d_ab > max_speed * (ts[b] - ts[a]) + slack)
+        & (d_bc > max_speed * (ts[c] - ts[b]) + slack)
+        & (d_ac < 0.5 * np.minimum(d_ab, d_bc))
+    )
+    return b[spike]
+
+
 def estimate_sigma_m(nearest_dist_m: np.ndarray, *, min_sigma_m: float = 2.0) -> float:
     """GPS error from the distances of fixes to their nearest road: 1.4826 × median (the
     median absolute deviation of the perpendicular error, Newson & Krumm), at least
@@ -857,6 +879,8 @@ def _match(
         sigma = float(sigma_m)
     radius = min(search_radius_m, max(min_search_radius_m, sigma_radius_factor * sigma))
     back_m = float(backtrack_m) if backtrack_m is not None else backtrack_factor * sigma
+    valid[_spikes(fx, fy, ts, vi, max_speed_mps, 2.0 * radius)] = False
+    vi = np.flatnonzero(valid)
 
     # gaps between valid fixes; states = groups of fixes close together
     gap_before = np.zeros(n, np.bool_)

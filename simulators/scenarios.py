@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from config.rules import Rules
+from dispatch.quota import CountedTrip, quota_status
 from dispatch.tariff import quote
 from routing.errors import NoRoute
 from simulators.gps import GpsModel, Observation, observe, sample_times
@@ -49,6 +50,8 @@ VIOLATIONS = (
     "late_pickup",
     "false_no_show",
     "non_social_destination",
+    "wrong_object_type",
+    "over_quota",
     "phantom_trip",
     "gps_gap",
     "overcharge",
@@ -64,13 +67,29 @@ HARD_NEGATIVES = (
     "wait_near_pickup",
     "late_within_tolerance",
     "tunnel_dropout",
+    "shared_site",
+    "quota_history",
+    "quota_at_limit",
+    "quota_override",
 )
+#: kinds made together, as one passenger's trips in a month or a year (see :meth:`quota_group`)
+QUOTA_KINDS = ("quota_history", "quota_at_limit", "over_quota", "quota_override")
 KINDS = ("honest", *VIOLATIONS, *HARD_NEGATIVES)
 
 #: thresholds of the recipes that the rules file does not hold
 DETOUR_MIN_EXTRA_M = 1500.0
 FALSE_NO_SHOW_M = 300.0
 PHANTOM_MAX_M = 200.0
+#: a wrong-type drop-off's node is at least this far outside every allowed object's geofence
+WRONG_TYPE_CLEAR_M = 150.0
+#: Margins from the rules' thresholds that every generated trip keeps in what really happened
+#: (``_Generator.borderline``): a case closer to a threshold than the audit can measure (GPS
+#: error, the matched length's error) is not a fair test of either answer, so the generator
+#: makes another trip instead. The on-board drive's distance from the deviation boundary (the
+#: smaller of ``driven − ratio × planned`` and ``driven − planned − 1,500 m``), in metres:
+DEVIATION_MARGIN_M = 300.0
+#: and the true drop-off's distance from the edge of the nearest geofence that decides:
+GEOFENCE_MARGIN_M = 50.0
 ALT_ROUTE_MAX_RATIO = 1.03
 ALT_ROUTE_MAX_SHARED = 0.5
 
@@ -162,6 +181,7 @@ class Booked:
     planned: Any  # routing Route
     fare_kop: int
     co_payment_due_kop: int
+    quota_override: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,6 +321,27 @@ def coverage(fix_t_s: np.ndarray, start_s: float, end_s: float, max_gap_s: float
     return float(np.minimum(1.0, covered.sum() / span))
 
 
+def dropoff_xy(run: Run) -> tuple[float, float]:
+    """Where the vehicle really was at ``trip_completed`` (UTM metres)."""
+    traj = run.traj
+    x, y = traj.point_at_distance(traj.distance_at(np.array([traj.marks["completed"]])))
+    return float(x[0]), float(y[0])
+
+
+def at_allowed_object(
+    x: float, y: float, allowed: Sequence[str], objects: Sequence[SocialObject], kit: Roads
+) -> bool:
+    """Whether ``(x, y)`` lies inside the geofence of an object of a type in ``allowed`` (the
+    category's ``allowed_object_types`` in the rules file, the list dispatch's booking check
+    refuses other destinations by)."""
+    if not objects:
+        return False
+    ox, oy = kit.proj.to_xy(np.array([o.lat for o in objects]), np.array([o.lon for o in objects]))
+    inside = np.hypot(ox - x, oy - y) <= np.array([o.geofence_m for o in objects])
+    ok = np.array([o.type in allowed for o in objects])
+    return bool(np.any(inside & ok))
+
+
 def truth_of(
     booked: Booked,
     run: Run,
@@ -309,9 +350,10 @@ def truth_of(
     objects: Sequence[SocialObject],
     kit: Roads,
     unsuitable: bool,
-    monthly_rank: int,
+    prior: Sequence[CountedTrip] = (),
 ) -> dict[str, bool]:
-    """What each audit rule should say of a trip, from what really happened."""
+    """What each audit rule should say of a trip, from what really happened. ``prior``: the
+    passenger's earlier trips as they really ended (for the quota)."""
     a = rules.audit
     traj, m = run.traj, run.traj.marks
     completed = run.final_status == "completed"
@@ -332,16 +374,22 @@ def truth_of(
         late_s = (arrived - booked.pickup_time).total_seconds()
         truth["late_pickup"] = came and late_s > a.late_pickup_tolerance_min * 60
         truth["false_no_show"] = run.final_status == "no_show" and not came
-    limit = rules.category(booked.category).monthly_limit
-    truth["over_quota"] = limit is not None and monthly_rank > limit
-    if completed:
-        x, y = traj.point_at_distance(traj.distance_at(np.array([m["completed"]])))
-        ox, oy = kit.proj.to_xy(
-            np.array([o.lat for o in objects]), np.array([o.lon for o in objects])
+    category = rules.category(booked.category)
+    if completed and booked.obj is not None:
+        # dispatch's own quota count over the passenger's earlier trips (the booking check's)
+        q = quota_status(
+            category=category,
+            object_type=rules.object_type(booked.obj.type),
+            trips=prior,
+            pickup_at=booked.pickup_time,
+            tz=rules.timezone,
+            pair_counts_as=rules.return_trips.pair_counts_as,
         )
-        d = np.hypot(ox - x[0], oy - y[0])
-        truth["non_social_destination"] = bool(
-            np.all(d > np.array([o.geofence_m for o in objects]))
+        truth["over_quota"] = q.over and not booked.quota_override
+    if completed:
+        x, y = dropoff_xy(run)
+        truth["non_social_destination"] = not at_allowed_object(
+            x, y, category.allowed_object_types, objects, kit
         )
     paid = [e[2]["amount_kop"] for e in run.events if e[1] is EventType.PAYMENT_COLLECTED]
     due = booked.co_payment_due_kop
@@ -386,6 +434,10 @@ class _Generator:
         self.passengers: list[dict[str, Any]] = []
         self.vehicles: list[dict[str, Any]] = []
         self.trips: list[dict[str, Any]] = []
+        self.history: dict[int, list[CountedTrip]] = {}  # per passenger, as the trips ended
+        self.quota_groups = 0
+        self.dropped_at: set[int] = set()  # objects a wrong-type drop-off ended at
+        self.dropoffs: dict[int, tuple[float, float]] = {}  # completed trips: true drop-off
 
     # ---- helpers -------------------------------------------------------------------------
     def node(self) -> int:
@@ -394,9 +446,30 @@ class _Generator:
     def nodes(self, n: int) -> np.ndarray:
         return self.rng.choice(self.g.node_count, size=min(n, self.g.node_count), replace=False)
 
+    def allowed(self, category: str) -> tuple[str, ...]:
+        """Object types the category may travel to (the rules file's list)."""
+        return self.rules.category(category).allowed_object_types
+
     def object_for(self, category: str) -> SocialObject:
-        allowed = set(self.rules.category(category).allowed_object_types)
-        fits = [o for o in self.objects if o.type in allowed] or self.objects
+        allowed = self.allowed(category)
+        fits = [o for o in self.objects if o.type in allowed]
+        if not fits:
+            raise ScenarioError(f"в реестре нет объекта, разрешённого категории «{category}»")
+        return fits[int(self.rng.integers(len(fits)))]
+
+    def category_for(self, kind: str, obj: SocialObject | None) -> str:
+        """A category the kind needs (exempt, paying) that may travel to ``obj`` (or to some
+        registered object)."""
+        if kind == "exempt_payment":
+            pool: tuple[str, ...] = _EXEMPT
+        elif kind in ("overcharge", "repeated_payment"):
+            pool = _PAYING[:3]
+        else:
+            pool = _PAYING + _EXEMPT
+        types = {obj.type} if obj is not None else {o.type for o in self.objects}
+        fits = [c for c in pool if types & set(self.allowed(c))]
+        if not fits:
+            raise ScenarioError(f"нет категории для сценария «{kind}» с такими объектами")
         return fits[int(self.rng.integers(len(fits)))]
 
     def start_near(self, pickup: int, lo_m: float = 800, hi_m: float = 4000) -> int:
@@ -407,25 +480,32 @@ class _Generator:
             ok = np.flatnonzero(np.isfinite(d) & (d > 0))
         return int(cands[ok[int(self.rng.integers(ok.size))]]) if ok.size else pickup
 
-    def pickup_time(self) -> datetime:
+    def pickup_time(self, day: date | None = None) -> datetime:
         minutes = int(self.rng.integers(8 * 12, 18 * 12)) * 5
-        local = datetime.combine(self.opts.day, time(0), self.tz) + timedelta(minutes=minutes)
+        local = datetime.combine(day or self.opts.day, time(0), self.tz) + timedelta(
+            minutes=minutes
+        )
         return local.astimezone(UTC)
 
     # ---- booking -------------------------------------------------------------------------
     def book(
-        self, kind: str, *, home: int | None = None, obj: SocialObject | None = None
+        self,
+        kind: str,
+        *,
+        home: int | None = None,
+        obj: SocialObject | None = None,
+        category: str | None = None,
+        passenger: dict[str, Any] | None = None,
+        day: date | None = None,
+        quota_override: bool = False,
     ) -> Booked:
         rng = self.rng
         trip_id = len(self.trips) + 1
-        if kind == "exempt_payment":
-            category = _EXEMPT[int(rng.integers(len(_EXEMPT)))]
-        elif kind in ("overcharge", "repeated_payment"):
-            category = _PAYING[int(rng.integers(3))]
+        category = category or self.category_for(kind, obj)
+        if passenger is not None:
+            wheelchair = bool(passenger["wheelchair"])
         else:
-            pool = _PAYING + _EXEMPT
-            category = pool[int(rng.integers(len(pool)))]
-        wheelchair = kind == "unsuitable_vehicle" or bool(rng.random() < 0.08)
+            wheelchair = kind == "unsuitable_vehicle" or bool(rng.random() < 0.08)
         vehicle_type = "car" if kind == "unsuitable_vehicle" or not wheelchair else "wheelchair_van"
         obj = obj or self.object_for(category)
         min_m = 1500.0 if kind == "alternative_route" else 700.0
@@ -445,7 +525,7 @@ class _Generator:
         q = quote(
             self.rules, category=category, vehicle_type=vehicle_type, distance_m=planned.dist_m
         )
-        passenger = {
+        passenger = passenger or {
             "id": trip_id,
             "categories": [category],
             "wheelchair": wheelchair,
@@ -460,10 +540,11 @@ class _Generator:
             home=int(home),
             obj=obj,
             dest_node=obj.node,
-            pickup_time=self.pickup_time(),
+            pickup_time=self.pickup_time(day),
             planned=planned,
             fare_kop=q.fare_kop,
             co_payment_due_kop=q.copay_kop,
+            quota_override=quota_override,
         )
 
     # ---- recipes -------------------------------------------------------------------------
@@ -534,7 +615,11 @@ class _Generator:
             planned = float(b.planned.dist_m)
             recipe: dict[str, Any] = {}
             if kind == "detour":
-                lo = max(a.extra_distance_ratio * planned, planned + DETOUR_MIN_EXTRA_M) * 1.05
+                lo = max(
+                    max(a.extra_distance_ratio * planned, planned + DETOUR_MIN_EXTRA_M) * 1.05,
+                    max(a.extra_distance_ratio * planned, planned + DETOUR_MIN_EXTRA_M)
+                    + DEVIATION_MARGIN_M,
+                )
 
                 def far(total: np.ndarray, lo: float = lo) -> np.ndarray:
                     return (total >= lo) & (total <= lo * 1.8 + 2000)
@@ -575,25 +660,230 @@ class _Generator:
                     continue
                 run = self.honest(b, legs=[w])
                 recipe = {"dropoff_node": int(self.g.node_id[w])}
+            elif kind == "wrong_object_type":
+                other = self.wrong_type_object(b)
+                if other is None:
+                    continue
+                run = self.honest(b, legs=[other.node])
+                recipe = {"dropoff_object_id": other.id, "dropoff_type": other.type}
+                self.dropped_at.add(other.id)
+            elif kind == "shared_site":
+                if b.obj is not None and b.obj.id in self.dropped_at:
+                    continue  # a wrong-type drop-off there would become an allowed one
+                other = self.beside(b)
+                if other is None:
+                    continue
+                run = self.honest(b)
+                recipe = {"beside_object_id": other.id, "beside_type": other.type}
             elif kind == "phantom_trip":
                 run = self.phantom(b)
             elif kind == "payment_not_completed":
                 run, recipe = self.not_completed(b)
             else:
                 run = self.honest(b)
-            return b, run, recipe
+            margins = self.margins(b, run)
+            if self.borderline(margins):
+                continue
+            return b, run, {**recipe, **margins}
         raise ScenarioError(f"не удалось построить сценарий «{kind}» на этой карте")
 
-    def invented_object(self, node: int, why: str) -> SocialObject:
+    def margins(self, b: Booked, run: Run) -> dict[str, float]:
+        """How far a completed trip is from the deviation boundary (``deviation_slack_m``: the
+        smaller of ``driven − ratio × planned`` and ``driven − planned − 1,500 m``, positive
+        when it is a deviation) and from the edge of the deciding geofence
+        (``geofence_edge_m``: the deepest inside an allowed object's geofence, negative, or the
+        nearest outside, positive); empty for a trip not completed."""
+        if run.final_status != "completed" or "on_board" not in run.traj.marks:
+            return {}
+        a, m = self.rules.audit, run.traj.marks
+        s = run.traj.distance_at(np.array([m["on_board"], m["at_destination"]]))
+        driven, planned = float(s[1] - s[0]), float(b.planned.dist_m)
+        out = {
+            "deviation_slack_m": round(
+                min(
+                    driven - a.extra_distance_ratio * planned,
+                    driven - planned - DETOUR_MIN_EXTRA_M,
+                ),
+                1,
+            )
+        }
+        ok = [o for o in self.objects if o.type in self.allowed(b.category)]
+        if ok:
+            x, y = dropoff_xy(run)
+            ox, oy = self.kit.proj.to_xy(
+                np.array([o.lat for o in ok]), np.array([o.lon for o in ok])
+            )
+            edge = np.hypot(ox - x, oy - y) - np.array([o.geofence_m for o in ok])
+            out["geofence_edge_m"] = round(float(edge.min()), 1)
+        return out
+
+    def borderline(self, margins: dict[str, float]) -> bool:
+        """Whether a trip is closer to a threshold than ``DEVIATION_MARGIN_M`` or
+        ``GEOFENCE_MARGIN_M`` (see :meth:`margins`)."""
+        dev = margins.get("deviation_slack_m")
+        edge = margins.get("geofence_edge_m")
+        return (dev is not None and abs(dev) < DEVIATION_MARGIN_M) or (
+            edge is not None and abs(edge) < GEOFENCE_MARGIN_M
+        )
+
+    def invented_object(
+        self, node: int, why: str, *, type_: str = "medical", offset_m: float = 0.0
+    ) -> SocialObject:
+        """An object at a road node (or ``offset_m`` from it in a random direction)."""
+        lat, lon = float(self.g.node_lat[node]), float(self.g.node_lon[node])
+        if offset_m:
+            a = float(self.rng.uniform(0, 2 * np.pi))
+            la, lo = self.kit.proj.to_latlon(
+                np.array([self.kit.nx[node] + offset_m * np.cos(a)]),
+                np.array([self.kit.ny[node] + offset_m * np.sin(a)]),
+            )
+            lat, lon = float(la[0]), float(lo[0])
         return SocialObject(
             id=max(o.id for o in self.objects) + 1,
-            name=f"{self.rules.object_type('medical').name} (вымышленный, {why})",
-            type="medical",
-            lat=round(float(self.g.node_lat[node]), 6),
-            lon=round(float(self.g.node_lon[node]), 6),
+            name=f"{self.rules.object_type(type_).name} (вымышленный, {why})",
+            type=type_,
+            lat=round(lat, 6),
+            lon=round(lon, 6),
             geofence_m=self.rules.audit.destination_geofence_m,
             node=node,
         )
+
+    def _not_allowed(self, category: str) -> list[str]:
+        allowed = self.allowed(category)
+        return [t.code for t in self.rules.social_object_types if t.code not in allowed]
+
+    def wrong_type_object(self, b: Booked) -> SocialObject | None:
+        """A registered object whose type ``b``'s category may not travel to, with its node
+        at least ``WRONG_TYPE_CLEAR_M`` outside every allowed object's geofence (invented at such
+        a node when the registry has none)."""
+        allowed = self.allowed(b.category)
+        ok = [o for o in self.objects if o.type in allowed]
+        ox, oy = self.kit.proj.to_xy(np.array([o.lat for o in ok]), np.array([o.lon for o in ok]))
+        reach = np.array([o.geofence_m for o in ok]) + WRONG_TYPE_CLEAR_M
+        d = np.hypot(self.kit.nx[:, None] - ox[None, :], self.kit.ny[:, None] - oy[None, :])
+        clear = np.all(d > reach[None, :], axis=1)
+        cands = [o for o in self.objects if o.type not in allowed and clear[o.node]]
+        if cands:
+            dist = self.kit.dist_m(np.array([b.home]), np.array([o.node for o in cands]))[0]
+            good = [o for o, m in zip(cands, dist.tolist(), strict=True) if 500 < m < np.inf]
+            if good:
+                return good[int(self.rng.integers(len(good)))]
+        nodes = np.flatnonzero(clear)
+        types = self._not_allowed(b.category)
+        if nodes.size == 0 or not types:
+            return None
+        picks = nodes[self.rng.choice(nodes.size, size=min(40, nodes.size), replace=False)]
+        dist = self.kit.dist_m(np.array([b.home]), picks)[0]
+        picks = picks[np.isfinite(dist) & (dist > 500)]
+        if picks.size == 0:
+            return None
+        type_ = types[int(self.rng.integers(len(types)))]
+        obj = self.invented_object(
+            int(picks[int(self.rng.integers(picks.size))]), "другой тип", type_=type_
+        )
+        return obj if self.register(obj) else None
+
+    def beside(self, b: Booked) -> SocialObject | None:
+        """Register an object of a type ``b``'s category may not travel to on the same site as
+        ``b``'s destination (20–60 m from it, inside its geofence); ``None`` when no place
+        keeps the earlier drop-offs' margins."""
+        assert b.obj is not None
+        types = self._not_allowed(b.category)
+        if not types:
+            raise ScenarioError(f"категории «{b.category}» разрешены все типы объектов")
+        type_ = types[int(self.rng.integers(len(types)))]
+        for _ in range(10):
+            obj = self.invented_object(
+                b.obj.node,
+                f"рядом с № {b.obj.id}",
+                type_=type_,
+                offset_m=float(self.rng.uniform(20, 60)),
+            )
+            if self.register(obj):
+                return obj
+        return None
+
+    def register(self, obj: SocialObject) -> bool:
+        """Add an invented object to the registry unless its geofence edge passes within
+        ``GEOFENCE_MARGIN_M`` of a drop-off already made (the registry every trip is audited
+        against only grows, and must not move an earlier trip next to a threshold)."""
+        if self.dropoffs:
+            xy = np.array(list(self.dropoffs.values()))
+            ox, oy = self.kit.proj.to_xy(np.array([obj.lat]), np.array([obj.lon]))
+            edge = np.hypot(xy[:, 0] - ox[0], xy[:, 1] - oy[0]) - obj.geofence_m
+            if np.any(np.abs(edge) < GEOFENCE_MARGIN_M):
+                return False
+        self.objects.append(obj)
+        return True
+
+    def quota_group(self) -> None:
+        """One passenger's trips that reach a limit and go past it: ``limit − 1`` trips
+        (``quota_history``), the one exactly at the limit (``quota_at_limit``), one more
+        (``over_quota``) and one more with an approved override (``quota_override``). Groups
+        alternate: the category's monthly limit (trips on distinct days of ``--day``'s month)
+        and an object type's yearly cap (trips in distinct months of its year)."""
+        rng, rules = self.rng, self.rules
+        pool = _PAYING + _EXEMPT
+        yearly = self.quota_groups % 2 == 1
+        self.quota_groups += 1
+        capped = [
+            (c, t.code, t.yearly_limit)
+            for t in rules.social_object_types
+            if t.yearly_limit is not None
+            for c in pool
+            if t.code in self.allowed(c)
+        ]
+        year = self.opts.day.year
+        if yearly and capped:
+            category, type_, limit = capped[int(rng.integers(len(capped)))]
+            for _ in range(50):
+                if any(o.type == type_ for o in self.objects):
+                    break
+                self.register(self.invented_object(self.node(), "лимит на год", type_=type_))
+            months = np.sort(rng.choice(12, size=limit + 2, replace=False)) + 1
+            days = [date(year, int(mo), int(rng.integers(1, 29))) for mo in months]
+            objs = [o for o in self.objects if o.type == type_]
+        else:
+            monthly = [c for c in pool if rules.category(c).monthly_limit <= 6]
+            category = monthly[int(rng.integers(len(monthly)))]
+            limit = rules.category(category).monthly_limit
+            first = self.opts.day.replace(day=1)
+            n_days = ((first + timedelta(days=32)).replace(day=1) - first).days
+            picks = np.sort(rng.choice(n_days, size=limit + 2, replace=False)) + 1
+            days = [first.replace(day=int(d)) for d in picks]
+            # types without a yearly cap of their own, so only the monthly limit is reached
+            objs = [
+                o
+                for o in self.objects
+                if o.type in self.allowed(category)
+                and rules.object_type(o.type).yearly_limit is None
+            ]
+        if not objs:
+            raise ScenarioError(f"нет объекта для поездок категории «{category}» сверх лимита")
+        first_b: Booked | None = None
+        for k, day in enumerate(days):
+            kind = (
+                "quota_history"
+                if k < limit - 1
+                else ("quota_at_limit", "over_quota", "quota_override")[k - limit + 1]
+            )
+            b = self.book(
+                kind,
+                obj=objs[int(rng.integers(len(objs)))],
+                category=category,
+                home=None if first_b is None else first_b.home,
+                passenger=None if first_b is None else first_b.passenger,
+                day=day,
+                quota_override=kind == "quota_override",
+            )
+            first_b = first_b or b
+            recipe = {
+                "quota_group": self.quota_groups,
+                "period": "year" if yearly and capped else "month",
+                "rank": k + 1,
+                "limit": limit,
+            }
+            self.finish(kind, b, self.honest(b), recipe)
 
     def alternative_kind(self) -> tuple[Booked, Run, dict[str, Any]]:
         """Driven by an equally short route on mostly other streets. When no registered object
@@ -602,10 +892,8 @@ class _Generator:
             obj = self.invented_object(self.node(), "объезд") if attempt >= 20 else None
             b = self.book("alternative_route", obj=obj)
             alt = self.alternative(b)
-            if alt is None:
+            if alt is None or (obj is not None and not self.register(obj)):
                 continue
-            if obj is not None:
-                self.objects.append(obj)
             legs, sh = alt
             run = self.honest(b, legs=legs)
             via = "penalty" if isinstance(legs[0], np.ndarray) else int(self.g.node_id[legs[0]])
@@ -632,7 +920,8 @@ class _Generator:
                 obj = self.objects[j]
             else:
                 obj = self.invented_object(int(targets[j]), "за односторонним движением")
-                self.objects.append(obj)
+                if not self.register(obj):
+                    continue
             b = self.book("one_way_detour", home=int(homes[i]), obj=obj)
             run = self.honest(b)
             return (
@@ -835,7 +1124,8 @@ class _Generator:
                 reason=extra.get("reason"),
             )
             events.append(event_object(ev))
-        monthly_rank = 1  # one trip per passenger in a generated set
+        pid = int(b.passenger["id"])
+        prior = self.history.setdefault(pid, [])
         truth = truth_of(
             b,
             run,
@@ -844,10 +1134,16 @@ class _Generator:
             kit=self.kit,
             unsuitable=b.passenger["wheelchair"]
             and self.rules.tariff(b.vehicle_type).wheelchair_places == 0,
-            monthly_rank=monthly_rank,
+            prior=[p for p in prior if p.pickup_at < b.pickup_time],
+        )
+        prior.append(
+            CountedTrip(b.pickup_time, run.final_status, b.obj.type if b.obj else "", b.category)
         )
         geometry = np.round(np.asarray(b.planned.geometry.coords)[:, ::-1], 6).tolist()
-        self.passengers.append(b.passenger)
+        if len(prior) == 1:
+            self.passengers.append(b.passenger)
+        if run.final_status == "completed":
+            self.dropoffs[b.trip_id] = dropoff_xy(run)
         self.vehicles.append({"id": b.vehicle_id, "type": b.vehicle_type})
         local = b.pickup_time.astimezone(self.tz)
         self.trips.append(
@@ -874,7 +1170,7 @@ class _Generator:
                 },
                 "fare_kop": b.fare_kop,
                 "co_payment_due_kop": b.co_payment_due_kop,
-                "quota_override": False,
+                "quota_override": b.quota_override,
                 "final_status": run.final_status,
                 "events": events,
                 "fixes": [fix_object(f, ts_format="iso") for f in fixes],
@@ -884,13 +1180,34 @@ class _Generator:
             }
         )
 
+    def finish(self, kind: str, b: Booked, run: Run, recipe: dict[str, Any]) -> None:
+        """GPS and payments for a driven trip, then its record."""
+        recipe = {**recipe, **self.gps(kind, run), **self.payments(kind, b, run)}
+        self.emit(kind, b, run, recipe)
+
     def run(self) -> dict[str, Any]:
         kinds = self.opts.kinds
-        for i in range(self.opts.trips):
+        # the quota kinds come as one group (made when the first of them is due)
+        leader = next((k for k in kinds if k in QUOTA_KINDS), None)
+        i = 0
+        while len(self.trips) < self.opts.trips:
             kind = kinds[i % len(kinds)]
+            i += 1
+            if kind in QUOTA_KINDS:
+                if kind == leader:
+                    self.quota_group()
+                continue
             b, run, recipe = self.make(kind)
-            recipe = {**recipe, **self.gps(kind, run), **self.payments(kind, b, run)}
-            self.emit(kind, b, run, recipe)
+            self.finish(kind, b, run, recipe)
+        # objects invented on the way (shared sites, ...) are in the registry every trip is
+        # audited against: the destination truth is taken against the final registry
+        for trip in self.trips:
+            if trip["id"] in self.dropoffs:
+                x, y = self.dropoffs[trip["id"]]
+                allowed = self.allowed(trip["category"])
+                trip["truth"]["non_social_destination"] = not at_allowed_object(
+                    x, y, allowed, self.objects, self.kit
+                )
         return {
             "schema": SCHEMA,
             "generator": {

@@ -27,3 +27,26 @@ def test_every_rule_meets_precision_and_recall_targets(shared_data, rules):
         assert s.tp >= 1, rule
         assert s.precision >= TARGET_P, (rule, s)
         assert s.recall >= TARGET_R, (rule, s)
+
+
+@pytest.mark.slow
+def test_rules_agree_with_the_simulators_truth_on_type_and_quota_cases(shared_data, rules):
+    """The simulator's destination-type and quota cases — each violation beside its hard
+    negatives — audited through the ``audit check`` path: every rule says what the truth says."""
+    from config.settings import Settings
+    from routing import load_graph
+    from routing.matching import match_track
+    from simulators.scenarios import QUOTA_KINDS, ScenarioOptions, generate
+
+    graph = load_graph(
+        shared_data / "osm" / "murino_lo_osmnx.osm", cache_dir=Settings().map_cache_dir
+    )
+    kinds = ("wrong_object_type", "shared_site", "non_social_destination", *QUOTA_KINDS)
+    doc = generate(graph, rules, ScenarioOptions(trips=24, seed=9, kinds=kinds))
+    flagged = audit_document(doc, graph=graph, rules=rules, matcher=match_track)
+    positives = {"over_quota": 0, "non_social_destination": 0}
+    for t in doc["trips"]:
+        for rule in positives:
+            assert (rule in flagged[t["id"]]) == t["truth"][rule], (t["kind"], rule, t["recipe"])
+            positives[rule] += t["truth"][rule]
+    assert positives["over_quota"] >= 2 and positives["non_social_destination"] >= 4

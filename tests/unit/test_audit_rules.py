@@ -361,6 +361,18 @@ def test_dropoff_at_object_is_fine_elsewhere_is_flagged(rules):
     assert f.evidence["nearest_dist_m"] > 400
 
 
+def test_an_implausible_jump_at_the_end_is_not_the_dropoff(rules):
+    # the last fix before completion jumps 400 m away (5 s later: 290 km/h) — a GPS outlier,
+    # which ingest would flag and the file's reader now leaves out as ingest's own test does
+    track, moments, _ = drive()
+    last = int(np.flatnonzero(track.t_s <= moments["end"])[-1])
+    lat = track.lat.copy()
+    lat[last] -= 400 * M_LAT
+    audit = run(trip(Track(track.t_s, lat, track.lon), moments), rules)
+    assert [f for f in audit.findings if f.rule is RuleId.NON_SOCIAL_DESTINATION] == []
+    assert "implausible_fixes" in [n.code for n in audit.notes]
+
+
 def test_object_type_not_allowed_for_category(rules):
     track, moments, _ = drive()
     # the same drive, but the clinic is registered as a theatre: age_80_plus may not go there
@@ -418,6 +430,18 @@ def test_phantom_trip_stationary_jitter(rules):
     (f,) = flagged(trip(still, moments), rules, RuleId.PHANTOM_TRIP)
     assert f.evidence["spread_m"] < 100
     assert flagged(trip(track, moments), rules, RuleId.PHANTOM_TRIP) == []
+
+
+def test_a_drive_hidden_by_a_dropout_is_not_a_phantom(rules):
+    # fixes every 5 s for the first 20 s of the ride (≈ 200 m), then 110 s without any before
+    # completion: shorter than max_gps_gap_s, yet long enough to hide the drive
+    track, moments, _ = drive()
+    end = moments["board"] + 130
+    keep = track.t_s <= moments["board"] + 20
+    cut = Track(track.t_s[keep], track.lat[keep], track.lon[keep])
+    audit = run(trip(cut, {**moments, "end": end}), rules, RuleId.PHANTOM_TRIP)
+    assert [f for f in audit.findings if f.rule is RuleId.PHANTOM_TRIP] == []
+    assert "phantom_unknown" in [n.code for n in audit.notes]
 
 
 def test_poor_coverage_gap(rules):

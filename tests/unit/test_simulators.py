@@ -117,6 +117,8 @@ EXPECTED = {
     "late_pickup": {"late_pickup"},
     "false_no_show": {"false_no_show"},
     "non_social_destination": {"non_social_destination"},
+    "wrong_object_type": {"non_social_destination"},
+    "over_quota": {"over_quota"},
     "phantom_trip": {"phantom_trip"},
     "gps_gap": {"poor_gps_coverage"},
     "overcharge": {"improper_copayment"},
@@ -220,3 +222,85 @@ def test_coverage_counts_time_near_a_fix():
 def test_unknown_kind_is_refused(grid, rules):
     with pytest.raises(scenarios.ScenarioError, match="неизвестные"):
         scenarios.generate(grid, rules, scenarios.ScenarioOptions(trips=1, kinds=("bogus",)))
+
+
+def _objects_xy(doc, kit):
+    objs = doc["social_objects"]
+    x, y = kit.proj.to_xy(np.array([o["lat"] for o in objs]), np.array([o["lon"] for o in objs]))
+    return objs, x, y
+
+
+def test_destination_truth_follows_the_categorys_allowed_object_types(grid, labelled):
+    doc, rules = labelled
+    kit = scenarios.Roads(grid)
+    objs, ox, oy = _objects_xy(doc, kit)
+    by_id = {o["id"]: o for o in objs}
+    seen = {"wrong_object_type": 0, "shared_site": 0}
+    for t in doc["trips"]:
+        if t["kind"] not in seen:
+            continue
+        seen[t["kind"]] += 1
+        allowed = set(rules.category(t["category"]).allowed_object_types)
+        if t["kind"] == "wrong_object_type":
+            # the vehicle ended at an object the category may not travel to, and far outside
+            # every object it may
+            other = by_id[t["recipe"]["dropoff_object_id"]]
+            assert other["type"] not in allowed
+            assert t["truth"]["non_social_destination"]
+            ex, ey = kit.proj.to_xy(np.array([other["lat"]]), np.array([other["lon"]]))
+            d = np.hypot(ox - ex[0], oy - ey[0])
+            ok = np.array([o["type"] in allowed for o in objs])
+            r = np.array([o["geofence_m"] for o in objs])
+            assert np.all(d[ok] > r[ok] + scenarios.GEOFENCE_MARGIN_M)
+        else:
+            # an object of a type the category may not travel to shares the destination's site
+            beside = by_id[t["recipe"]["beside_object_id"]]
+            assert beside["type"] not in allowed
+            bx, by = kit.proj.to_xy(np.array([beside["lat"]]), np.array([beside["lon"]]))
+            dx, dy = kit.proj.to_xy(
+                np.array([t["destination"]["lat"]]), np.array([t["destination"]["lon"]])
+            )
+            assert np.hypot(bx - dx, by - dy)[0] < beside["geofence_m"]
+            assert by_id[t["destination_object_id"]]["type"] in allowed
+            assert not t["truth"]["non_social_destination"]
+    assert seen["wrong_object_type"] >= 1 and seen["shared_site"] >= 1
+
+
+def test_quota_groups_reach_the_limit_and_go_past_it_with_and_without_override(grid, rules):
+    kinds = ("honest", *scenarios.QUOTA_KINDS)
+    doc = scenarios.generate(grid, rules, scenarios.ScenarioOptions(trips=14, seed=4, kinds=kinds))
+    groups: dict[int, list[dict]] = {}
+    for t in doc["trips"]:
+        if t["kind"] in scenarios.QUOTA_KINDS:
+            groups.setdefault(t["recipe"]["quota_group"], []).append(t)
+    assert len(groups) == 2
+    assert {g[0]["recipe"]["period"] for g in groups.values()} == {"month", "year"}
+    assert len({p["id"] for p in doc["passengers"]}) == len(doc["passengers"])
+    for trips in groups.values():
+        limit = trips[0]["recipe"]["limit"]
+        assert len(trips) == limit + 2
+        assert len({t["passenger_id"] for t in trips}) == 1
+        assert [t["kind"] for t in trips[-3:]] == ["quota_at_limit", "over_quota", "quota_override"]
+        pickups = [t["pickup_time"] for t in trips]
+        assert pickups == sorted(pickups)
+        for t in trips:
+            assert t["final_status"] == "completed"
+            assert t["quota_override"] == (t["kind"] == "quota_override")
+            assert t["truth"]["over_quota"] == (t["kind"] == "over_quota"), t["recipe"]
+        if trips[0]["recipe"]["period"] == "year":
+            months = [t["pickup_time"][:7] for t in trips]
+            assert len(set(months)) == len(months)  # one a month: only the yearly cap is hit
+
+
+def test_every_made_trip_keeps_the_margins_from_the_thresholds(labelled):
+    doc, _ = labelled
+    checked = 0
+    for t in doc["trips"]:
+        rec = t["recipe"]
+        if "deviation_slack_m" in rec:
+            checked += 1
+            assert abs(rec["deviation_slack_m"]) >= scenarios.DEVIATION_MARGIN_M, rec
+            assert t["truth"]["route_deviation"] == (rec["deviation_slack_m"] > 0)
+        if "geofence_edge_m" in rec:
+            assert abs(rec["geofence_edge_m"]) >= scenarios.GEOFENCE_MARGIN_M, rec
+    assert checked >= len(doc["trips"]) // 2
