@@ -79,7 +79,13 @@ def _grid(cache_dir: Path, side: int, seed: int) -> tuple[RoadGraph, float]:
 def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_pairs: int) -> dict:
     rng = np.random.default_rng(2024)
     n = g.node_count
-    ref = g.to_networkx()
+    # the reference runs on the same weights as ours: the edge-expanded graph (turn costs and
+    # restrictions) when the graph is turn-aware, else the road graph itself
+    turn_aware = g.turns is not None
+    ref = g.to_networkx_turns() if turn_aware else g.to_networkx()
+
+    def ends(s: int, t: int) -> tuple:
+        return (("s", s), ("t", t)) if turn_aware else (s, t)
 
     # networkx: bidirectional Dijkstra on a DiGraph with the same weights, and on a MultiDiGraph
     # (the graph type osmnx builds; weight = min over parallel edges); ours: the same pairs for
@@ -87,6 +93,7 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
     # interleaved blocks (networkx, MultiDiGraph, ours, ours s == t), so a change of the shared
     # machine's load during the run hits both sides alike.
     pairs = rng.integers(0, n, size=(nx_pairs, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     more = rng.integers(0, n, size=(ours_pairs, 2))
     multi = nx.MultiDiGraph(ref)
     g.route_nodes(0, min(1, n - 1))  # warm up the compiled code
@@ -98,13 +105,15 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
     for r in range(ROUNDS):
         chunk = pairs[r::ROUNDS].tolist()
         for s, t in chunk:
+            a, b = ends(s, t)
             t0 = time.perf_counter()
-            path = nx.shortest_path(ref, s, t, weight="travel_time")
+            path = nx.shortest_path(ref, a, b, weight="travel_time")
             nx_times.append(time.perf_counter() - t0)
             nx_costs.append(nx.path_weight(ref, path, weight="travel_time"))
         for s, t in chunk:
+            a, b = ends(s, t)
             t0 = time.perf_counter()
-            nx.shortest_path(multi, s, t, weight="travel_time")
+            nx.shortest_path(multi, a, b, weight="travel_time")
             multi_times.append(time.perf_counter() - t0)
         ours = more[r::ROUNDS].tolist()
         for s, t in ours:
@@ -152,7 +161,9 @@ def bench_graph(name: str, g: RoadGraph, load_s: float, *, nx_pairs: int, ours_p
         "name": name,
         "nodes": n,
         "edges": g.edge_count,
-        "shortcuts": g.hierarchy.shortcut_count,
+        "shortcuts": (g.turns.hierarchy if turn_aware else g.hierarchy).shortcut_count,
+        "turn_aware": turn_aware,
+        "contract_s": g.meta.get("contract_s", {}),
         "build_s": g.meta.get("build_s", float("nan")),
         "load_s": load_s,
         "nx_p50": nx50,
@@ -298,6 +309,14 @@ def main() -> None:
         "ours path p50/p95 us | x p50 | Route p50/p95 us | x p50 | 50x200 s (snap) | "
         "max rel diff | MB | nx MultiDiGraph p50 ms (x)"
     )
+    for r in rows:
+        c = r["contract_s"]
+        kind = "turn-aware" if r["turn_aware"] else "node-based"
+        print(
+            f"{r['name']:<11} contraction: node-based {c.get('nodes', float('nan'))} s, "
+            f"turn-aware {c.get('turns', '-')} s ({kind} routes; the shortcuts below are "
+            "those of the routes' hierarchy)"
+        )
     for r in rows:
         print(
             f"{r['name']:<11}{r['nodes']:>7,}{r['edges']:>9,}{r['shortcuts']:>10,}"

@@ -86,6 +86,8 @@ def extract_drivable_xml(
     network_type: NetworkType = "drive_service",
     progress: bool = False,
     signals: list[tuple[float, float]] | None = None,
+    restrictions: list[tuple[str, int, int, int]] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> tuple[int, int]:
     """Copy the drivable ways of ``src`` and the nodes they use into the OSM XML file ``dst``.
 
@@ -103,6 +105,12 @@ def extract_drivable_xml(
         When given, the (lon, lat) of every written node tagged ``highway=traffic_signals`` is
         appended to it (the travel-time model charges a delay for each, see
         :mod:`routing.traveltime`).
+    restrictions
+        When given, the turn restrictions between written ways (:func:`turn_restriction`) are
+        appended as ``(kind, from_way, via_node, to_way)``; ``kind`` is ``"no"`` or ``"only"``.
+    counts
+        When given, receives ``restrictions_via_way`` (restrictions via a way: read, counted,
+        not applied) and ``restrictions_skipped`` (not for cars, conditional, or malformed).
 
     Returns
     -------
@@ -119,7 +127,9 @@ def extract_drivable_xml(
             patched = _normalise_xml_header(src, fmt, Path(tmp) / "input.osm")
             if patched is not None:
                 src, fmt = patched, "osm"
-        return _extract(osmium, src, fmt, dst, network_type, progress, signals)
+        return _extract(
+            osmium, src, fmt, dst, network_type, progress, signals, restrictions, counts
+        )
 
 
 _OSM_ROOT = re.compile(rb"<osm\b[^>]*>", re.DOTALL)
@@ -165,8 +175,11 @@ def _extract(
     network_type: NetworkType,
     progress: bool,
     signals: list[tuple[float, float]] | None = None,
+    restrictions: list[tuple[str, int, int, int]] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> tuple[int, int]:
     keep_ways: set[int] = set()
+    via_way = skipped = 0
     need_nodes: set[int] = set()
     try:
         with _progress(progress, "Чтение дорог", "way") as bar:
@@ -185,10 +198,26 @@ def _extract(
             osmium.SimpleWriter(str(dst), overwrite=True) as writer,
             _progress(progress, "Запись дорог", "obj") as bar,
         ):
-            for obj in osmium.FileProcessor(
-                osmium.io.File(str(src), fmt), osmium.osm.NODE | osmium.osm.WAY
-            ):
+            kinds = osmium.osm.NODE | osmium.osm.WAY
+            if restrictions is not None:
+                kinds |= osmium.osm.RELATION
+            for obj in osmium.FileProcessor(osmium.io.File(str(src), fmt), kinds):
                 bar.update(1)
+                if obj.is_relation():
+                    if obj.tags.get("type") not in ("restriction", "restriction:motorcar"):
+                        continue
+                    r = turn_restriction(
+                        {t.k: t.v for t in obj.tags},
+                        [(m.type, m.ref, m.role) for m in obj.members],
+                    )
+                    if r == "via_way":
+                        via_way += 1
+                    elif r is None:
+                        skipped += 1
+                    elif isinstance(r, tuple) and r[1] in keep_ways and r[3] in keep_ways:
+                        if restrictions is not None:
+                            restrictions.append(r)
+                    continue
                 if obj.is_node():
                     if obj.id in need_nodes:
                         writer.add_node(obj)
@@ -199,7 +228,52 @@ def _extract(
                     writer.add_way(obj)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
         raise GraphImportError(f"{src.name}: cannot read OSM data: {exc}") from exc
+    if counts is not None:
+        counts["restrictions_via_way"] = via_way
+        counts["restrictions_skipped"] = skipped
     return len(keep_ways), written_nodes
+
+
+#: ``except=*`` values that exempt a car from a restriction
+_CAR_EXCEPTIONS = frozenset({"motorcar", "motor_vehicle", "vehicle"})
+
+
+def turn_restriction(
+    tags: dict[str, str], members: list[tuple[str, int, str]]
+) -> tuple[str, int, int, int] | str | None:
+    """A car's turn restriction from a ``type=restriction`` relation (pure).
+
+    Parameters
+    ----------
+    tags
+        The relation's tags: ``restriction`` (or ``restriction:motorcar``) = ``no_*`` /
+        ``only_*``; an ``except`` listing a motor vehicle exempts cars.
+    members
+        ``(type, ref, role)`` with type ``"w"``/``"n"``; roles ``from``, ``via``, ``to``.
+
+    Returns
+    -------
+    ``("no" | "only", from_way, via_node, to_way)``; ``"via_way"`` when the via member is a way
+    (not applied: counted and reported); ``None`` when it does not apply to cars, is conditional
+    only, or is malformed.
+    """
+    value = tags.get("restriction:motorcar") or tags.get("restriction") or ""
+    excepted = {x.strip() for x in tags.get("except", "").split(";")}
+    if excepted & _CAR_EXCEPTIONS:
+        return None
+    kind = value.split("_", 1)[0]
+    if kind not in ("no", "only"):
+        return None
+    frm = [ref for t, ref, role in members if role == "from" and t == "w"]
+    to = [ref for t, ref, role in members if role == "to" and t == "w"]
+    via = [(t, ref) for t, ref, role in members if role == "via"]
+    if len(frm) != 1 or len(to) != 1 or not via:
+        return None
+    if via[0][0] == "w":
+        return "via_way"
+    if len(via) != 1 or via[0][0] != "n":
+        return None
+    return kind, int(frm[0]), int(via[0][1]), int(to[0])
 
 
 def graph_from_osm_file(
@@ -221,10 +295,22 @@ def graph_from_osm_file(
     with tempfile.TemporaryDirectory(prefix="socialtaxi-osm-") as tmp:
         xml = Path(tmp) / "drivable.osm"
         signals: list[tuple[float, float]] = []
+        restrictions: list[tuple[str, int, int, int]] = []
+        counts: dict[str, int] = {}
         ways, nodes = extract_drivable_xml(
-            src, xml, network_type=network_type, progress=progress, signals=signals
+            src,
+            xml,
+            network_type=network_type,
+            progress=progress,
+            signals=signals,
+            restrictions=restrictions,
+            counts=counts,
         )
-        log.info("%s: %d drivable ways, %d nodes", src.name, ways, nodes)
+        log.info(
+            "%s: %d drivable ways, %d nodes, %d turn restrictions via a node "
+            "(%d via a way, not applied)",
+            src.name, ways, nodes, len(restrictions), counts["restrictions_via_way"],
+        )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             try:
@@ -234,6 +320,8 @@ def graph_from_osm_file(
     if graph.number_of_edges() == 0:
         raise GraphImportError(f"{src.name}: no drivable edges")
     graph.graph["traffic_signals"] = np.array(signals, np.float64).reshape(-1, 2)
+    graph.graph["turn_restrictions"] = restrictions
+    graph.graph["restriction_counts"] = counts
     return graph
 
 

@@ -197,14 +197,14 @@ def _simulate(  # type: ignore[no-untyped-def]
         if not contracted[u]:
             n_in += 1
             wu = e_w[e]
-            max_w = 0.0
+            max_w = -1.0  # no candidate yet (zero-cost arcs are allowed)
             f = out_first[v]
             while f >= 0:
                 x = e_head[f]
                 if not contracted[x] and x != u and wu + e_w[f] > max_w:
                     max_w = wu + e_w[f]
                 f = out_next[f]
-            if max_w > 0.0:
+            if max_w >= 0.0:
                 nt, hk, hv = _witness(
                     u,
                     v,
@@ -330,13 +330,13 @@ def _build(n, tail0, head0, w0, d0, settle_sim, settle_real):  # type: ignore[no
         for a in range(n_in):
             u = in_nodes[a]
             wu = e_w[in_edges[a]]
-            max_w = 0.0
+            max_w = -1.0  # no candidate yet (zero-cost arcs are allowed)
             for b in range(n_out):
                 if out_nodes[b] != u:
                     c = wu + e_w[out_edges[b]]
                     if c > max_w:
                         max_w = c
-            if max_w == 0.0:
+            if max_w < 0.0:
                 continue
             nt, hk, hv = _witness(
                 u,
@@ -1027,7 +1027,8 @@ class Hierarchy:
         tail, head
             Edge ends. At most one edge per ordered pair, no self-loops.
         cost
-            Edge costs (seconds), positive.
+            Edge costs (seconds), not negative (the turn-aware graph's arcs into its target
+            nodes cost 0).
         length_m
             Edge lengths (metres), carried along shortcuts.
         settle_limit
@@ -1039,8 +1040,8 @@ class Hierarchy:
         length_m = np.ascontiguousarray(length_m, np.float64)
         if np.any(tail == head):
             raise ValueError("self-loops are not allowed")
-        if np.any(~(cost > 0)):
-            raise ValueError("edge costs must be positive")
+        if np.any(~(cost >= 0)):
+            raise ValueError("edge costs must not be negative")
         rank, e_tail, e_head, e_w, e_d, e_c1, e_c2 = _build(
             n, tail, head, cost, length_m, max(20, settle_limit // 10), settle_limit
         )

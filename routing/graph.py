@@ -7,7 +7,9 @@ contracts it (:mod:`routing.ch`) and is then saved/loaded as arrays by :mod:`rou
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +27,13 @@ from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
 from routing.traveltime import edge_times_s, junction_heads, signals_per_edge
+from routing.turns import TurnCosts, TurnHierarchy
 
 #: arrays that make up a graph (besides the hierarchy), in the order they are saved
 GRAPH_ARRAYS = (
     "node_id", "node_lat", "node_lon",
     "edge_u", "edge_v", "edge_length_m", "edge_time_s", "edge_speed_kmh", "edge_class",
-    "geom_ptr", "geom_lon", "geom_lat",
+    "geom_ptr", "geom_lon", "geom_lat", "turn_ban_from", "turn_ban_to",
 )  # fmt: skip
 
 DEFAULT_MAX_SNAP_M = 500.0
@@ -102,17 +105,19 @@ def arrays_from_osmnx(
     node_lat = np.array([graph.nodes[n]["y"] for n in node_id], np.float64)
 
     best: dict[tuple[int, int], int] = {}
-    rows: list[tuple[int, int, float, float, float, str, Any]] = []
+    rows: list[tuple[int, int, float, float, float, str, Any, Any]] = []
     for u, v, data in graph.edges(data=True):
         if u == v:
             continue
         iu, iv = index[int(u)], index[int(v)]
         length_m = float(data.get("length", 0.0))
-        kmh = edge_speed_kmh(data.get("highway"), data.get("maxspeed"), data.get("name"), d)
+        kmh = edge_speed_kmh(
+            data.get("highway"), data.get("maxspeed"), data.get("name"), d, data.get("service")
+        )
         time_s = max(length_m, 0.1) / (kmh / 3.6)  # free-flow: picks the fastest parallel edge
         key = (iu, iv)
         cls = str(_first(data.get("highway")) or "")
-        row = (iu, iv, length_m, time_s, kmh, cls, data.get("geometry"))
+        row = (iu, iv, length_m, time_s, kmh, cls, data.get("geometry"), data.get("osmid"))
         at = best.get(key)
         if at is None:
             best[key] = len(rows)
@@ -157,6 +162,9 @@ def arrays_from_osmnx(
         traffic_signal_s=d.traffic_signal_s,
         junction_s=d.junction_s,
     )
+    ban_from, ban_to = banned_turns(
+        [r[7] for r in rows], edge_u, edge_v, index, graph.graph.get("turn_restrictions", [])
+    )
     return {
         "node_id": node_id,
         "node_lat": node_lat,
@@ -170,7 +178,60 @@ def arrays_from_osmnx(
         "geom_ptr": geom_ptr.astype(np.int64),
         "geom_lon": geom_lon,
         "geom_lat": geom_lat,
+        "turn_ban_from": ban_from,
+        "turn_ban_to": ban_to,
     }
+
+
+def _way_ids(osmid: Any) -> list[int]:
+    if osmid is None:
+        return []
+    if isinstance(osmid, (list, tuple, set)):
+        return [int(x) for x in osmid]
+    return [int(osmid)]
+
+
+def banned_turns(
+    edge_ways: list[Any],
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    node_index: Mapping[int, int],
+    restrictions: list[tuple[str, int, int, int]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn restrictions (``(kind, from_way, via_node, to_way)``, :func:`routing._io.
+    turn_restriction`) as banned pairs of edge indices.
+
+    ``no_*`` bans every turn from an edge of the from-way that ends at the via node onto an
+    edge of the to-way that starts there; ``only_*`` bans every other turn from such an edge.
+    An edge of a simplified graph lists all OSM ways it was merged from (``edge_ways``).
+    Restrictions whose via node or ways are not in the graph are dropped.
+    """
+    if not restrictions:
+        return np.empty(0, np.int32), np.empty(0, np.int32)
+    into: dict[tuple[int, int], list[int]] = {}
+    out_of: dict[tuple[int, int], list[int]] = {}
+    outs: dict[int, list[int]] = {}
+    for e, ways in enumerate(edge_ways):
+        for w in _way_ids(ways):
+            into.setdefault((int(edge_v[e]), w), []).append(e)
+            out_of.setdefault((int(edge_u[e]), w), []).append(e)
+        outs.setdefault(int(edge_u[e]), []).append(e)
+    pairs: set[tuple[int, int]] = set()
+    for kind, frm, via, to in restrictions:
+        v = node_index.get(int(via))
+        if v is None:
+            continue
+        src = into.get((v, frm), [])
+        dst = set(out_of.get((v, to), []))
+        if not src or not dst:
+            continue
+        for e1 in src:
+            banned = dst if kind == "no" else set(outs.get(v, [])) - dst
+            pairs.update((e1, e2) for e2 in banned)
+    if not pairs:
+        return np.empty(0, np.int32), np.empty(0, np.int32)
+    arr = np.array(sorted(pairs), np.int32)
+    return arr[:, 0].copy(), arr[:, 1].copy()
 
 
 def _empty_arrays() -> dict[str, np.ndarray]:
@@ -181,6 +242,7 @@ def _empty_arrays() -> dict[str, np.ndarray]:
         "edge_u": i, "edge_v": i, "edge_length_m": f, "edge_time_s": f,
         "edge_speed_kmh": np.empty(0, np.float32), "edge_class": np.empty(0, "U24"),
         "geom_ptr": np.zeros(1, np.int64), "geom_lon": f, "geom_lat": f,
+        "turn_ban_from": i, "turn_ban_to": i,
     }  # fmt: skip
 
 
@@ -193,7 +255,7 @@ def largest_scc(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     keep_label = np.bincount(labels).argmax()
     keep = labels == keep_label
     if keep.all():
-        return dict(arrays)
+        return with_turn_arrays(arrays)
     new_index = np.full(n, -1, np.int64)
     new_index[keep] = np.arange(int(keep.sum()))
     ekeep = keep[u] & keep[v]
@@ -214,6 +276,20 @@ def largest_scc(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
     for name in ("edge_length_m", "edge_time_s", "edge_speed_kmh", "edge_class"):
         out[name] = arrays[name][ekeep]
+    arrays = with_turn_arrays(arrays)
+    new_edge = np.cumsum(ekeep) - 1
+    bf, bt = arrays["turn_ban_from"], arrays["turn_ban_to"]
+    bkeep = ekeep[bf] & ekeep[bt]
+    out["turn_ban_from"] = new_edge[bf[bkeep]].astype(np.int32)
+    out["turn_ban_to"] = new_edge[bt[bkeep]].astype(np.int32)
+    return out
+
+
+def with_turn_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with empty banned-turn arrays where they are missing (generated graphs)."""
+    out = dict(arrays)
+    for name in ("turn_ban_from", "turn_ban_to"):
+        out[name] = np.asarray(out.get(name, np.empty(0, np.int32)), np.int32)
     return out
 
 
@@ -226,14 +302,25 @@ class RoadGraph:
     Attributes
     ----------
     meta
-        Provenance: source file name and digest, speed defaults, build time, ...
+        Provenance: source file name and digest, speed defaults, build time, ...; ``turns``
+        holds the turn model's parameters when the graph is turn-aware.
     hierarchy
-        The contraction hierarchy used by :meth:`route` and :meth:`matrix`.
+        The node-based contraction hierarchy (turns free): :meth:`route` and :meth:`matrix`
+        use it when the graph has no turn model, the map matcher always (it needs path lengths
+        between road nodes, which turn costs barely change).
+    turns
+        The turn-aware hierarchy (:mod:`routing.turns`: turn costs and restrictions) that
+        :meth:`route` and :meth:`matrix` use, or ``None``.
     """
 
     def __init__(
-        self, arrays: Mapping[str, np.ndarray], hierarchy: Hierarchy, meta: Mapping[str, Any]
+        self,
+        arrays: Mapping[str, np.ndarray],
+        hierarchy: Hierarchy,
+        meta: Mapping[str, Any],
+        turns: TurnHierarchy | None = None,
     ) -> None:
+        arrays = with_turn_arrays(arrays)
         for name in GRAPH_ARRAYS:
             setattr(self, name, arrays[name])
         self.node_id: np.ndarray
@@ -248,7 +335,10 @@ class RoadGraph:
         self.geom_ptr: np.ndarray
         self.geom_lon: np.ndarray
         self.geom_lat: np.ndarray
+        self.turn_ban_from: np.ndarray
+        self.turn_ban_to: np.ndarray
         self.hierarchy = hierarchy
+        self.turns = turns
         self.meta = dict(meta)
         self._local = threading.local()  # .ws: query scratch space, made on first use
         self._lock = threading.Lock()
@@ -264,15 +354,26 @@ class RoadGraph:
         *,
         keep_largest_scc: bool = True,
     ) -> RoadGraph:
-        """Build a routable graph: optionally keep the largest SCC, then contract it."""
-        arrays = largest_scc(arrays) if keep_largest_scc else dict(arrays)
+        """Build a routable graph: optionally keep the largest SCC, then contract it — and,
+        when ``meta["turns"]`` holds turn-model parameters (:class:`routing.turns.TurnCosts`
+        fields), contract its edge-expanded graph too."""
+        arrays = largest_scc(arrays) if keep_largest_scc else with_turn_arrays(arrays)
         n = int(arrays["node_id"].shape[0])
         if n == 0:
             raise ValueError("empty graph")
+        started = time.perf_counter()
         hierarchy = Hierarchy.build(
             n, arrays["edge_u"], arrays["edge_v"], arrays["edge_time_s"], arrays["edge_length_m"]
         )
-        return cls(arrays, hierarchy, meta or {})
+        meta = dict(meta or {})
+        contract_s = {"nodes": round(time.perf_counter() - started, 2)}
+        turns = None
+        if meta.get("turns"):
+            started = time.perf_counter()
+            turns = TurnHierarchy.build(arrays, TurnCosts.from_dict(meta["turns"]))
+            contract_s["turns"] = round(time.perf_counter() - started, 2)
+        meta["contract_s"] = contract_s
+        return cls(arrays, hierarchy, meta, turns)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The graph arrays (without the hierarchy)."""
@@ -289,6 +390,11 @@ class RoadGraph:
         return int(self.edge_u.shape[0])
 
     @property
+    def banned_count(self) -> int:
+        """How many turns (pairs of edges) the turn restrictions ban."""
+        return int(self.turn_ban_from.shape[0])
+
+    @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(min_lat, min_lon, max_lat, max_lon) of the nodes, degrees."""
         return (
@@ -301,7 +407,8 @@ class RoadGraph:
     @property
     def nbytes(self) -> int:
         """Bytes held by the graph and hierarchy arrays."""
-        return sum(a.nbytes for a in self.arrays().values()) + self.hierarchy.nbytes
+        turns = self.turns.hierarchy.nbytes if self.turns is not None else 0
+        return sum(a.nbytes for a in self.arrays().values()) + self.hierarchy.nbytes + turns
 
     @property
     def utm_epsg(self) -> int:
@@ -339,11 +446,35 @@ class RoadGraph:
         )
         return g
 
+    def to_networkx_turns(self) -> nx.DiGraph:
+        """The turn-aware reference: a networkx DiGraph of the edge-expanded graph with the same
+        arc costs as :attr:`turns` (``travel_time``, ``length``). Node ``("s", v)`` starts and
+        ``("t", v)`` ends a route at road node ``v``; a road edge ``e`` is node ``e``."""
+        from routing.turns import allowed_turns
+
+        if self.turns is None:
+            raise ValueError("graph has no turn model")
+        tr = allowed_turns(
+            self.edge_u, self.edge_v, self.geom_ptr, self.geom_lon, self.geom_lat,
+            self.node_count, self.turn_ban_from, self.turn_ban_to, self.turns.costs,
+        )  # fmt: skip
+        g = nx.DiGraph()
+        t, d = self.edge_time_s, self.edge_length_m
+        g.add_edges_from(
+            (int(a), int(b), {"travel_time": float(c + t[b]), "length": float(d[b])})
+            for a, b, c in zip(tr.turn_from, tr.turn_to, tr.turn_s, strict=True)
+        )
+        for e, (u, v) in enumerate(zip(self.edge_u.tolist(), self.edge_v.tolist(), strict=True)):
+            g.add_edge(("s", u), e, travel_time=float(t[e]), length=float(d[e]))
+            g.add_edge(e, ("t", v), travel_time=0.0, length=0.0)
+        return g
+
     def warm_up(self) -> RoadGraph:
         """Build the snapping index and load the compiled search code now, not on the first
         request (a service calls this at start-up). Returns ``self``."""
         self._snapper()
         self.route_nodes(0, 0)
+        self.travel_time(0, min(1, self.node_count - 1))  # a real search (turn-aware: s != t)
         self.matrix_nodes([0], [0])
         return self
 
@@ -420,11 +551,20 @@ class RoadGraph:
     # ---- routes --------------------------------------------------------------------------
 
     def _workspace(self) -> Workspace:
+        """This thread's scratch space of the hierarchy routes use (turn-aware if any)."""
         try:
             return self._local.ws  # type: ignore[no-any-return]
         except AttributeError:
-            ws = self._local.ws = self.hierarchy.workspace(self.node_id)
+            if self.turns is not None:
+                ws = self._local.ws = self.turns.workspace(self.node_id, self.edge_v)
+            else:
+                ws = self._local.ws = self.hierarchy.workspace(self.node_id)
             return ws
+
+    def _check_index(self, orig_index: int, dest_index: int) -> None:
+        n = self.node_count
+        if not (0 <= orig_index < n and 0 <= dest_index < n):
+            raise IndexError(f"node index out of range: {orig_index}, {dest_index}")
 
     def route_nodes(self, orig_index: int, dest_index: int) -> Route:
         """Fastest route between two internal node indices.
@@ -434,6 +574,31 @@ class RoadGraph:
         NoRoute
             When ``dest_index`` cannot be reached.
         """
+        turns = self.turns
+        if turns is not None:
+            self._check_index(orig_index, dest_index)
+            res = None
+            if orig_index != dest_index:
+                res = turns.hierarchy.path(
+                    turns.m + orig_index, turns.m + turns.n + dest_index, self._workspace()
+                )
+                if res is None:
+                    raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
+            route = make_route(
+                self.node_id,
+                res.nodes[1:-1] if res is not None else np.empty(0, np.int64),
+                edge_v=self.edge_v,
+                edge_length_m=self.edge_length_m,
+                edge_time_s=self.edge_time_s,
+                geom_ptr=self.geom_ptr,
+                geom_lon=self.geom_lon,
+                geom_lat=self.geom_lat,
+                start_node=int(orig_index),
+                start_lonlat=(float(self.node_lon[orig_index]), float(self.node_lat[orig_index])),
+            )
+            if res is None:
+                return route
+            return dataclasses.replace(route, duration_s=float(res.duration_s))
         res = self.hierarchy.path(orig_index, dest_index, self._workspace())
         if res is None:
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
@@ -464,6 +629,17 @@ class RoadGraph:
             ws = self._local.ws
         except AttributeError:
             ws = self._workspace()
+        turns = self.turns
+        if turns is not None:
+            if not (0 <= orig_index < turns.n and 0 <= dest_index < turns.n):
+                raise IndexError(f"node index out of range: {orig_index}, {dest_index}")
+            if orig_index == dest_index:
+                return 0.0, [int(self.node_id[orig_index])]
+            res = ws.route(turns.m + orig_index, turns.m + turns.n + dest_index, ws.graph, ws.buf)
+            if res[1]:
+                res[1].pop()  # the target node's label comes twice (its last edge and T_t)
+                return res  # type: ignore[no-any-return]
+            raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
         res = ws.route(orig_index, dest_index, ws.graph, ws.buf)
         if res[1]:
             return res  # type: ignore[no-any-return]
@@ -473,6 +649,16 @@ class RoadGraph:
 
     def travel_time(self, orig_index: int, dest_index: int) -> float:
         """Cost (s) of the fastest path between two node indices (``inf`` if unreachable)."""
+        turns = self.turns
+        if turns is not None:
+            self._check_index(orig_index, dest_index)
+            if orig_index == dest_index:
+                return 0.0
+            return float(
+                turns.hierarchy.query(
+                    turns.m + orig_index, turns.m + turns.n + dest_index, self._workspace()
+                )[0]
+            )
         return float(self.hierarchy.query(orig_index, dest_index, self._workspace())[0])
 
     def route(
@@ -532,7 +718,13 @@ class RoadGraph:
         """:meth:`matrix` for internal node indices."""
         o = np.atleast_1d(np.asarray(orig_index, np.int64))
         d = np.atleast_1d(np.asarray(dest_index, np.int64))
-        dur, dist = self.hierarchy.table(o, d)
+        if self.turns is not None:
+            n = self.node_count
+            if o.size and (o.min() < 0 or o.max() >= n) or d.size and (d.min() < 0 or d.max() >= n):
+                raise IndexError("node index out of range")
+            dur, dist = self.turns.table(o, d)
+        else:
+            dur, dist = self.hierarchy.table(o, d)
         return Matrix(
             duration_s=dur, dist_m=dist, orig_node=self.node_id[o], dest_node=self.node_id[d]
         )

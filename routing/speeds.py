@@ -54,6 +54,19 @@ class SpeedDefaults:
     speed_factor, traffic_signal_s, junction_s
         The travel-time model (:mod:`routing.traveltime`): share of the free-flow speed actually
         driven, seconds per traffic signal passed, seconds per junction an edge ends at.
+    service_factor
+        Speed multipliers by the ``service=*`` sub-tag of ``highway=service`` ways: OSRM
+        ``car.lua`` (osrm-backend 26) ``service_penalties`` — 0.5 for ``alley``, ``parking``,
+        ``parking_aisle``, ``driveway``, ``drive-through``, ``drive-thru``. OSRM applies them to
+        its routing weight; with one cost per edge we apply them to the speed, so courtyard
+        driveways are both avoided and timed slower.
+    turn_aware
+        Route on the edge-expanded (turn-aware) hierarchy with the turn costs and restrictions
+        below (:mod:`routing.turns`); ``False``: node-based, turns free.
+    turn_penalty_s, turn_bias, u_turn_penalty_s, oncoming_turn_penalty_s
+        OSRM ``car.lua`` (osrm-backend 26) ``turn_penalty`` 7.5, ``turn_bias`` 1.075,
+        ``u_turn_penalty`` 20 and ``oncoming_turn_penalty`` 2.0 (:func:`routing.traveltime.
+        turn_costs_s`).
     """
 
     urban_kmh: float = 60.0
@@ -100,10 +113,34 @@ class SpeedDefaults:
     # the travel-time model (routing/traveltime.py gives each figure's source)
     speed_factor: float = 0.8
     traffic_signal_s: float = 2.0
-    junction_s: float = 1.0
+    junction_s: float = 0.0
+    service_factor: Mapping[str, float] = field(
+        default_factory=lambda: _frozen(
+            {
+                "alley": 0.5,
+                "parking": 0.5,
+                "parking_aisle": 0.5,
+                "driveway": 0.5,
+                "drive-through": 0.5,
+                "drive-thru": 0.5,
+            }
+        )
+    )
+    turn_aware: bool = True
+    turn_penalty_s: float = 7.5
+    turn_bias: float = 1.075
+    u_turn_penalty_s: float = 20.0
+    oncoming_turn_penalty_s: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_kmh", _frozen(self.class_kmh))
+        object.__setattr__(self, "service_factor", _frozen(self.service_factor))
+        if any(not 0 < v <= 1.5 for v in self.service_factor.values()):
+            raise ValueError("service_factor values must be in (0, 1.5]")
+        if self.turn_penalty_s < 0 or self.u_turn_penalty_s < 0 or self.oncoming_turn_penalty_s < 0:
+            raise ValueError("turn penalties must not be negative")
+        if not self.turn_bias > 0:
+            raise ValueError("turn_bias must be positive")
         object.__setattr__(self, "urban_classes", frozenset(self.urban_classes))
         object.__setattr__(self, "urban_name_words", tuple(self.urban_name_words))
         for name in ("urban_kmh", "rural_kmh", "motorway_kmh", "living_street_kmh"):
@@ -120,6 +157,8 @@ class SpeedDefaults:
         """A copy with some fields changed (``class_kmh`` entries are merged, not replaced)."""
         if "class_kmh" in changes:
             changes["class_kmh"] = {**self.class_kmh, **changes["class_kmh"]}
+        if "service_factor" in changes:
+            changes["service_factor"] = {**self.service_factor, **changes["service_factor"]}
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -130,11 +169,18 @@ class SpeedDefaults:
         """
         base = cls()
         numeric = {f.name for f in dataclasses.fields(cls) if f.type in ("float", float)}
+        flags = {f.name for f in dataclasses.fields(cls) if f.type in ("bool", bool)}
         fields_: dict[str, Any] = {}
         classes: dict[str, float] = {}
         for key, value in values.items():
             if key in numeric:
                 fields_[key] = float(value)
+            elif key in flags:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                fields_[key] = value
+            elif key == "service_factor" and isinstance(value, Mapping):
+                fields_[key] = {str(k): float(v) for k, v in value.items()}
             elif key == "class_kmh" and isinstance(value, Mapping):
                 classes.update({str(k): float(v) for k, v in value.items()})
             else:
@@ -296,12 +342,26 @@ def default_speed_kmh(
     return d.rural_kmh
 
 
+def service_factor(service: Any, defaults: SpeedDefaults | None = None) -> float:
+    """Speed multiplier of a ``service=*`` sub-tag (1 for none or an unlisted value); a list
+    (osmnx merging ways) takes the slowest."""
+    d = defaults or SpeedDefaults()
+    if _is_missing(service):
+        return 1.0
+    items = [str(x).strip().lower() for x in _as_list(service) if not _is_missing(x)]
+    return min((float(d.service_factor.get(x, 1.0)) for x in items), default=1.0)
+
+
 def edge_speed_kmh(
-    highway: Any, maxspeed: Any = None, name: Any = None, defaults: SpeedDefaults | None = None
+    highway: Any,
+    maxspeed: Any = None,
+    name: Any = None,
+    defaults: SpeedDefaults | None = None,
+    service: Any = None,
 ) -> float:
-    """Free-flow speed of an edge: its parsed ``maxspeed``, else the class default (km/h)."""
+    """Free-flow speed of an edge: its parsed ``maxspeed``, else the class default (km/h),
+    times the ``service=*`` sub-tag's factor (:attr:`SpeedDefaults.service_factor`)."""
     d = defaults or SpeedDefaults()
     parsed = parse_maxspeed(maxspeed, d)
-    if parsed is not None:
-        return parsed
-    return default_speed_kmh(highway, name, d)
+    kmh = parsed if parsed is not None else default_speed_kmh(highway, name, d)
+    return kmh * service_factor(service, d)

@@ -23,6 +23,7 @@ from routing.errors import GraphImportError
 from routing.graph import GRAPH_ARRAYS, RoadGraph, arrays_from_osmnx
 from routing.osmfilter import NETWORK_TYPES, NetworkType
 from routing.speeds import SpeedDefaults
+from routing.turns import TurnCosts, TurnHierarchy
 
 if TYPE_CHECKING:
     from routing.calibration import SpeedProfile
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: bump when the cache layout or the build changes
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: banned turns, the turn-aware hierarchy (``t_*``), service sub-tag speeds
 CACHE_SUFFIX = ".graph.npz"
 
 
@@ -61,6 +62,9 @@ def save_graph(graph: RoadGraph, path: Path) -> Path:
     arrays: dict[str, Any] = {f"g_{k}": v for k, v in graph.arrays().items()}
     arrays.update({f"h_{k}": v for k, v in graph.hierarchy.arrays().items()})
     meta = {**graph.meta, "format": CACHE_FORMAT, "m0": graph.hierarchy.m0}
+    if graph.turns is not None:
+        arrays.update({f"t_{k}": v for k, v in graph.turns.hierarchy.arrays().items()})
+        meta["turn_m0"] = graph.turns.hierarchy.m0
     arrays["meta"] = np.array(json.dumps(meta, ensure_ascii=False))
     with _io.atomic_path(path) as tmp:
         with tmp.open("wb") as f:
@@ -83,10 +87,27 @@ def read_graph(path: Path) -> RoadGraph:
                 raise GraphImportError(f"{path}: cache format {meta.get('format')} is outdated")
             g = {k: z[f"g_{k}"] for k in GRAPH_ARRAYS}
             h = {k: z[f"h_{k}"] for k in HIERARCHY_ARRAYS}
+            t = {k: z[f"t_{k}"] for k in HIERARCHY_ARRAYS} if meta.get("turns") else None
     except (OSError, KeyError, ValueError) as exc:
         raise GraphImportError(f"cannot read graph cache {path}: {exc}") from exc
-    hierarchy = Hierarchy.from_arrays(g["node_id"].shape[0], int(meta["m0"]), h)
-    return RoadGraph(g, hierarchy, meta)
+    n = g["node_id"].shape[0]
+    hierarchy = Hierarchy.from_arrays(n, int(meta["m0"]), h)
+    turns = None
+    if t is not None:
+        m = g["edge_u"].shape[0]
+        th = Hierarchy.from_arrays(m + 2 * n, int(meta["turn_m0"]), t)
+        turns = TurnHierarchy(th, m, n, TurnCosts.from_dict(meta["turns"]))
+    return RoadGraph(g, hierarchy, meta, turns)
+
+
+def turn_costs(speeds: SpeedDefaults) -> TurnCosts:
+    """The turn model's parameters from the speed settings."""
+    return TurnCosts(
+        turn_penalty_s=speeds.turn_penalty_s,
+        turn_bias=speeds.turn_bias,
+        u_turn_penalty_s=speeds.u_turn_penalty_s,
+        oncoming_turn_penalty_s=speeds.oncoming_turn_penalty_s,
+    )
 
 
 def build_graph(
@@ -109,6 +130,8 @@ def build_graph(
         bar.update(1)
         bar.set_postfix_str("скорости")
         arrays = arrays_from_osmnx(nx_graph, speeds)
+        counts = nx_graph.graph.get("restriction_counts", {})
+        n_restrictions = len(nx_graph.graph.get("turn_restrictions", []))
         del nx_graph
         bar.update(1)
         bar.set_postfix_str("иерархия")
@@ -118,6 +141,11 @@ def build_graph(
             "network_type": network_type,
             "speeds": speeds.fingerprint(),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "turns": turn_costs(speeds).as_dict() if speeds.turn_aware else None,
+            "turn_restrictions": n_restrictions,
+            "turn_restrictions_via_way": counts.get("restrictions_via_way", 0),
+            "turn_restrictions_skipped": counts.get("restrictions_skipped", 0),
+            "banned_turns": int(arrays["turn_ban_from"].shape[0]),
         }
         try:
             graph = RoadGraph.from_arrays(arrays, meta)
