@@ -27,7 +27,7 @@ from routing.errors import NoRoute, OutOfServiceArea
 from routing.paths import Matrix, Route, make_route
 from routing.speeds import SpeedDefaults, edge_speed_kmh
 from routing.traveltime import edge_times_s, junction_heads, signals_per_edge
-from routing.turns import TurnCosts, TurnHierarchy
+from routing.turns import TurnCosts, TurnHierarchy, connected_bans
 
 #: arrays that make up a graph (besides the hierarchy), in the order they are saved
 GRAPH_ARRAYS = (
@@ -370,6 +370,12 @@ class RoadGraph:
         turns = None
         if meta.get("turns"):
             started = time.perf_counter()
+            bf, bt, dropped = connected_bans(
+                arrays["edge_u"], arrays["edge_v"], n,
+                arrays["turn_ban_from"], arrays["turn_ban_to"],
+            )  # fmt: skip
+            arrays["turn_ban_from"], arrays["turn_ban_to"] = bf, bt
+            meta["banned_turns_dropped"] = meta.get("banned_turns_dropped", 0) + dropped
             turns = TurnHierarchy.build(arrays, TurnCosts.from_dict(meta["turns"]))
             contract_s["turns"] = round(time.perf_counter() - started, 2)
         meta["contract_s"] = contract_s

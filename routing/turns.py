@@ -60,6 +60,32 @@ class Turns:
     turn_s: np.ndarray
 
 
+def turn_pairs(
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    node_count: int,
+    ban_from: np.ndarray,
+    ban_to: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every turn ``(e1, e2)`` between consecutive edges (``e1`` ends where ``e2`` starts,
+    U-turns included) that is not banned, as two arrays of edge indices."""
+    u = np.asarray(edge_u, np.int64)
+    v = np.asarray(edge_v, np.int64)
+    m = u.shape[0]
+    order = np.argsort(u, kind="stable")
+    out_ptr = np.searchsorted(u[order], np.arange(node_count + 1))
+    count = np.diff(out_ptr)[v]
+    e1 = np.repeat(np.arange(m, dtype=np.int64), count)
+    first = np.cumsum(count) - count
+    k = np.arange(e1.shape[0], dtype=np.int64) - np.repeat(first, count)
+    e2 = order[out_ptr[v[e1]] + k]
+    if len(ban_from):
+        banned = np.asarray(ban_from, np.int64) * m + np.asarray(ban_to, np.int64)
+        keep = ~np.isin(e1 * m + e2, banned)
+        e1, e2 = e1[keep], e2[keep]
+    return e1, e2
+
+
 def allowed_turns(
     edge_u: np.ndarray,
     edge_v: np.ndarray,
@@ -88,19 +114,7 @@ def allowed_turns(
     """
     u = np.asarray(edge_u, np.int64)
     v = np.asarray(edge_v, np.int64)
-    m = u.shape[0]
-    order = np.argsort(u, kind="stable")
-    out_ptr = np.searchsorted(u[order], np.arange(node_count + 1))
-    out_deg = np.diff(out_ptr)
-    count = out_deg[v]
-    e1 = np.repeat(np.arange(m, dtype=np.int64), count)
-    first = np.cumsum(count) - count
-    k = np.arange(e1.shape[0], dtype=np.int64) - np.repeat(first, count)
-    e2 = order[out_ptr[v[e1]] + k]
-    if len(ban_from):
-        banned = np.asarray(ban_from, np.int64) * m + np.asarray(ban_to, np.int64)
-        keep = ~np.isin(e1 * m + e2, banned)
-        e1, e2 = e1[keep], e2[keep]
+    e1, e2 = turn_pairs(u, v, node_count, ban_from, ban_to)
     b_start, b_end = edge_bearings_deg(geom_ptr, geom_lon, geom_lat)
     angle = turn_angles_deg(b_end[e1], b_start[e2])
     junction = node_degrees(u, v, node_count)[v[e1]] > 2
@@ -115,6 +129,55 @@ def allowed_turns(
         oncoming_turn_penalty_s=costs.oncoming_turn_penalty_s,
     )
     return Turns(turn_from=e1, turn_to=e2, turn_s=turn_s)
+
+
+def connected_bans(
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+    node_count: int,
+    ban_from: np.ndarray,
+    ban_to: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The banned turns minus those that would leave a road edge unable to reach, or be reached
+    from, the rest of the network.
+
+    With every turn allowed (U-turns included) the edge-expanded graph of a strongly connected
+    road graph is strongly connected. Real restrictions on a clipped extract can break that: a
+    ``no_u_turn`` at a street cut by the extract's border traps a vehicle there. Such bans are
+    dropped (bans touching an edge outside the largest strongly connected component, repeated
+    until none is left outside) so every pickup still reaches every drop-off.
+
+    Returns
+    -------
+    (ban_from, ban_to, dropped)
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    bf = np.asarray(ban_from, np.int64)
+    bt = np.asarray(ban_to, np.int64)
+    u = np.asarray(edge_u, np.int64)
+    v = np.asarray(edge_v, np.int64)
+    m = u.shape[0]
+    total = bf.shape[0]
+    while bf.shape[0]:
+        e1, e2 = turn_pairs(u, v, node_count, bf, bt)
+        adj = sp.csr_matrix((np.ones(e1.shape[0], np.int8), (e1, e2)), shape=(m, m))
+        _, labels = connected_components(adj, directed=True, connection="strong")
+        main = labels == np.bincount(labels).argmax()
+        if main.all():
+            break
+        keep = main[bf] & main[bt]
+        if keep.all():
+            # no ban touches a cut-off edge: drop the bans at the nodes those edges meet
+            near = np.zeros(node_count, bool)
+            near[u[~main]] = True
+            near[v[~main]] = True
+            keep = ~near[v[bf]]
+            if keep.all():
+                keep[:] = False
+        bf, bt = bf[keep], bt[keep]
+    return bf.astype(np.int32), bt.astype(np.int32), int(total - bf.shape[0])
 
 
 def expanded_graph(
