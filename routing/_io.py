@@ -88,6 +88,7 @@ def extract_drivable_xml(
     signals: list[tuple[float, float]] | None = None,
     restrictions: list[tuple[str, int, int, int]] | None = None,
     counts: dict[str, int] | None = None,
+    barriers: list[tuple[float, float, str]] | None = None,
 ) -> tuple[int, int]:
     """Copy the drivable ways of ``src`` and the nodes they use into the OSM XML file ``dst``.
 
@@ -108,6 +109,9 @@ def extract_drivable_xml(
     restrictions
         When given, the turn restrictions between written ways (:func:`turn_restriction`) are
         appended as ``(kind, from_way, via_node, to_way)``; ``kind`` is ``"no"`` or ``"only"``.
+    barriers
+        When given, the (lon, lat, value) of every written node tagged ``barrier=*`` is
+        appended (gates cost a delay, see :attr:`routing.speeds.SpeedDefaults.barrier_s`).
     counts
         When given, receives ``restrictions_via_way`` (restrictions via a way: read, counted,
         not applied) and ``restrictions_skipped`` (not for cars, conditional, or malformed).
@@ -128,7 +132,7 @@ def extract_drivable_xml(
             if patched is not None:
                 src, fmt = patched, "osm"
         return _extract(
-            osmium, src, fmt, dst, network_type, progress, signals, restrictions, counts
+            osmium, src, fmt, dst, network_type, progress, signals, restrictions, counts, barriers
         )
 
 
@@ -177,6 +181,7 @@ def _extract(
     signals: list[tuple[float, float]] | None = None,
     restrictions: list[tuple[str, int, int, int]] | None = None,
     counts: dict[str, int] | None = None,
+    barriers: list[tuple[float, float, str]] | None = None,
 ) -> tuple[int, int]:
     keep_ways: set[int] = set()
     via_way = skipped = 0
@@ -224,6 +229,9 @@ def _extract(
                         written_nodes += 1
                         if signals is not None and obj.tags.get("highway") == "traffic_signals":
                             signals.append((obj.location.lon, obj.location.lat))
+                        barrier = obj.tags.get("barrier")
+                        if barrier is not None and barriers is not None:
+                            barriers.append((obj.location.lon, obj.location.lat, barrier))
                 elif obj.id in keep_ways:
                     writer.add_way(obj)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
@@ -297,6 +305,7 @@ def graph_from_osm_file(
         signals: list[tuple[float, float]] = []
         restrictions: list[tuple[str, int, int, int]] = []
         counts: dict[str, int] = {}
+        barriers: list[tuple[float, float, str]] = []
         ways, nodes = extract_drivable_xml(
             src,
             xml,
@@ -305,6 +314,7 @@ def graph_from_osm_file(
             signals=signals,
             restrictions=restrictions,
             counts=counts,
+            barriers=barriers,
         )
         log.info(
             "%s: %d drivable ways, %d nodes, %d turn restrictions via a node "
@@ -320,6 +330,7 @@ def graph_from_osm_file(
     if graph.number_of_edges() == 0:
         raise GraphImportError(f"{src.name}: no drivable edges")
     graph.graph["traffic_signals"] = np.array(signals, np.float64).reshape(-1, 2)
+    graph.graph["barriers"] = barriers
     graph.graph["turn_restrictions"] = restrictions
     graph.graph["restriction_counts"] = counts
     return graph

@@ -162,6 +162,14 @@ def arrays_from_osmnx(
         traffic_signal_s=d.traffic_signal_s,
         junction_s=d.junction_s,
     )
+    # gates: OSRM car.lua barrier_penalties, a delay per gate passed (found like signals)
+    barriers = graph.graph.get("barriers", [])
+    for kind, delay_s in d.barrier_s.items():
+        xy = np.array([(x, y) for x, y, k in barriers if k == kind], np.float64).reshape(-1, 2)
+        if xy.shape[0] and delay_s:
+            edge_time_s = edge_time_s + delay_s * signals_per_edge(
+                geom_ptr, geom_lon, geom_lat, xy[:, 0], xy[:, 1]
+            )
     ban_from, ban_to = banned_turns(
         [r[7] for r in rows], edge_u, edge_v, index, graph.graph.get("turn_restrictions", [])
     )

@@ -60,6 +60,11 @@ class SpeedDefaults:
         ``parking_aisle``, ``driveway``, ``drive-through``, ``drive-thru``. OSRM applies them to
         its routing weight; with one cost per edge we apply them to the speed, so courtyard
         driveways are both avoided and timed slower.
+    barrier_s
+        Seconds per barrier node passed, by ``barrier=*`` value: OSRM ``car.lua``
+        (osrm-backend 26) ``barrier_penalties`` — 60 s for ``gate`` and ``lift_gate`` (the
+        gates of courtyards and car parks). Barriers OSRM treats as impassable (bollards,
+        ...) are not modelled.
     turn_aware
         Route on the edge-expanded (turn-aware) hierarchy with the turn costs and restrictions
         below (:mod:`routing.turns`); ``False``: node-based, turns free.
@@ -126,6 +131,9 @@ class SpeedDefaults:
             }
         )
     )
+    barrier_s: Mapping[str, float] = field(
+        default_factory=lambda: _frozen({"gate": 60.0, "lift_gate": 60.0})
+    )
     turn_aware: bool = True
     turn_penalty_s: float = 7.5
     turn_bias: float = 1.075
@@ -135,6 +143,9 @@ class SpeedDefaults:
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_kmh", _frozen(self.class_kmh))
         object.__setattr__(self, "service_factor", _frozen(self.service_factor))
+        object.__setattr__(self, "barrier_s", _frozen(self.barrier_s))
+        if any(v < 0 for v in self.barrier_s.values()):
+            raise ValueError("barrier_s delays must not be negative")
         if any(not 0 < v <= 1.5 for v in self.service_factor.values()):
             raise ValueError("service_factor values must be in (0, 1.5]")
         if self.turn_penalty_s < 0 or self.u_turn_penalty_s < 0 or self.oncoming_turn_penalty_s < 0:
@@ -159,6 +170,8 @@ class SpeedDefaults:
             changes["class_kmh"] = {**self.class_kmh, **changes["class_kmh"]}
         if "service_factor" in changes:
             changes["service_factor"] = {**self.service_factor, **changes["service_factor"]}
+        if "barrier_s" in changes:
+            changes["barrier_s"] = {**self.barrier_s, **changes["barrier_s"]}
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -179,7 +192,7 @@ class SpeedDefaults:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
                 fields_[key] = value
-            elif key == "service_factor" and isinstance(value, Mapping):
+            elif key in ("service_factor", "barrier_s") and isinstance(value, Mapping):
                 fields_[key] = {str(k): float(v) for k, v in value.items()}
             elif key == "class_kmh" and isinstance(value, Mapping):
                 classes.update({str(k): float(v) for k, v in value.items()})

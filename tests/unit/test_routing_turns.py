@@ -24,7 +24,10 @@ LAT, LON = 60.0, 30.0
 ARM = {N: (0.0009, 0.0), S: (-0.0009, 0.0), E: (0.0, 0.0018), W: (0.0, -0.0018)}
 
 
-def _plus(restrictions: list[tuple[str, int, int, int]] | None = None) -> RoadGraph:
+def _plus(
+    restrictions: list[tuple[str, int, int, int]] | None = None,
+    barriers: list[tuple[float, float, str]] | None = None,
+) -> RoadGraph:
     g = nx.MultiDiGraph()
     g.add_node(C, x=LON, y=LAT)
     for node, (dlat, dlon) in ARM.items():
@@ -32,6 +35,7 @@ def _plus(restrictions: list[tuple[str, int, int, int]] | None = None) -> RoadGr
         for u, v in ((C, node), (node, C)):
             g.add_edge(u, v, length=100.0, highway="residential", osmid=WAY[node])
     g.graph["turn_restrictions"] = restrictions or []
+    g.graph["barriers"] = barriers or []
     arrays = arrays_from_osmnx(g, SpeedDefaults())
     return RoadGraph.from_arrays(arrays, {"turns": TurnCosts().as_dict()})
 
@@ -109,6 +113,15 @@ def test_only_straight_on_is_obeyed():
     assert g.route_nodes(_idx(g, W), _idx(g, S)).nodes == [W, C, S]
 
 
+def test_a_ban_that_would_trap_a_vehicle_is_dropped():
+    # no U-turn at the dead end N: a vehicle that drove in could never leave
+    g = _plus([("no", WAY[N], N, WAY[N]), ("no", WAY[S], C, WAY[W])])
+    assert g.meta["banned_turns_dropped"] == 1 and g.banned_count == 1  # the left ban stays
+    route = g.route_nodes(_idx(g, S), _idx(g, W))
+    assert (S, C, W) not in _steps(route.nodes)
+    assert np.isfinite(g.matrix_nodes(np.arange(5), np.arange(5)).duration_s).all()
+
+
 def test_a_node_to_itself_costs_nothing():
     g = _plus()
     assert g.travel_time(_idx(g, C), _idx(g, C)) == 0.0
@@ -175,3 +188,14 @@ def test_restrictions_are_read_at_import(heidelberg):
     assert heidelberg.meta["turn_restrictions"] > 0
     assert heidelberg.banned_count > 0
     assert heidelberg.meta["turn_restrictions_via_way"] >= 0
+    # the extract's border cuts some restricted streets: those bans are dropped, not the roads
+    assert 0 <= heidelberg.meta["banned_turns_dropped"] < heidelberg.meta["banned_turns"] / 10
+
+
+def test_a_gate_costs_osrms_barrier_penalty():
+    dlat, dlon = ARM[N]
+    free = _plus()
+    gated = _plus(barriers=[(LON + dlon, LAT + dlat, "gate"), (LON, LAT + 0.0004, "bollard")])
+    c, n = _idx(free, C), _idx(free, N)
+    assert gated.travel_time(c, n) == pytest.approx(free.travel_time(c, n) + 60.0)
+    assert gated.travel_time(n, c) == pytest.approx(free.travel_time(n, c))  # counted on entry
