@@ -229,9 +229,10 @@ def _extract(
                         written_nodes += 1
                         if signals is not None and obj.tags.get("highway") == "traffic_signals":
                             signals.append((obj.location.lon, obj.location.lat))
-                        barrier = obj.tags.get("barrier")
-                        if barrier is not None and barriers is not None:
-                            barriers.append((obj.location.lon, obj.location.lat, barrier))
+                        if barriers is not None and ("barrier" in obj.tags or "access" in obj.tags):
+                            kind = barrier_kind({t.k: t.v for t in obj.tags})
+                            if kind:
+                                barriers.append((obj.location.lon, obj.location.lat, kind))
                 elif obj.id in keep_ways:
                     writer.add_way(obj)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
@@ -240,6 +241,47 @@ def _extract(
         counts["restrictions_via_way"] = via_way
         counts["restrictions_skipped"] = skipped
     return len(keep_ways), written_nodes
+
+
+#: OSRM ``car.lua`` (osrm-backend 26): barriers a car passes, access values that bar it
+_BARRIER_WHITELIST = frozenset(
+    {"cattle_grid", "border_control", "toll_booth", "sally_port", "no", "entrance",
+     "height_restrictor", "arch", "gate", "lift_gate"}
+)  # fmt: skip
+# access_tag_blacklist minus restricted_access_tag_list ("private", "delivery", ... are
+# restricted, not barred)
+_ACCESS_BLACKLIST = frozenset(
+    {"no", "agricultural", "forestry", "emergency", "psv", "taxi", "share_taxi", "minibus",
+     "bus", "foot", "emergency_vehicle", "restricted", "military", "official"}
+)  # fmt: skip
+_ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")
+
+
+def barrier_kind(tags: dict[str, str]) -> str | None:
+    """What a node's barrier means to a car, after OSRM ``car.lua`` ``process_node`` (pure).
+
+    Returns ``"impassable"`` (an access tag bars cars, or a barrier not in OSRM's whitelist:
+    bollard, fence, chain, ...; rising bollards, lowered or flush kerbs and crossing kerbs
+    pass), the ``barrier`` value for a passable one (``"gate"``, ``"lift_gate"`` cost a delay,
+    :attr:`routing.speeds.SpeedDefaults.barrier_s`), or ``None``. An access tag that allows
+    cars makes any barrier passable, as in OSRM.
+    """
+    from routing.graph import IMPASSABLE
+
+    access = next((tags[k] for k in _ACCESS_KEYS if k in tags), None)
+    if access is not None:
+        return IMPASSABLE if access in _ACCESS_BLACKLIST else None
+    barrier = tags.get("barrier")
+    if barrier is None:
+        return None
+    passable = (
+        barrier in _BARRIER_WHITELIST
+        or tags.get("bollard") == "rising"
+        or tags.get("kerb") in ("lowered", "flush")
+        or (barrier == "kerb" and tags.get("highway") == "crossing")
+        or (barrier == "fence" and tags.get("sensory") in ("audible", "audio"))
+    )
+    return barrier if passable else IMPASSABLE
 
 
 #: ``except=*`` values that exempt a car from a restriction

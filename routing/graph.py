@@ -173,7 +173,10 @@ def arrays_from_osmnx(
     ban_from, ban_to = banned_turns(
         [r[7] for r in rows], edge_u, edge_v, index, graph.graph.get("turn_restrictions", [])
     )
-    return {
+    blocked_xy = np.array([(x, y) for x, y, k in barriers if k == IMPASSABLE], np.float64).reshape(
+        -1, 2
+    )
+    out: dict[str, np.ndarray] = {
         "node_id": node_id,
         "node_lat": node_lat,
         "node_lon": node_lon,
@@ -189,6 +192,52 @@ def arrays_from_osmnx(
         "turn_ban_from": ban_from,
         "turn_ban_to": ban_to,
     }
+    return block_barriers(out, blocked_xy[:, 0], blocked_xy[:, 1])
+
+
+#: the value :func:`routing._io.extract_drivable_xml` gives a barrier a car cannot pass
+IMPASSABLE = "impassable"
+
+
+def block_barriers(
+    arrays: Mapping[str, np.ndarray], lon: np.ndarray, lat: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Apply barriers a car cannot pass (OSRM ``car.lua``: bollards, fences, ...; not gates).
+
+    An edge with such a barrier inside its geometry is dropped (nothing drives through it);
+    at a graph node only U-turns stay allowed (OSRM allows only U-turns at a barrier node): every
+    other turn through it is banned. Barriers are found by exact coordinates, as signals are.
+    """
+    arrays = with_turn_arrays(arrays)
+    if len(lon) == 0 or arrays["edge_u"].shape[0] == 0:
+        return arrays
+    from routing.traveltime import _coord_keys
+
+    keys = _coord_keys(lon, lat)
+    ptr = arrays["geom_ptr"]
+    hit = np.isin(_coord_keys(arrays["geom_lon"], arrays["geom_lat"]), keys)
+    hit[ptr[:-1]] = False
+    hit[ptr[1:] - 1] = False
+    blocked_edge = np.add.reduceat(hit.astype(np.int32), ptr[:-1]) > 0
+    node_hit = np.isin(_coord_keys(arrays["node_lon"], arrays["node_lat"]), keys)
+    u = np.asarray(arrays["edge_u"], np.int64)
+    v = np.asarray(arrays["edge_v"], np.int64)
+    if node_hit.any():
+        from routing.turns import turn_pairs
+
+        e1, e2 = turn_pairs(u, v, node_hit.shape[0], np.empty(0), np.empty(0))
+        through = node_hit[v[e1]] & (v[e2] != u[e1])
+        arrays["turn_ban_from"] = np.concatenate((arrays["turn_ban_from"], e1[through]))
+        arrays["turn_ban_to"] = np.concatenate((arrays["turn_ban_to"], e2[through]))
+        pairs = np.unique(
+            np.column_stack((arrays["turn_ban_from"], arrays["turn_ban_to"])).astype(np.int64),
+            axis=0,
+        )
+        arrays["turn_ban_from"] = pairs[:, 0].astype(np.int32)
+        arrays["turn_ban_to"] = pairs[:, 1].astype(np.int32)
+    if not blocked_edge.any():
+        return arrays
+    return _subgraph(arrays, np.ones(arrays["node_id"].shape[0], bool), ~blocked_edge)
 
 
 def _way_ids(osmid: Any) -> list[int]:
@@ -264,9 +313,17 @@ def largest_scc(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     keep = labels == keep_label
     if keep.all():
         return with_turn_arrays(arrays)
+    return _subgraph(arrays, keep, keep[u] & keep[v])
+
+
+def _subgraph(
+    arrays: Mapping[str, np.ndarray], keep: np.ndarray, ekeep: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The nodes ``keep`` and edges ``ekeep`` (both ends kept) of a graph, renumbered."""
+    n = arrays["node_id"].shape[0]
+    u, v = arrays["edge_u"], arrays["edge_v"]
     new_index = np.full(n, -1, np.int64)
     new_index[keep] = np.arange(int(keep.sum()))
-    ekeep = keep[u] & keep[v]
     ptr = arrays["geom_ptr"]
     counts = np.diff(ptr)[ekeep]
     starts = ptr[:-1][ekeep]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 
 from routing import RoadGraph
-from routing._io import turn_restriction
+from routing._io import barrier_kind, turn_restriction
 from routing.graph import arrays_from_osmnx
 from routing.speeds import SpeedDefaults, edge_speed_kmh
 from routing.traveltime import turn_costs_s
@@ -32,8 +33,13 @@ def _plus(
     g.add_node(C, x=LON, y=LAT)
     for node, (dlat, dlon) in ARM.items():
         g.add_node(node, x=LON + dlon, y=LAT + dlat)
+        mid = (LON + dlon / 2, LAT + dlat / 2)  # a shape point half-way along the arm
         for u, v in ((C, node), (node, C)):
-            g.add_edge(u, v, length=100.0, highway="residential", osmid=WAY[node])
+            line = [(g.nodes[u]["x"], g.nodes[u]["y"]), mid, (g.nodes[v]["x"], g.nodes[v]["y"])]
+            g.add_edge(
+                u, v, length=100.0, highway="residential", osmid=WAY[node],
+                geometry=shapely.LineString(line),
+            )  # fmt: skip
     g.graph["turn_restrictions"] = restrictions or []
     g.graph["barriers"] = barriers or []
     arrays = arrays_from_osmnx(g, SpeedDefaults())
@@ -199,3 +205,29 @@ def test_a_gate_costs_osrms_barrier_penalty():
     c, n = _idx(free, C), _idx(free, N)
     assert gated.travel_time(c, n) == pytest.approx(free.travel_time(c, n) + 60.0)
     assert gated.travel_time(n, c) == pytest.approx(free.travel_time(n, c))  # counted on entry
+
+
+def test_a_bollard_blocks_the_road_it_stands_on():
+    dlat, dlon = ARM[E]
+    g = _plus(barriers=[(LON + dlon / 2, LAT + dlat / 2, "impassable")])
+    assert E not in g.node_id.tolist() and g.node_count == 4  # the arm behind it is cut off
+    assert g.route_nodes(_idx(g, S), _idx(g, W)).nodes == [S, C, W]
+
+
+@pytest.mark.parametrize(
+    ("tags", "kind"),
+    [
+        ({"barrier": "gate"}, "gate"),
+        ({"barrier": "lift_gate"}, "lift_gate"),
+        ({"barrier": "bollard"}, "impassable"),
+        ({"barrier": "bollard", "bollard": "rising"}, "bollard"),
+        ({"barrier": "bollard", "motor_vehicle": "yes"}, None),
+        ({"barrier": "kerb", "kerb": "lowered"}, "kerb"),
+        ({"barrier": "entrance"}, "entrance"),
+        ({"barrier": "gate", "access": "private"}, None),  # restricted, not barred (OSRM)
+        ({"barrier": "gate", "access": "no"}, "impassable"),
+        ({"highway": "crossing"}, None),
+    ],
+)
+def test_barriers_as_osrm_reads_them(tags, kind):
+    assert barrier_kind(tags) == kind
