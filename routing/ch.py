@@ -368,12 +368,16 @@ def _build(n, tail0, head0, w0, d0, settle_sim, settle_real):  # type: ignore[no
                         break
                     f = out_next[f]
                 if found >= 0:
-                    if c < e_w[found]:
+                    if c >= e_w[found]:
+                        continue
+                    if found >= m0:  # a shortcut: it now stands for the cheaper path
                         e_w[found] = c
                         e_d[found] = e_d[in_edges[a]] + e_d[out_edges[b]]
                         e_c1[found] = in_edges[a]
                         e_c2[found] = out_edges[b]
-                    continue
+                        continue
+                    # an original edge slower than the path through v: a parallel shortcut
+                    # (overwriting the edge's weight would unpack to the edge, not the path)
                 if m >= e_tail.shape[0]:
                     newcap = 2 * m
                     e_tail = _grow(e_tail, newcap, 0)

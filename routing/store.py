@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: bump when the cache layout or the build changes
-CACHE_FORMAT = 2  # 2: banned turns, the turn-aware hierarchy (``t_*``), service sub-tag speeds
+#: 2: banned turns, the turn-aware hierarchy (``t_*``), service sub-tag speeds, barriers;
+#: 3: an original edge slower than a path through a contracted node gets a parallel shortcut
+CACHE_FORMAT = 3
 CACHE_SUFFIX = ".graph.npz"
 
 

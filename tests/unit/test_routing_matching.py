@@ -135,7 +135,7 @@ def test_fastest_path_distance_follows_a_detour(heidelberg):
     ws = h.workspace()
     rng = np.random.default_rng(5)
     done = 0
-    for _ in range(200):
+    for _ in range(2000):
         s, w, t = (int(x) for x in rng.integers(g.node_count, size=3))
         direct = h.path(s, t, ws)
         a, b = h.path(s, w, ws), h.path(w, t, ws)
@@ -146,6 +146,9 @@ def test_fastest_path_distance_follows_a_detour(heidelberg):
         direct_m = float(g.edge_length_m[direct.edges].sum())
         if not (1.5 * direct_m < detour_m < 12_000 and direct_m > 1_000):
             continue
+        u, v = g.edge_u[edges], g.edge_v[edges]
+        if np.any((u[1:] == v[:-1]) & (v[1:] == u[:-1])):
+            continue  # a waypoint at the end of a spur: into it and straight out (as random_route)
         for interval in (1.0, 30.0):
             tr = drive(g, edges, np.random.default_rng(done), interval_s=interval, sigma_m=10.0)
             m = match_track(g, tr.lat, tr.lon, tr.t_s)
