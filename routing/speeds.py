@@ -178,7 +178,9 @@ class SpeedDefaults:
     def from_mapping(cls, values: Mapping[str, Any]) -> SpeedDefaults:
         """Defaults with overrides such as ``{"urban_kmh": 50, "residential": 25}``.
 
-        Keys naming a numeric field set it; any other key is a ``highway`` class speed (km/h).
+        Keys naming a numeric field set it; ``turn_aware`` takes true/false or 1/0;
+        ``service_factor`` and ``barrier_s`` take a mapping or flat keys such as
+        ``"service_factor.alley"``; any other key is a ``highway`` class speed (km/h).
         """
         base = cls()
         numeric = {f.name for f in dataclasses.fields(cls) if f.type in ("float", float)}
@@ -189,11 +191,16 @@ class SpeedDefaults:
             if key in numeric:
                 fields_[key] = float(value)
             elif key in flags:
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key} must be true or false")
-                fields_[key] = value
+                # settings and the CLI carry numbers (``map_speeds: dict[str, float]``): 0 / 1
+                if value not in (True, False, 0, 1) or isinstance(value, str):
+                    raise ValueError(f"{key} must be true or false (1 or 0)")
+                fields_[key] = bool(value)
             elif key in ("service_factor", "barrier_s") and isinstance(value, Mapping):
-                fields_[key] = {str(k): float(v) for k, v in value.items()}
+                fields_.setdefault(key, {}).update({str(k): float(v) for k, v in value.items()})
+            elif key.partition(".")[0] in ("service_factor", "barrier_s") and "." in key:
+                # flat form for the numeric settings: "service_factor.alley": 0.7
+                table, _, sub = key.partition(".")
+                fields_.setdefault(table, {})[sub] = float(value)
             elif key == "class_kmh" and isinstance(value, Mapping):
                 classes.update({str(k): float(v) for k, v in value.items()})
             else:

@@ -185,8 +185,15 @@ def test_courtyard_service_ways_are_slower():
         "alley"
     ] == pytest.approx(0.8)
     assert SpeedDefaults.from_mapping({"turn_aware": False}).turn_aware is False
+    # the settings' map_speeds is dict[str, float]: flags as 0/1, tables as flat keys
+    flat = SpeedDefaults.from_mapping({"turn_aware": 0.0, "service_factor.alley": 0.7})
+    assert flat.turn_aware is False and flat.service_factor["alley"] == pytest.approx(0.7)
+    assert flat.service_factor["driveway"] == 0.5
+    assert SpeedDefaults.from_mapping({"barrier_s.gate": 30}).barrier_s["gate"] == 30.0
     with pytest.raises(ValueError, match="turn_aware"):
         SpeedDefaults.from_mapping({"turn_aware": "no"})
+    with pytest.raises(ValueError, match="turn_aware"):
+        SpeedDefaults.from_mapping({"turn_aware": 2})
 
 
 def test_restrictions_are_read_at_import(heidelberg):
