@@ -53,6 +53,9 @@ RESUMED = (
 )
 
 
+BOT_TRIES = 6  # bookings the bot tries per booking slot before it gives up
+
+
 class Sink(Protocol):
     """Where the fleet's messages go: :class:`simulators.publish.VehiclePublishers` (each
     vehicle on its own login) or a single :class:`telemetry.publish.Publisher`."""
@@ -331,47 +334,61 @@ class Fleet:
             return
         lead = self.rules.booking.min_lead_minutes + int(rng.integers(1, 12)) * 5
         pickup = (now + timedelta(minutes=lead)).replace(second=0, microsecond=0)
-        req = TripRequest(
-            passenger_id=int(pax[int(rng.integers(len(pax)))][0]),
-            destination_id=int(objs[int(rng.integers(len(objs)))][0]),
-            pickup_at=pickup,
-            companions=0,
-        )
         if self._routing is None:
             from routing.profile_store import ActiveGraphs
 
             self._routing = ActiveGraphs(self.graph, timezone=self.rules.timezone)
-        try:
-            graph = self._routing.current(conn)
-            trip = booking.book_trip(
-                conn, req=req, rules=self.rules, graph=graph, actor=operator, now=now
-            )
-            cands = assignment.propose_vehicles(
-                conn, trip_id=trip.id, rules=self.rules, graph=graph, now=now
-            )
-            ours = {v.db_id for v in self.vehicles.values()}
-            cand = next((c for c in cands if c.vehicle_id in ours), None)
-            if cand is None:
+        # An operator who meets a refusal corrects the booking: a minor gets a companion, a
+        # destination the category may not travel to is replaced (a few tries, then give up).
+        req: TripRequest | None = None
+        for _ in range(BOT_TRIES):
+            if req is None:
+                req = TripRequest(
+                    passenger_id=int(pax[int(rng.integers(len(pax)))][0]),
+                    destination_id=int(objs[int(rng.integers(len(objs)))][0]),
+                    pickup_at=pickup,
+                    companions=0,
+                )
+            try:
+                graph = self._routing.current(conn)
+                trip = booking.book_trip(
+                    conn, req=req, rules=self.rules, graph=graph, actor=operator, now=now
+                )
+                cands = assignment.propose_vehicles(
+                    conn, trip_id=trip.id, rules=self.rules, graph=graph, now=now
+                )
+                ours = {v.db_id for v in self.vehicles.values()}
+                cand = next((c for c in cands if c.vehicle_id in ours), None)
+                if cand is not None:
+                    assignment.assign_vehicle(
+                        conn,
+                        trip_id=trip.id,
+                        vehicle_id=cand.vehicle_id,
+                        driver_id=None,
+                        force=False,
+                        rules=self.rules,
+                        graph=graph,
+                        actor=dispatcher,
+                        now=now,
+                    )
                 conn.commit()
                 self.counters.trips_booked += 1
                 return
-            assignment.assign_vehicle(
-                conn,
-                trip_id=trip.id,
-                vehicle_id=cand.vehicle_id,
-                driver_id=None,
-                force=False,
-                rules=self.rules,
-                graph=graph,
-                actor=dispatcher,
-                now=now,
-            )
-            conn.commit()
-            self.counters.trips_booked += 1
-        except DispatchError as exc:
-            conn.rollback()
-            self.counters.bookings_refused += 1
-            log.info("booking refused: %s", getattr(exc, "code", type(exc).__name__))
+            except DispatchError as exc:
+                conn.rollback()
+                self.counters.bookings_refused += 1
+                # the refusals' codes only: their messages may name the passenger
+                codes = [r.code for r in getattr(exc, "refusals", ())]
+                log.info("booking refused: %s", ",".join(codes) or getattr(exc, "code", "?"))
+                if codes == ["companion_required_minor"] and req.companions == 0:
+                    req = req.model_copy(
+                        update={"companions": 1, "companion_name": "Сопровождающий (демо)"}
+                    )
+                elif codes == ["destination_not_allowed"]:
+                    dest = int(objs[int(rng.integers(len(objs)))][0])
+                    req = req.model_copy(update={"destination_id": dest})
+                else:
+                    req = None  # another passenger
 
     # ---- scenario replay ----------------------------------------------------------------
     def load_scenario(self, path: Path, start: datetime) -> int:
