@@ -117,6 +117,28 @@ def _grow(a, size, fill):  # type: ignore[no-untyped-def]
     return b
 
 
+@nb.njit(cache=True, inline="always")
+def _prune(first, nxt, ends, node, contracted):  # type: ignore[no-untyped-def]
+    """Unlink the edges of ``node``'s list whose other end is contracted.
+
+    Searches skip such edges anyway, so the hierarchy comes out the same; but late nodes'
+    lists fill with them (every shortcut stays linked), and scanning them dominated the
+    turn-aware contraction.
+    """
+    prev = -1
+    e = first[node]
+    while e >= 0:
+        after = nxt[e]
+        if contracted[ends[e]]:
+            if prev < 0:
+                first[node] = after
+            else:
+                nxt[prev] = after
+        else:
+            prev = e
+        e = after
+
+
 @nb.njit(cache=True)
 def _witness(  # type: ignore[no-untyped-def]
     src,
@@ -411,6 +433,8 @@ def _build(n, tail0, head0, w0, d0, settle_sim, settle_real):  # type: ignore[no
                 continue
             mark[y] = v
             deleted_nb[y] += 1
+            _prune(out_first, out_next, e_head, y, contracted)
+            _prune(in_first, in_next, e_tail, y, contracted)
             ed, hk, hv = _simulate(
                 y,
                 settle_sim,
