@@ -596,21 +596,44 @@ class RoadGraph:
         if la.shape != lo.shape or la.ndim != 1:
             raise ValueError("lat and lon must be scalars or 1-D arrays of equal length")
         tr, tree, lines, node_xy = self._snapper()
-        valid = np.isfinite(la) & np.isfinite(lo) & (np.abs(la) <= 90) & (np.abs(lo) <= 180)
-        x, y = tr.transform(np.where(valid, lo, 0.0), np.where(valid, la, 0.0))
-        pts = shapely.points(x, y)
+        # NaN and infinities fail both comparisons. The common case (every point valid and
+        # near a road) takes no masking: a route snaps two points, and each numpy call on
+        # them costs about a microsecond, as much as the R-tree search itself
+        small = la.shape[0] <= 16  # Python floats beat numpy's reductions (~2 us each) here
+        if small:
+            all_valid = all(abs(a) <= 90 for a in la.tolist()) and all(
+                abs(b) <= 180 for b in lo.tolist()
+            )
+        else:
+            all_valid = bool(((np.abs(la) <= 90) & (np.abs(lo) <= 180)).all())
+        if not all_valid:
+            valid = (np.abs(la) <= 90) & (np.abs(lo) <= 180)
+            lo = np.where(valid, lo, 0.0)
+            la = np.where(valid, la, 0.0)
+        xy = np.empty((la.shape[0], 2))
+        xy[:, 0], xy[:, 1] = tr.transform(lo, la)
+        pts = shapely.points(xy)
         (src, edge_idx), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
-        edge = np.full(la.shape[0], -1, np.int64)
-        dist_m = np.full(la.shape[0], np.inf)
-        edge[src] = edge_idx
-        dist_m[src] = dist
-        dist_m[~valid] = np.inf
-        bad = np.flatnonzero(~(dist_m <= max_dist_m))
-        if bad.size:
+        if all_valid and src.shape[0] == la.shape[0]:  # one match per point, in point order
+            edge = edge_idx.astype(np.int64)
+            dist_m = dist
+        else:
+            edge = np.full(la.shape[0], -1, np.int64)
+            dist_m = np.full(la.shape[0], np.inf)
+            edge[src] = edge_idx
+            dist_m[src] = dist
+            if not all_valid:
+                dist_m[~valid] = np.inf
+        if not (
+            max(dist_m.tolist(), default=0.0) <= max_dist_m
+            if small
+            else bool((dist_m <= max_dist_m).all())
+        ):
+            bad = np.flatnonzero(~(dist_m <= max_dist_m))
             raise OutOfServiceArea(bad.tolist(), dist_m[bad].tolist(), max_dist_m)
         along = shapely.line_locate_point(lines[edge], pts, normalized=True)
         index = np.where(along <= 0.5, self.edge_u[edge], self.edge_v[edge]).astype(np.int64)
-        node_dist = np.hypot(node_xy[index, 0] - x, node_xy[index, 1] - y)
+        node_dist = np.hypot(*(node_xy[index] - xy).T)
         return Snapped(
             node=self.node_id[index],
             index=index,
