@@ -678,17 +678,8 @@ class RoadGraph:
                 )
                 if res is None:
                     raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
-            route = make_route(
-                self.node_id,
-                res.nodes[1:-1] if res is not None else np.empty(0, np.int64),
-                edge_v=self.edge_v,
-                edge_length_m=self.edge_length_m,
-                edge_time_s=self.edge_time_s,
-                geom_ptr=self.geom_ptr,
-                geom_lon=self.geom_lon,
-                geom_lat=self.geom_lat,
-                start_node=int(orig_index),
-                start_lonlat=(float(self.node_lon[orig_index]), float(self.node_lat[orig_index])),
+            route = self._make_route(
+                res.nodes[1:-1] if res is not None else np.empty(0, np.int64), orig_index
             )
             if res is None:
                 return route
@@ -696,9 +687,13 @@ class RoadGraph:
         res = self.hierarchy.path(orig_index, dest_index, self._workspace())
         if res is None:
             raise NoRoute(int(self.node_id[orig_index]), int(self.node_id[dest_index]))
+        return self._make_route(res.edges, orig_index)
+
+    def _make_route(self, edges: np.ndarray, orig_index: int) -> Route:
+        """The route along ``edges`` (road edge indices) from node ``orig_index``."""
         return make_route(
             self.node_id,
-            res.edges,
+            edges,
             edge_v=self.edge_v,
             edge_length_m=self.edge_length_m,
             edge_time_s=self.edge_time_s,
