@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_dir is None:
         from config.settings import get_settings
 
+        # a benchmark is a development tool: no production secret key is needed to read a path
+        os.environ.setdefault("SOCIALTAXI_MODE", "development")
+
         args.cache_dir = get_settings().map_cache_dir
 
     data = Path(os.environ.get("SOCIALTAXI_SHARED_DATA", "/work/shared/data"))

@@ -292,6 +292,9 @@ def main() -> int:
     if args.cache_dir is None:
         from config.settings import get_settings
 
+        # a benchmark is a development tool: no production secret key is needed to read a path
+        os.environ.setdefault("SOCIALTAXI_MODE", "development")
+
         args.cache_dir = get_settings().map_cache_dir
     graph = load_graph(args.osm, cache_dir=args.cache_dir)
     print(f"graph {args.osm.name}: {graph.node_count} nodes, {graph.edge_count} edges, "
