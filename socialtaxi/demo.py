@@ -371,6 +371,12 @@ def register(root: typer.Typer) -> None:
                 made = _seed(
                     conn, graph=graph, rules=rules, today=today, seed=seed, map_objects=objs
                 )
+                replay_min = _history_to_replay(conn, history_min)
+                if replay_min < history_min:
+                    typer.echo(
+                        f"  история уже записана прошлым запуском: проигрываю {replay_min:.0f} мин"
+                    )
+                    history_min = replay_min
         except DatabaseUnavailable as exc:
             typer.echo(f"Ошибка: база данных недоступна: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -469,6 +475,16 @@ def register(root: typer.Typer) -> None:
         failed = [c.returncode for c in children if c.returncode not in (0, -2, -15, 130)]
         if failed:
             raise typer.Exit(1)
+
+
+def _history_to_replay(conn, history_min: float) -> float:  # type: ignore[no-untyped-def]
+    """Minutes of history the fleet may replay without going over the fixes an earlier demo run
+    wrote into this database (a vehicle would then report two places at the same moments)."""
+    last = conn.execute("SELECT max(ts) FROM vehicle_positions WHERE ts <= now()").fetchone()[0]
+    if last is None:
+        return history_min
+    since_min = (datetime.now(UTC) - last).total_seconds() / 60
+    return max(0.0, min(history_min, since_min))
 
 
 def _seeded(conn) -> bool:  # type: ignore[no-untyped-def]

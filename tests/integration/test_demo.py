@@ -148,3 +148,23 @@ def test_demo_without_argument_drives_trips_to_completed_and_ctrl_c_stops_everyt
         ).fetchone()[0]
         paid = conn.execute("SELECT count(*) FROM payments").fetchone()[0]
     assert events >= 10 and paid >= 0
+
+
+def test_a_second_demo_run_does_not_replay_over_the_first_runs_fixes(db):
+    """History already driven by an earlier run (fixes in the database) is not replayed again:
+    a vehicle would report two places at the same moments (a starburst on the finding map)."""
+    from datetime import UTC, datetime, timedelta
+
+    from socialtaxi.demo import _history_to_replay
+
+    assert _history_to_replay(db, 360) == 360  # no fixes yet: the whole history
+    db.execute("CREATE TEMP TABLE vehicle_positions (ts timestamptz)")  # shadows the real one
+    db.execute(
+        "INSERT INTO vehicle_positions VALUES (%s)", (datetime.now(UTC) - timedelta(minutes=30),)
+    )
+    assert 29.5 < _history_to_replay(db, 360) < 31
+    assert _history_to_replay(db, 10) == 10
+    db.execute(
+        "INSERT INTO vehicle_positions VALUES (now() + interval '1 hour')"
+    )  # future: ignored
+    assert 29.5 < _history_to_replay(db, 360) < 31

@@ -230,3 +230,11 @@ def test_rub():
     assert rub(123450) == "1\u00a0234,50\u00a0₽"
     assert rub(5) == "0,05\u00a0₽"
     assert rub(None) == "—"
+
+
+def test_every_vehicle_event_has_a_russian_label():
+    """The controller's and the trip page's event lists show no raw event codes."""
+    from telemetry.model import EventType
+    from web.pages.render import EVENT_RU
+
+    assert not [e.value for e in EventType if e.value not in EVENT_RU]
